@@ -1,0 +1,124 @@
+"""Per-request records: raw monotonic timestamps and token counts, nothing derived.
+
+Every AI call a user makes produces exactly one :class:`RequestRecord`. Metrics such as
+``ttft_ms`` are derived from it by the pure functions in :mod:`locust_aiapi._metrics`.
+All ``*_s`` timestamps are :func:`time.perf_counter` readings (CLOCK_MONOTONIC on Linux,
+shared by every process on the machine); ``start_epoch_s`` is the one wall-clock reading.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Outcome(str, Enum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    # The test stopped while the request was in flight (Locust kills users at the end of a
+    # run unless --stop-timeout lets them finish). Recorded, but neither success nor failure.
+    CANCELLED = "cancelled"
+
+
+class FailureKind(str, Enum):
+    """Why a request failed. The value is what reports and JSONL show."""
+
+    RATE_LIMITED = "rate_limited"  # HTTP 429
+    CLIENT_ERROR = "client_error"  # other HTTP 4xx
+    SERVER_ERROR = "server_error"  # HTTP 5xx
+    STREAM_ERROR = "stream_error"  # ``data: {"error": ...}`` inside an HTTP 200 stream
+    TRUNCATED = "truncated"  # stream ended without [DONE] or finish_reason
+    PROTOCOL_ERROR = "protocol_error"  # invalid JSON, invalid SSE, unexpected body
+    EMPTY_RESPONSE = "empty_response"  # a well-formed answer with no output at all
+    INVALID_RESPONSE = "invalid_response"  # e.g. embeddings: wrong vector count or dimensions
+    CONNECTION_ERROR = "connection_error"  # refused, reset, closed early
+    TIMEOUT = "timeout"  # connect or read timeout
+
+
+class TokenSource(str, Enum):
+    USAGE = "usage"  # the server's ``usage`` object
+    COUNTED = "counted"  # one per token-carrying chunk (no usage was sent)
+
+
+class RequestKind(str, Enum):
+    CHAT = "chat"
+    EMBEDDINGS = "embeddings"
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """Everything measured about one AI request (after retries, if any)."""
+
+    name: str
+    kind: RequestKind
+    model: str
+    streamed: bool
+    start_epoch_s: float
+    start_s: float
+    end_s: float = 0.0
+    headers_s: float | None = None
+    first_token_s: float | None = None
+    first_content_s: float | None = None
+    last_token_s: float | None = None
+    # arrival time of every chunk that carried at least one token, in order
+    token_chunk_times_s: list[float] = field(default_factory=list)
+    output_tokens: int | None = None
+    output_tokens_source: TokenSource | None = None
+    prompt_tokens: int | None = None
+    outcome: Outcome = Outcome.SUCCESS
+    failure_kind: FailureKind | None = None
+    failure_message: str | None = None
+    status_code: int | None = None
+    request_id: str | None = None
+    retry_after_s: float | None = None
+    finish_reason: str | None = None
+    attempts: int = 1
+    # E2E of the first attempt when retries happened (None when there was one attempt)
+    first_attempt_e2e_ms: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.SUCCESS
+
+    def fail(self, kind: FailureKind, message: str) -> None:
+        self.outcome = Outcome.FAILURE
+        self.failure_kind = kind
+        self.failure_message = message
+
+
+@dataclass(slots=True, frozen=True)
+class Usage:
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+@dataclass(slots=True)
+class ChatResult:
+    """What ``AIChatUser.chat()`` returns: the answer and its measurements."""
+
+    text: str
+    reasoning: str
+    usage: Usage | None
+    record: RequestRecord
+
+    @property
+    def ok(self) -> bool:
+        return self.record.ok
+
+
+@dataclass(slots=True)
+class EmbeddingResult:
+    """What ``EmbeddingUser.embed()`` returns: one vector per input (empty on failure)."""
+
+    vectors: list[list[float]]
+    usage: Usage | None
+    record: RequestRecord
+
+    @property
+    def ok(self) -> bool:
+        return self.record.ok
+
+    @property
+    def dimensions(self) -> int | None:
+        return len(self.vectors[0]) if self.vectors else None
