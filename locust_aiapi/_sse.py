@@ -1,0 +1,160 @@
+"""A sans-IO Server-Sent Events decoder (WHATWG HTML, "Interpreting an event stream").
+
+Feed it the bytes of a ``text/event-stream`` body as they arrive; it returns the events those
+bytes completed. It never touches sockets or clocks, so the I/O loop can stamp the arrival
+time of each chunk and hand the bytes over.
+
+Deliberate differences from the spec:
+
+* At end of stream (:meth:`SSEDecoder.end`) a last line without a terminator and a pending
+  event without the final blank line are still dispatched. The spec discards them, but many
+  servers omit the final blank line, and a truncated ``data:`` line is better reported by the
+  dialect parser (as invalid JSON) than silently dropped.
+* ``retry`` is attached to the event whose block contained it (the spec only updates the
+  reconnection time); it is reset after each dispatch. ``id`` follows the spec: it is the
+  last event ID seen so far and persists across events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["SSEDecoder", "SSEEvent"]
+
+_BOM = b"\xef\xbb\xbf"
+_LF = 0x0A
+_CR = 0x0D
+_COLON = 0x3A
+
+
+@dataclass(slots=True, frozen=True)
+class SSEEvent:
+    data: str
+    event: str = "message"
+    id: str | None = None
+    retry: int | None = None
+
+
+# The generated __init__ of a frozen dataclass sets each field through object.__setattr__: about
+# 1 µs per event on CPython 3.11, a third of the decoder's time per typical chunk. The decoder
+# builds its events through the slot descriptors instead: the same object for half the cost.
+_new_object = object.__new__
+_set_data = vars(SSEEvent)["data"].__set__
+_set_event = vars(SSEEvent)["event"].__set__
+_set_id = vars(SSEEvent)["id"].__set__
+_set_retry = vars(SSEEvent)["retry"].__set__
+
+
+def _new_event(data: str, event: str, id: str | None, retry: int | None) -> SSEEvent:
+    self: SSEEvent = _new_object(SSEEvent)
+    _set_data(self, data)
+    _set_event(self, event)
+    _set_id(self, id)
+    _set_retry(self, retry)
+    return self
+
+
+class SSEDecoder:
+    """Incremental SSE decoder: ``feed()`` bytes as they arrive, then call ``end()`` once."""
+
+    __slots__ = ("_at_start", "_data", "_event_type", "_last_id", "_pending", "_retry", "_skip_lf")
+
+    def __init__(self) -> None:
+        # bytes of a line whose terminator has not arrived yet
+        self._pending: list[bytes] = []
+        # the previous chunk ended with CR: a LF starting the next one belongs to that CRLF
+        self._skip_lf = False
+        self._at_start = True
+        self._data: list[str] = []
+        self._event_type = ""
+        self._last_id: str | None = None
+        self._retry: int | None = None
+
+    def feed(self, data: bytes) -> list[SSEEvent]:
+        """Consume the next bytes of the stream; return the events they completed."""
+        if self._skip_lf and data:
+            self._skip_lf = False
+            if data[0] == _LF:
+                data = data[1:]
+        if self._at_start:
+            data = self._strip_bom(data)
+        if b"\n" not in data and b"\r" not in data:
+            # no line completed: keep the bytes (cheaply) until a terminator arrives
+            if data:
+                self._pending.append(data)
+            return []
+        if self._pending:
+            self._pending.append(data)
+            data = b"".join(self._pending)
+            self._pending.clear()
+        # bytes.splitlines() breaks only on CR, LF and CRLF (unlike str.splitlines()), and
+        # splitting before decoding keeps multi-byte UTF-8 sequences of an unfinished line intact.
+        lines = data.splitlines()
+        last = data[-1]
+        if last == _CR:
+            self._skip_lf = True
+        elif last != _LF:
+            self._pending.append(lines.pop())
+        return self._process_lines(lines)
+
+    def end(self) -> list[SSEEvent]:
+        """Signal end of stream; return the unterminated last event, if any (see module doc)."""
+        events: list[SSEEvent] = []
+        if self._pending:
+            line = b"".join(self._pending)
+            self._pending.clear()
+            events = self._process_lines([line])
+        event = self._dispatch()
+        if event is not None:
+            events.append(event)
+        self._skip_lf = False
+        return events
+
+    def _strip_bom(self, data: bytes) -> bytes:
+        head = b"".join((*self._pending, data)) if self._pending else data
+        self._pending.clear()
+        if len(head) < len(_BOM) and _BOM.startswith(head):
+            # could still become a BOM: wait for more bytes
+            if head:
+                self._pending.append(head)
+            return b""
+        self._at_start = False
+        return head[len(_BOM) :] if head.startswith(_BOM) else head
+
+    def _process_lines(self, lines: list[bytes]) -> list[SSEEvent]:
+        events: list[SSEEvent] = []
+        for raw in lines:
+            if not raw:
+                event = self._dispatch()
+                if event is not None:
+                    events.append(event)
+            elif raw[0] != _COLON:  # lines starting with a colon are comments
+                self._process_field(raw.decode("utf-8", "replace"))
+        return events
+
+    def _process_field(self, line: str) -> None:
+        name, _, value = line.partition(":")
+        if value[:1] == " ":
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event_type = value
+        elif name == "id":
+            if "\0" not in value:
+                self._last_id = value
+        elif name == "retry" and value.isascii() and value.isdigit():
+            self._retry = int(value)
+        # any other field name is ignored, as the spec requires
+
+    def _dispatch(self) -> SSEEvent | None:
+        data = self._data
+        event_type = self._event_type or "message"
+        retry = self._retry
+        self._event_type = ""
+        self._retry = None
+        if not data:
+            return None
+        event = _new_event("\n".join(data), event_type, self._last_id, retry)
+        data.clear()
+        return event
