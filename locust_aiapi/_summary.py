@@ -1,0 +1,287 @@
+"""Aggregate request records per request name: counts, failures by kind, tokens, latency histograms.
+
+Failures are counted (``requests``, ``failures_by_kind``, tokens, retries) but never folded into the latency
+and rate histograms: a request that timed out after 60 s is not a 60 s latency sample. The histograms take
+only successful requests, and only the metrics that are defined for them (see :mod:`locust_aiapi._metrics`).
+
+The "Aggregated" row is built on demand by merging the per-name rows (exact for counts, tokens and histogram
+buckets), so :meth:`LLMSummary.add` touches one row. ``add`` runs in Locust's one gevent thread: no locks.
+``to_dict``/``from_dict`` carry the full mergeable state (workers -> master); ``report_dict`` is the
+human/CI-facing JSON and ``render_table`` the console table, both derived from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from . import _metrics
+from ._histogram import LogHistogram
+from ._records import FailureKind, Outcome, RequestRecord
+from ._table import AGGREGATED, render_table
+
+__all__ = ["AGGREGATED", "LATENCY_METRICS", "LLMSummary", "NameStats"]
+
+LATENCY_METRICS = ("ttft_ms", "ttfc_ms", "itl_ms", "tpot_ms", "e2e_ms", "output_tokens_per_s")
+"""The histograms fed from successful requests, named like the :mod:`_metrics` function that computes them."""
+
+_HISTOGRAMS = (*LATENCY_METRICS, "first_attempt_e2e_ms")
+_DICTS = ("failures_by_kind", "status_codes")
+_COUNTERS = (
+    "requests",
+    "successes",
+    "cancelled",
+    "prompt_tokens",
+    "output_tokens",
+    "success_output_tokens",
+    "retries",
+    "rate_limited",
+)
+_QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+_WINDOW = ("first_start_epoch_s", "last_end_epoch_s")
+_UNKNOWN_KIND = "unknown"
+
+
+def _observe(histogram: LogHistogram, value: float | None) -> None:
+    # a negative span means a clock went wrong; a listener must not raise, so the sample is dropped
+    if value is not None and value >= 0.0:
+        histogram.add(value)
+
+
+def _add_counts(target: dict[str, int], source: Mapping[str, int]) -> None:
+    for key, n in source.items():
+        target[key] = target.get(key, 0) + n
+
+
+def _min_or_none(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _max_or_none(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _describe(histogram: LogHistogram) -> dict[str, Any]:
+    """``{"mean", "p50", "p90", "p95", "p99", "max", "min", "count"}``, unrounded; None without samples."""
+    row: dict[str, Any] = {"mean": histogram.mean}
+    row.update(zip(_QUANTILES, histogram.quantiles(_QUANTILES.values()), strict=True))
+    row.update(max=histogram.max, min=histogram.min, count=histogram.count)
+    return row
+
+
+@dataclass(slots=True)
+class NameStats:
+    """Everything aggregated for one request name.
+
+    ``prompt_tokens``/``output_tokens`` sum every request that reported them, failed ones included;
+    ``success_output_tokens`` only successful ones. ``rate_limited`` counts requests whose final outcome
+    was a 429 (a retried request that finally succeeded is not counted; see ``retries``).
+    ``first_attempt_e2e_ms`` holds the first attempt's E2E of every retried request, whatever its outcome.
+    """
+
+    requests: int = 0
+    successes: int = 0
+    cancelled: int = 0
+    failures_by_kind: dict[str, int] = field(default_factory=dict)
+    status_codes: dict[str, int] = field(default_factory=dict)
+    ttft_ms: LogHistogram = field(default_factory=LogHistogram)
+    ttfc_ms: LogHistogram = field(default_factory=LogHistogram)
+    itl_ms: LogHistogram = field(default_factory=LogHistogram)
+    tpot_ms: LogHistogram = field(default_factory=LogHistogram)
+    e2e_ms: LogHistogram = field(default_factory=LogHistogram)
+    output_tokens_per_s: LogHistogram = field(default_factory=LogHistogram)
+    first_attempt_e2e_ms: LogHistogram = field(default_factory=LogHistogram)
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    success_output_tokens: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    first_start_epoch_s: float | None = None
+    last_end_epoch_s: float | None = None
+
+    def add(self, record: RequestRecord) -> None:
+        self.requests += 1
+        self.retries += max(0, record.attempts - 1)
+        self._add_tokens(record)
+        self._extend_window(record)
+        if record.status_code is not None:
+            code = str(record.status_code)
+            self.status_codes[code] = self.status_codes.get(code, 0) + 1
+        _observe(self.first_attempt_e2e_ms, record.first_attempt_e2e_ms)
+        if record.ok:
+            self._add_success(record)
+        elif record.outcome is Outcome.CANCELLED:
+            self.cancelled += 1
+        else:
+            self._add_failure(record)
+
+    def _add_tokens(self, record: RequestRecord) -> None:
+        if record.prompt_tokens is not None:
+            self.prompt_tokens += record.prompt_tokens
+        if record.output_tokens is not None:
+            self.output_tokens += record.output_tokens
+            if record.ok:
+                self.success_output_tokens += record.output_tokens
+
+    def _extend_window(self, record: RequestRecord) -> None:
+        start = record.start_epoch_s
+        end = start + max(0.0, record.end_s - record.start_s)
+        if self.first_start_epoch_s is None or start < self.first_start_epoch_s:
+            self.first_start_epoch_s = start
+        if self.last_end_epoch_s is None or end > self.last_end_epoch_s:
+            self.last_end_epoch_s = end
+
+    def _add_success(self, record: RequestRecord) -> None:
+        self.successes += 1
+        _observe(self.ttft_ms, _metrics.ttft_ms(record))
+        _observe(self.ttfc_ms, _metrics.ttfc_ms(record))
+        _observe(self.itl_ms, _metrics.itl_ms(record))
+        _observe(self.tpot_ms, _metrics.tpot_ms(record))
+        _observe(self.e2e_ms, _metrics.e2e_ms(record))
+        _observe(self.output_tokens_per_s, _metrics.output_tokens_per_s(record))
+
+    def _add_failure(self, record: RequestRecord) -> None:
+        kind = record.failure_kind.value if record.failure_kind is not None else _UNKNOWN_KIND
+        self.failures_by_kind[kind] = self.failures_by_kind.get(kind, 0) + 1
+        if record.status_code == 429 or record.failure_kind is FailureKind.RATE_LIMITED:
+            self.rate_limited += 1
+
+    @property
+    def failures(self) -> int:
+        return self.requests - self.successes - self.cancelled
+
+    @property
+    def success_rate(self) -> float | None:
+        """Successes among the requests that completed (cancelled ones are neither)."""
+        completed = self.requests - self.cancelled
+        return self.successes / completed if completed else None
+
+    @property
+    def window_s(self) -> float | None:
+        """Wall-clock span from the first request's start to the last request's end."""
+        if self.first_start_epoch_s is None or self.last_end_epoch_s is None:
+            return None
+        return self.last_end_epoch_s - self.first_start_epoch_s
+
+    @property
+    def aggregate_output_tokens_per_s(self) -> float | None:
+        """Output tokens of successful requests per second of the wall-clock window; None for a 0 s window."""
+        window = self.window_s
+        return self.success_output_tokens / window if window else None
+
+    def merge(self, other: NameStats) -> None:
+        for name in _COUNTERS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in _DICTS:
+            _add_counts(getattr(self, name), getattr(other, name))
+        for name in _HISTOGRAMS:
+            getattr(self, name).merge(getattr(other, name))
+        self.first_start_epoch_s = _min_or_none(self.first_start_epoch_s, other.first_start_epoch_s)
+        self.last_end_epoch_s = _max_or_none(self.last_end_epoch_s, other.last_end_epoch_s)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {name: getattr(self, name) for name in (*_COUNTERS, *_WINDOW)}
+        data.update((name, dict(getattr(self, name))) for name in _DICTS)
+        data["histograms"] = {name: getattr(self, name).to_dict() for name in _HISTOGRAMS}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NameStats:
+        stats = cls()
+        try:
+            for name in (*_COUNTERS, *_WINDOW):
+                setattr(stats, name, data[name])
+            for name in _DICTS:
+                setattr(stats, name, {str(key): int(n) for key, n in data[name].items()})
+            for name in _HISTOGRAMS:
+                setattr(stats, name, LogHistogram.from_dict(data["histograms"][name]))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a NameStats dict: {exc!r}") from exc
+        return stats
+
+    def report_row(self) -> dict[str, Any]:
+        """The human/CI-facing summary of this row (unrounded floats, None where undefined)."""
+        row: dict[str, Any] = {
+            "count": self.requests,
+            "successes": self.successes,
+            "failures": self.failures,
+            "cancelled": self.cancelled,
+            "failures_by_kind": dict(sorted(self.failures_by_kind.items())),
+            "success_rate": self.success_rate,
+            "status_codes": dict(sorted(self.status_codes.items())),
+        }
+        row.update((name, _describe(getattr(self, name))) for name in _HISTOGRAMS)
+        row.update(
+            prompt_tokens=self.prompt_tokens,
+            output_tokens=self.output_tokens,
+            total_tokens=self.prompt_tokens + self.output_tokens,
+            success_output_tokens=self.success_output_tokens,
+            aggregate_output_tokens_per_s=self.aggregate_output_tokens_per_s,
+            retries=self.retries,
+            rate_limited=self.rate_limited,
+            first_start_epoch_s=self.first_start_epoch_s,
+            last_end_epoch_s=self.last_end_epoch_s,
+        )
+        return row
+
+
+class LLMSummary:
+    """Per-name :class:`NameStats` for every request of a run, plus the "Aggregated" total on demand."""
+
+    __slots__ = ("by_name",)
+
+    FORMAT_VERSION = 1
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, NameStats] = {}
+
+    def add(self, record: RequestRecord) -> None:
+        stats = self.by_name.get(record.name)
+        if stats is None:
+            stats = self.by_name[record.name] = NameStats()
+        stats.add(record)
+
+    @property
+    def total(self) -> NameStats:
+        """The "Aggregated" row: a fresh NameStats merging every name, rebuilt on each access."""
+        total = NameStats()
+        for stats in self.by_name.values():
+            total.merge(stats)
+        return total
+
+    def reset(self) -> None:
+        self.by_name.clear()
+
+    def merge(self, other: LLMSummary) -> None:
+        for name, stats in other.by_name.items():
+            self.by_name.setdefault(name, NameStats()).merge(stats)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Full mergeable state, JSON/msgpack-able (what a worker ships to the master)."""
+        return {
+            "format": self.FORMAT_VERSION,
+            "by_name": {name: stats.to_dict() for name, stats in self.by_name.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LLMSummary:
+        if data.get("format") != cls.FORMAT_VERSION:
+            raise ValueError(f"unsupported LLMSummary format {data.get('format')!r}")
+        summary = cls()
+        summary.by_name = {name: NameStats.from_dict(row) for name, row in data["by_name"].items()}
+        return summary
+
+    def report_dict(self, generated_at: datetime | None = None) -> dict[str, Any]:
+        """``{"generated_at": iso8601, "requests": {name: row}, "total": row}`` with unrounded floats."""
+        when = generated_at or datetime.now(timezone.utc)
+        return {
+            "generated_at": when.isoformat(),
+            "requests": {name: self.by_name[name].report_row() for name in sorted(self.by_name)},
+            "total": self.total.report_row(),
+        }
+
+    def render_table(self) -> str:
+        """Console tables for the end of a run: per-name rows, the Aggregated row, failures by kind."""
+        return render_table(self.report_dict())
