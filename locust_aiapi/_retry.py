@@ -1,0 +1,53 @@
+"""Retry policy: exponential back-off with jitter that honours ``Retry-After`` (pure, no I/O)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+from ._records import FailureKind
+
+__all__ = ["RETRYABLE_KINDS", "RetryPolicy", "parse_retry_after"]
+
+RETRYABLE_KINDS = frozenset(
+    {FailureKind.RATE_LIMITED, FailureKind.SERVER_ERROR, FailureKind.CONNECTION_ERROR}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """``max_retries`` extra attempts; delay ``base * 2**n + U(0, base)`` capped at ``max_delay_s``.
+
+    A ``Retry-After`` from the server is a lower bound on the delay. Off by default.
+    """
+
+    max_retries: int = 0
+    base_delay_s: float = 1.0
+    max_delay_s: float = 30.0
+
+    def should_retry(self, kind: FailureKind | None, retries_done: int) -> bool:
+        return kind in RETRYABLE_KINDS and retries_done < self.max_retries
+
+    def delay_s(self, retries_done: int, retry_after_s: float | None, rng: random.Random) -> float:
+        backoff = self.base_delay_s * (2.0**retries_done) + rng.uniform(0.0, self.base_delay_s)
+        delay = min(backoff, self.max_delay_s)
+        if retry_after_s is not None:
+            delay = max(delay, retry_after_s)
+        return delay
+
+
+def parse_retry_after(value: str | None, now_epoch_s: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now_epoch_s)

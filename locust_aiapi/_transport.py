@@ -1,0 +1,127 @@
+"""The only module that touches sockets: send one request, hand on body bytes as they arrive.
+
+geventhttpclient's own ``read(n)`` keeps reading until ``n`` bytes are buffered, which would
+hold a streamed token back until later ones arrive. :func:`read_available` instead returns
+whatever the last ``recv`` produced, so every chunk is timestamped when it actually arrives.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from collections.abc import Mapping
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import gevent
+from geventhttpclient.client import HTTPClientPool
+from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError
+from geventhttpclient.url import URL
+
+from ._records import FailureKind
+
+__all__ = ["Response", "classify_exception", "join_url", "read_all", "read_available", "send_request"]
+
+RECV_SIZE = 65536
+
+
+class Response(Protocol):
+    """The parts of geventhttpclient's ``HTTPSocketPoolResponse`` this package uses."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def message_complete(self) -> bool: ...
+
+    def get(self, key: str, default: str | None = None) -> Any: ...
+
+    def feed(self, data: bytes) -> None: ...
+
+    def release(self) -> None: ...
+
+
+def join_url(host: str, path: str) -> str:
+    """``host`` + ``path``, accepting a host given with or without a trailing ``/v1``.
+
+    Users copy base URLs such as ``https://api.openai.com/v1`` from SDK docs; joining that
+    with ``/v1/chat/completions`` must not produce ``/v1/v1/...``.
+    """
+    if path.startswith(("http://", "https://")):
+        return path
+    base = host.rstrip("/")
+    if not path.startswith("/"):
+        path = "/" + path
+    last_segment = urlsplit(base).path.rpartition("/")[2]
+    if last_segment and path.startswith(f"/{last_segment}/"):
+        path = path[len(last_segment) + 1 :]
+    return base + path
+
+
+def send_request(
+    pool: HTTPClientPool, url: str, body: bytes, headers: Mapping[str, str], method: str = "POST"
+) -> Response:
+    """Send the request and return once the response headers have arrived."""
+    parsed = URL(url)
+    client = pool.get_client(parsed)
+    uri = getattr(parsed, "quoted_uri", parsed.request_uri)
+    response: Response = client.request(method, uri, body=body, headers=dict(headers))
+    return response
+
+
+def read_available(response: Response) -> bytes:
+    """Return the body bytes available now, waiting only when there are none; b"" at the end."""
+    buffer: bytearray = response._body_buffer  # type: ignore[attr-defined]
+    while not buffer:
+        sock = response._sock  # type: ignore[attr-defined]
+        if response.message_complete or sock is None:
+            return b""
+        data = sock.recv(RECV_SIZE)
+        if data:
+            response.feed(data)
+        else:
+            _feed_eof(response)
+    chunk = bytes(buffer)
+    del buffer[:]
+    return chunk
+
+
+def _feed_eof(response: Response) -> None:
+    """The peer closed: that ends a read-until-close body, and breaks any other."""
+    try:
+        response.feed(b"")
+    except HTTPParseError:
+        pass
+    if not response.message_complete:
+        response.release()
+        raise HTTPConnectionClosed("connection closed before the end of the response body")
+
+
+def read_all(response: Response) -> bytes:
+    parts: list[bytes] = []
+    while True:
+        chunk = read_available(response)
+        if not chunk:
+            return b"".join(parts)
+        parts.append(chunk)
+
+
+_TIMEOUTS: tuple[type[BaseException], ...] = (socket.timeout, TimeoutError, gevent.Timeout)
+
+
+def classify_exception(exc: BaseException) -> tuple[FailureKind, str]:
+    """Map an I/O exception to a failure kind and a short, stable message."""
+    if isinstance(exc, _TIMEOUTS):
+        return FailureKind.TIMEOUT, "timed out"
+    if isinstance(exc, HTTPConnectionClosed):
+        return FailureKind.CONNECTION_ERROR, str(exc) or "connection closed"
+    if isinstance(exc, HTTPParseError):
+        return FailureKind.PROTOCOL_ERROR, f"invalid HTTP response: {exc}"
+    if isinstance(exc, ConnectionRefusedError):
+        return FailureKind.CONNECTION_ERROR, "connection refused"
+    if isinstance(exc, ConnectionResetError):
+        return FailureKind.CONNECTION_ERROR, "connection reset by peer"
+    if isinstance(exc, OSError):
+        name = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+        return FailureKind.CONNECTION_ERROR, f"{name}: {exc.strerror or exc}"
+    return FailureKind.CONNECTION_ERROR, f"{type(exc).__name__}: {exc}"
