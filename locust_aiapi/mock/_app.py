@@ -1,0 +1,114 @@
+"""Routing and the per-request bookkeeping (auth, errors, stats, ground-truth record)."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable
+
+import orjson
+from gevent import GreenletExit
+
+from ._chat import serve_chat
+from ._config import MockConfig
+from ._embeddings import serve_embeddings
+from ._errors import ApiError
+from ._exchange import Exchange, ServerState
+from ._http import Request, ResponseWriter
+from ._record import Recorder
+
+Handler = Callable[[ServerState, Exchange], None]
+
+_MODELS = (
+    ("gpt-4.1", 1744316542),
+    ("gpt-4o-mini", 1721172741),
+    ("text-embedding-3-small", 1705948997),
+    ("text-embedding-3-large", 1705953180),
+)
+MODELS_BODY = orjson.dumps(
+    {
+        "object": "list",
+        "data": [
+            {"id": model, "object": "model", "created": created, "owned_by": "system"}
+            for model, created in _MODELS
+        ],
+    }
+)
+# Control-plane endpoints: never authenticated, never recorded.
+_CONTROL_PATHS = frozenset({"/health", "/mock/stats"})
+# Outcome counters cover the inference endpoints only, so they add up to what a load test sent.
+_INFERENCE_PATHS = frozenset({"/v1/chat/completions", "/v1/embeddings"})
+
+
+def _serve_models(state: ServerState, exchange: Exchange) -> None:
+    exchange.send_json(200, MODELS_BODY)
+
+
+def _serve_health(state: ServerState, exchange: Exchange) -> None:
+    exchange.send_json(200, b'{"status":"ok"}')
+
+
+def _serve_stats(state: ServerState, exchange: Exchange) -> None:
+    exchange.send_json(200, orjson.dumps(state.stats.snapshot()))
+
+
+ROUTES: dict[str, tuple[str, Handler]] = {
+    "/v1/chat/completions": ("POST", serve_chat),
+    "/v1/embeddings": ("POST", serve_embeddings),
+    "/v1/models": ("GET", _serve_models),
+    "/health": ("GET", _serve_health),
+    "/mock/stats": ("GET", _serve_stats),
+}
+
+
+class App:
+    """Serves one parsed request at a time on behalf of a connection."""
+
+    def __init__(self, config: MockConfig, recorder: Recorder | None = None) -> None:
+        self.state = ServerState(config, recorder=recorder)
+        self._expected_auth = None if config.api_key is None else f"Bearer {config.api_key}".encode()
+
+    def serve(self, writer: ResponseWriter, request: Request) -> None:
+        path = request.path
+        endpoint = path if path in ROUTES else "unknown"
+        exchange = Exchange(self.state, writer, request, endpoint)
+        self.state.stats.begin(endpoint)
+        try:
+            self._dispatch(exchange, path)
+        except ApiError as error:
+            if exchange.started:
+                raise RuntimeError("an API error was raised after the response started") from error
+            exchange.send_error(error)
+        except (OSError, GreenletExit):  # the client went away, or the server is stopping
+            exchange.record.outcome = "disconnected"
+            raise
+        finally:
+            self._finish(exchange, path)
+
+    def _dispatch(self, exchange: Exchange, path: str) -> None:
+        if path.startswith("/v1/"):
+            self._authenticate(exchange.request)
+        route = ROUTES.get(path)
+        if route is None:
+            raise ApiError(404, f"Invalid URL ({exchange.request.method} {path})", code="unknown_url")
+        method, handler = route
+        if exchange.request.method != method:
+            raise ApiError(
+                405, f"Method {exchange.request.method} not allowed on {path}", code="method_not_allowed"
+            )
+        handler(self.state, exchange)
+
+    def _authenticate(self, request: Request) -> None:
+        if self._expected_auth is None:
+            return
+        given = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, self._expected_auth):
+            message = "Incorrect API key provided." if given else "You didn't provide an API key."
+            raise ApiError(401, message, code="invalid_api_key")
+
+    def _finish(self, exchange: Exchange, path: str) -> None:
+        record = exchange.record
+        record.end_s = time.perf_counter()
+        self.state.stats.end(record.outcome if path in _INFERENCE_PATHS else None)
+        if self.state.recorder is not None and path not in _CONTROL_PATHS:
+            self.state.recorder.write(record)

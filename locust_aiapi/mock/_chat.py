@@ -1,0 +1,141 @@
+"""`POST /v1/chat/completions`: plan a generation, then play it out on schedule.
+
+Timing model: generation starts when the request body has been read, or when a queued request gets
+its slot. Content chunk k is due at start + ttft + itl_1 + … + itl_k (each term with its own jitter),
+so `--itl-ms` is the gap between consecutive content chunks whatever `--tokens-per-chunk` is.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+
+from ._capacity import QueueFullError, Slot
+from ._chat_wire import DONE_EVENT, ChatEncoder, ChatRequest, parse_chat_request
+from ._config import MockConfig
+from ._errors import rate_limited
+from ._exchange import Exchange, ServerState, sleep_until
+from ._faults import Fault, choose_fault, raise_error_fault
+from ._tokens import sample_tokens
+
+# Stream faults strike after this many content chunks (fewer if the answer is shorter).
+FAULT_AFTER_CHUNKS = 3
+
+
+@dataclass(frozen=True)
+class Generation:
+    chunks: list[str]  # text of each content chunk
+    chunk_tokens: list[int]  # tokens in each content chunk
+    offsets_s: list[float]  # when each chunk is due, in seconds after generation start
+    finish_reason: str
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(self.chunk_tokens)
+
+
+def plan_generation(config: MockConfig, rng: random.Random, max_tokens: int | None) -> Generation:
+    jitter = config.output_tokens_jitter
+    wanted = max(1, config.output_tokens + (rng.randint(-jitter, jitter) if jitter else 0))
+    count = wanted if max_tokens is None else min(wanted, max_tokens)
+    tokens = sample_tokens(rng, count)
+    step = config.tokens_per_chunk
+    starts = range(0, count, step)
+    return Generation(
+        chunks=["".join(tokens[start : start + step]) for start in starts],
+        chunk_tokens=[min(step, count - start) for start in starts],
+        offsets_s=_schedule(config, rng, len(starts)),
+        finish_reason="length" if count < wanted else "stop",
+    )
+
+
+def _schedule(config: MockConfig, rng: random.Random, chunk_count: int) -> list[float]:
+    offset_ms = _jittered(rng, config.ttft_ms, config.ttft_jitter_ms)
+    offsets_s = [offset_ms / 1000]
+    for _ in range(chunk_count - 1):
+        offset_ms += _jittered(rng, config.itl_ms, config.itl_jitter_ms)
+        offsets_s.append(offset_ms / 1000)
+    return offsets_s
+
+
+def _jittered(rng: random.Random, base_ms: float, jitter_ms: float) -> float:
+    if not jitter_ms:
+        return base_ms
+    return max(0.0, base_ms + rng.uniform(-jitter_ms, jitter_ms))
+
+
+def serve_chat(state: ServerState, exchange: Exchange) -> None:
+    chat = parse_chat_request(exchange.request.body)
+    exchange.record.prompt_tokens = chat.prompt_tokens
+    fault = choose_fault(state.config, exchange.rng, exchange.request.headers, streaming=chat.stream)
+    exchange.record.fault = None if fault is None else fault.value
+    raise_error_fault(state.config, fault)
+    generation = plan_generation(state.config, exchange.rng, chat.max_tokens)
+    with admit(state) as slot:
+        if chat.stream:
+            _stream(exchange, chat, generation, slot, fault)
+        else:
+            _complete(exchange, chat, generation, slot)
+
+
+def admit(state: ServerState) -> Slot:
+    try:
+        return state.capacity.admit()
+    except QueueFullError:
+        message = "The server is overloaded: all generation slots are busy and the queue is full."
+        raise rate_limited(message, state.config.retry_after_s) from None
+
+
+def _complete(exchange: Exchange, chat: ChatRequest, generation: Generation, slot: Slot) -> None:
+    start_s = max(exchange.request.received_s, slot.wait())
+    sleep_until(start_s + generation.offsets_s[-1])
+    encoder = ChatEncoder(chat.model, include_usage=False)
+    tokens = generation.completion_tokens
+    body = encoder.completion(
+        "".join(generation.chunks), generation.finish_reason, chat.prompt_tokens, tokens
+    )
+    exchange.send_json(200, body)
+    exchange.record.first_token_s = time.perf_counter()
+    exchange.record.completion_tokens = tokens
+
+
+def _stream(
+    exchange: Exchange, chat: ChatRequest, generation: Generation, slot: Slot, fault: Fault | None
+) -> None:
+    encoder = ChatEncoder(chat.model, chat.include_usage)
+    # Like real servers, headers and the role chunk go out at once, even while the request queues.
+    exchange.start_stream(encoder.role_event())
+    start_s = max(exchange.request.received_s, slot.wait())
+    chunk_count = len(generation.chunks)
+    if fault is not None:
+        chunk_count = min(FAULT_AFTER_CHUNKS, chunk_count)
+    _send_content(exchange, encoder, generation, start_s, chunk_count)
+    if fault is Fault.STREAM_ERROR:
+        exchange.record.outcome = "stream_error"
+        exchange.end_stream([encoder.error_event()])
+    elif fault is Fault.TRUNCATE:
+        exchange.record.outcome = "truncated"
+        exchange.end_stream()  # no finish_reason, no [DONE]: just the end of the HTTP body
+    else:
+        exchange.end_stream(_final_events(encoder, chat, generation))
+
+
+def _send_content(
+    exchange: Exchange, encoder: ChatEncoder, generation: Generation, start_s: float, chunk_count: int
+) -> None:
+    record = exchange.record
+    for index in range(chunk_count):
+        sleep_until(start_s + generation.offsets_s[index])
+        exchange.send_event(encoder.content_event(generation.chunks[index]))
+        if index == 0:
+            record.first_token_s = time.perf_counter()
+        record.completion_tokens += generation.chunk_tokens[index]
+
+
+def _final_events(encoder: ChatEncoder, chat: ChatRequest, generation: Generation) -> list[bytes]:
+    events = [encoder.finish_event(generation.finish_reason)]
+    if chat.include_usage:
+        events.append(encoder.usage_event(chat.prompt_tokens, generation.completion_tokens))
+    events.append(DONE_EVENT)
+    return events

@@ -1,0 +1,131 @@
+"""The chat completions wire format: parse a request, encode stream events and complete answers.
+
+Key order and fields follow real OpenAI responses, so clients see the same structure byte for byte.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import orjson
+
+from ._errors import SERVER_ERROR_MESSAGE, bad_request, optional_positive_int, parse_json_object
+from ._tokens import estimate_tokens
+
+DEFAULT_MODEL = "gpt-4.1"
+SYSTEM_FINGERPRINT = "fp_mock"
+DONE_EVENT = b"data: [DONE]\n\n"
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    model: str
+    stream: bool
+    include_usage: bool
+    max_tokens: int | None  # max_completion_tokens, or the older max_tokens
+    prompt_tokens: int
+
+
+def parse_chat_request(body: bytes) -> ChatRequest:
+    payload = parse_json_object(body)
+    messages = payload.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise bad_request("'messages' is a required property and must be a non-empty array.", "messages")
+    model = payload.get("model", DEFAULT_MODEL)
+    if not isinstance(model, str):
+        raise bad_request("'model' must be a string.", "model")
+    max_tokens = optional_positive_int(payload, "max_completion_tokens")
+    if max_tokens is None:
+        max_tokens = optional_positive_int(payload, "max_tokens")
+    stream_options = payload.get("stream_options")
+    include_usage = isinstance(stream_options, dict) and stream_options.get("include_usage") is True
+    return ChatRequest(
+        model=model,
+        stream=payload.get("stream") is True,
+        include_usage=include_usage,
+        max_tokens=max_tokens,
+        prompt_tokens=estimate_tokens(sum(_content_length(message) for message in messages)),
+    )
+
+
+def _content_length(message: object) -> int:
+    if not isinstance(message, dict):
+        raise bad_request("Each message must be an object.", "messages")
+    content = message.get("content")
+    if isinstance(content, str):
+        return len(content)
+    if isinstance(content, list):  # content parts: [{"type": "text", "text": "..."}, ...]
+        return sum(len(part.get("text", "")) for part in content if isinstance(part, dict))
+    return 0
+
+
+class ChatEncoder:
+    """Encodes the events of one completion; every event shares id, created and model."""
+
+    def __init__(self, model: str, include_usage: bool) -> None:
+        self.completion_id = f"chatcmpl-{os.urandom(15).hex()}"
+        self.created = int(time.time())
+        self.model = model
+        self._include_usage = include_usage
+
+    def role_event(self) -> bytes:
+        return self._chunk({"role": "assistant", "content": "", "refusal": None}, None)
+
+    def content_event(self, text: str) -> bytes:
+        return self._chunk({"content": text}, None)
+
+    def finish_event(self, finish_reason: str) -> bytes:
+        return self._chunk({}, finish_reason)
+
+    def usage_event(self, prompt_tokens: int, completion_tokens: int) -> bytes:
+        chunk = self._head("chat.completion.chunk")
+        chunk["choices"] = []
+        chunk["usage"] = usage(prompt_tokens, completion_tokens)
+        return _event(chunk)
+
+    @staticmethod
+    def error_event() -> bytes:
+        return _event({"error": {"message": SERVER_ERROR_MESSAGE, "type": "server_error", "code": None}})
+
+    def completion(self, text: str, finish_reason: str, prompt_tokens: int, completion_tokens: int) -> bytes:
+        message: dict[str, object] = {
+            "role": "assistant",
+            "content": text,
+            "refusal": None,
+            "annotations": [],
+        }
+        body = self._head("chat.completion")
+        body["choices"] = [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}]
+        body["usage"] = usage(prompt_tokens, completion_tokens)
+        body["service_tier"] = "default"
+        return orjson.dumps(body)
+
+    def _chunk(self, delta: dict[str, object], finish_reason: str | None) -> bytes:
+        chunk = self._head("chat.completion.chunk")
+        chunk["choices"] = [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
+        if self._include_usage:
+            chunk["usage"] = None
+        return _event(chunk)
+
+    def _head(self, object_type: str) -> dict[str, object]:
+        return {
+            "id": self.completion_id,
+            "object": object_type,
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+        }
+
+
+def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+def _event(payload: dict[str, object]) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
