@@ -50,3 +50,7 @@ class AIRequestFailure(AIAPIError):
         super().__init__(f"{kind.value}: {message}")
         self.kind = kind
         self.message = message
+
+    def __repr__(self) -> str:
+        # Locust lists failures by repr(); the kind and the server's message are what people read
+        return str(self)

@@ -1,0 +1,82 @@
+"""locust-aiapi: load-test AI APIs (LLM chat completions, embeddings) with Locust.
+
+Importing this package registers its command-line options and listeners on Locust's global
+``events``, like any Locust plugin; it does nothing else (no I/O, no environment checks).
+"""
+
+from __future__ import annotations
+
+from locust import events as _locust_events
+
+from ._errors import (
+    AIAPIError,
+    AIRequestFailure,
+    ConfigurationError,
+    InvalidResponseError,
+    ProtocolError,
+    ResponseError,
+)
+from ._histogram import LogHistogram
+from ._jsonl import record_to_dict
+from ._metrics import (
+    chunk_gaps_ms,
+    e2e_ms,
+    itl_ms,
+    output_tokens_per_s,
+    time_to_headers_ms,
+    tpot_ms,
+    ttfc_ms,
+    ttft_ms,
+)
+from ._plugin import AI_REQUEST_EVENT, get_summary, install
+from ._records import (
+    ChatResult,
+    EmbeddingResult,
+    FailureKind,
+    Outcome,
+    RequestKind,
+    RequestRecord,
+    TokenSource,
+    Usage,
+)
+from ._retry import RetryPolicy
+from ._summary import LLMSummary
+from ._users import AIChatUser, EmbeddingUser
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AIAPIError",
+    "AIChatUser",
+    "AIRequestFailure",
+    "AI_REQUEST_EVENT",
+    "ChatResult",
+    "ConfigurationError",
+    "EmbeddingResult",
+    "EmbeddingUser",
+    "FailureKind",
+    "InvalidResponseError",
+    "LLMSummary",
+    "LogHistogram",
+    "Outcome",
+    "ProtocolError",
+    "RequestKind",
+    "RequestRecord",
+    "ResponseError",
+    "RetryPolicy",
+    "TokenSource",
+    "Usage",
+    "__version__",
+    "chunk_gaps_ms",
+    "e2e_ms",
+    "get_summary",
+    "itl_ms",
+    "output_tokens_per_s",
+    "record_to_dict",
+    "time_to_headers_ms",
+    "tpot_ms",
+    "ttfc_ms",
+    "ttft_ms",
+]
+
+install(_locust_events)

@@ -1,0 +1,65 @@
+"""``--ai-requests-jsonl``: one JSON line per AI request, nothing rounded, nothing dropped."""
+
+from __future__ import annotations
+
+from typing import IO, Any
+
+import orjson
+
+from . import _metrics
+from ._records import RequestRecord
+
+__all__ = ["JsonlWriter", "record_to_dict"]
+
+
+def record_to_dict(record: RequestRecord) -> dict[str, Any]:
+    """The JSON form of a record: raw facts plus the derived metrics, times in ms from start."""
+    start = record.start_s
+    return {
+        "start_time": record.start_epoch_s,
+        "name": record.name,
+        "kind": record.kind.value,
+        "model": record.model,
+        "streamed": record.streamed,
+        "outcome": record.outcome.value,
+        "failure_kind": record.failure_kind.value if record.failure_kind else None,
+        "failure_message": record.failure_message,
+        "status_code": record.status_code,
+        "request_id": record.request_id,
+        "attempts": record.attempts,
+        "retry_after_s": record.retry_after_s,
+        "first_attempt_e2e_ms": record.first_attempt_e2e_ms,
+        "time_to_headers_ms": _metrics.time_to_headers_ms(record),
+        "ttft_ms": _metrics.ttft_ms(record),
+        "ttfc_ms": _metrics.ttfc_ms(record),
+        "itl_ms": _metrics.itl_ms(record),
+        "tpot_ms": _metrics.tpot_ms(record),
+        "e2e_ms": _metrics.e2e_ms(record),
+        "output_tokens_per_s": _metrics.output_tokens_per_s(record),
+        "output_tokens": record.output_tokens,
+        "output_tokens_source": record.output_tokens_source.value if record.output_tokens_source else None,
+        "prompt_tokens": record.prompt_tokens,
+        "finish_reason": record.finish_reason,
+        "chunk_offsets_ms": [(t - start) * 1000.0 for t in record.token_chunk_times_s],
+    }
+
+
+class JsonlWriter:
+    """Appends records to a file; buffered, flushed when the test stops."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._file: IO[bytes] | None = open(path, "wb")  # noqa: SIM115 - closed in close()
+
+    def write(self, record: RequestRecord) -> None:
+        if self._file is not None:
+            self._file.write(orjson.dumps(record_to_dict(record)) + b"\n")
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
