@@ -9,7 +9,7 @@ from .openai import (
     parse_embeddings_response,
 )
 
-__all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_exported_members.py checks
+__all__ = [
     "CONTENT",
     "ChatCompletion",
     "ChatDialect",

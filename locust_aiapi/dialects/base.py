@@ -21,7 +21,7 @@ from .._errors import ConfigurationError, ProtocolError
 from .._records import Usage
 from .._sse import SSEEvent
 
-__all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_exported_members.py checks
+__all__ = [
     "CONTENT",
     "ChatCompletion",
     "ChatDialect",
