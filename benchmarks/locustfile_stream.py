@@ -1,0 +1,66 @@
+"""Benchmark user: streams back to back and writes when each first token arrived.
+
+The ``ai_request`` hook is the extension point: here it dumps raw monotonic stamps so the
+benchmark can compare them with the mock server's own record of when it wrote each token.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import IO, Any
+
+import orjson
+from locust import constant, events, task
+
+from locust_aiapi import AI_REQUEST_EVENT, AIChatUser, RequestRecord
+
+_out: dict[str, Any] = {}
+
+
+class StreamingUser(AIChatUser):
+    wait_time = constant(0)
+    max_tokens = None
+
+    @task
+    def stream_chat(self) -> None:
+        self.chat("Write a short product description.", name="stream")
+
+
+def _on_ai_request(record: RequestRecord, **_: Any) -> None:
+    file: IO[bytes] | None = _out.get("file")
+    if file is not None and record.ok:
+        row = {
+            "request_id": record.request_id,
+            "start_s": record.start_s,
+            "first_token_s": record.first_token_s,
+            "end_s": record.end_s,
+            "chunks": len(record.token_chunk_times_s),
+        }
+        file.write(orjson.dumps(row) + b"\n")
+
+
+def _on_init(environment: Any, **_: Any) -> None:
+    path = os.environ.get("BENCH_ARRIVALS")
+    if path:
+        _out["file"] = open(path, "wb")  # noqa: SIM115 - closed at test_stop
+        _out["path"] = path
+        getattr(environment.events, AI_REQUEST_EVENT).add_listener(_on_ai_request)
+
+
+def _on_test_start(**_: Any) -> None:
+    _out["cpu_start"] = time.process_time()
+
+
+def _on_test_stop(**_: Any) -> None:
+    file = _out.pop("file", None)
+    if file is not None:
+        file.close()
+        cpu = time.process_time() - _out["cpu_start"]
+        with open(os.path.splitext(_out["path"])[0] + ".cpu", "w") as cpu_file:
+            cpu_file.write(str(cpu))
+
+
+events.init.add_listener(_on_init)  # type: ignore[no-untyped-call]
+events.test_start.add_listener(_on_test_start)  # type: ignore[no-untyped-call]
+events.test_stop.add_listener(_on_test_stop)  # type: ignore[no-untyped-call]
