@@ -11,7 +11,7 @@ import time
 from typing import IO, Any
 
 import orjson
-from locust import constant, events, task
+from locust import between, events, task
 
 from locust_aiapi import AI_REQUEST_EVENT, AIChatUser, RequestRecord
 
@@ -19,7 +19,8 @@ _out: dict[str, Any] = {}
 
 
 class StreamingUser(AIChatUser):
-    wait_time = constant(0)
+    # think time, so users do not stay in lockstep (real traffic has no synchronised waves)
+    wait_time = between(0.0, float(os.environ.get("BENCH_WAIT_MAX_S", "0")))
     max_tokens = None
 
     @task
@@ -49,6 +50,11 @@ def _on_init(environment: Any, **_: Any) -> None:
 
 
 def _on_test_start(**_: Any) -> None:
+    if os.environ.get("BENCH_GC_FREEZE"):
+        import gc
+
+        gc.collect()
+        gc.freeze()
     _out["cpu_start"] = time.process_time()
 
 

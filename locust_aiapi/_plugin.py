@@ -103,6 +103,14 @@ def _check_host(environment: Any) -> None:
         )
 
 
+def _jsonl_path(path: str, environment: Any) -> str:
+    """Workers (``--processes``, ``--worker``) each write their own file: ``requests.<pid>.jsonl``."""
+    if not _is_worker(environment):
+        return path
+    root, ext = os.path.splitext(path)
+    return f"{root}.{os.getpid()}{ext or '.jsonl'}"
+
+
 def _on_init(environment: Any, **_: Any) -> None:
     _check_host(environment)
     ensure_ai_request_hook(environment)
@@ -111,8 +119,9 @@ def _on_init(environment: Any, **_: Any) -> None:
     if state.options.summary_json:
         _prepare_path("--ai-summary-json", state.options.summary_json)
     if state.options.requests_jsonl:
-        _prepare_path("--ai-requests-jsonl", state.options.requests_jsonl)
-        state.jsonl = JsonlWriter(state.options.requests_jsonl)
+        path = _jsonl_path(state.options.requests_jsonl, environment)
+        _prepare_path("--ai-requests-jsonl", path)
+        state.jsonl = JsonlWriter(path)
 
 
 def _on_ai_request(environment: Any, record: RequestRecord) -> None:

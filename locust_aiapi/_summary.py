@@ -228,41 +228,57 @@ class NameStats:
 
 
 class LLMSummary:
-    """Per-name :class:`NameStats` for every request of a run, plus the "Aggregated" total on demand."""
+    """:class:`NameStats` per (request name, model) for every request of a run.
 
-    __slots__ = ("by_name",)
+    Reports group by request name (``by_name``); the Prometheus exporter also labels by model.
+    The "Aggregated" total is built on demand.
+    """
 
-    FORMAT_VERSION = 1
+    __slots__ = ("by_key",)
+
+    FORMAT_VERSION = 2
 
     def __init__(self) -> None:
-        self.by_name: dict[str, NameStats] = {}
+        self.by_key: dict[tuple[str, str], NameStats] = {}
 
     def add(self, record: RequestRecord) -> None:
-        stats = self.by_name.get(record.name)
+        key = (record.name, record.model)
+        stats = self.by_key.get(key)
         if stats is None:
-            stats = self.by_name[record.name] = NameStats()
+            stats = self.by_key[key] = NameStats()
         stats.add(record)
 
     @property
+    def by_name(self) -> dict[str, NameStats]:
+        """Rows per request name, models merged (a fresh copy on each access)."""
+        rows: dict[str, NameStats] = {}
+        for (name, _model), stats in self.by_key.items():
+            rows.setdefault(name, NameStats()).merge(stats)
+        return rows
+
+    @property
     def total(self) -> NameStats:
-        """The "Aggregated" row: a fresh NameStats merging every name, rebuilt on each access."""
+        """The "Aggregated" row: a fresh NameStats merging every row, rebuilt on each access."""
         total = NameStats()
-        for stats in self.by_name.values():
+        for stats in self.by_key.values():
             total.merge(stats)
         return total
 
     def reset(self) -> None:
-        self.by_name.clear()
+        self.by_key.clear()
 
     def merge(self, other: LLMSummary) -> None:
-        for name, stats in other.by_name.items():
-            self.by_name.setdefault(name, NameStats()).merge(stats)
+        for key, stats in other.by_key.items():
+            self.by_key.setdefault(key, NameStats()).merge(stats)
 
     def to_dict(self) -> dict[str, Any]:
         """Full mergeable state, JSON/msgpack-able (what a worker ships to the master)."""
         return {
             "format": self.FORMAT_VERSION,
-            "by_name": {name: stats.to_dict() for name, stats in self.by_name.items()},
+            "rows": [
+                {"name": name, "model": model, "stats": stats.to_dict()}
+                for (name, model), stats in self.by_key.items()
+            ],
         }
 
     @classmethod
@@ -270,15 +286,20 @@ class LLMSummary:
         if data.get("format") != cls.FORMAT_VERSION:
             raise ValueError(f"unsupported LLMSummary format {data.get('format')!r}")
         summary = cls()
-        summary.by_name = {name: NameStats.from_dict(row) for name, row in data["by_name"].items()}
+        try:
+            for row in data["rows"]:
+                summary.by_key[(str(row["name"]), str(row["model"]))] = NameStats.from_dict(row["stats"])
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not an LLMSummary dict: {exc!r}") from exc
         return summary
 
     def report_dict(self, generated_at: datetime | None = None) -> dict[str, Any]:
         """``{"generated_at": iso8601, "requests": {name: row}, "total": row}`` with unrounded floats."""
         when = generated_at or datetime.now(timezone.utc)
+        by_name = self.by_name
         return {
             "generated_at": when.isoformat(),
-            "requests": {name: self.by_name[name].report_row() for name in sorted(self.by_name)},
+            "requests": {name: by_name[name].report_row() for name in sorted(by_name)},
             "total": self.total.report_row(),
         }
 

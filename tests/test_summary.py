@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from locust_aiapi._histogram import LogHistogram
-from locust_aiapi._records import FailureKind, RequestKind, RequestRecord, TokenSource
+from locust_aiapi._records import FailureKind, Outcome, RequestKind, RequestRecord, TokenSource
 from locust_aiapi._summary import AGGREGATED, LATENCY_METRICS, LLMSummary, NameStats
 
 EPOCH = 1_700_000_000.0  # wall clock of the first request
@@ -261,7 +261,7 @@ def test_merged_summaries_equal_one_summary(records: list[RequestRecord]) -> Non
 def test_dict_round_trip_is_exact() -> None:
     summary = summary_of(random_records(500, seed=5))
     restored = LLMSummary.from_dict(orjson.loads(orjson.dumps(summary.to_dict())))
-    assert restored.by_name == summary.by_name
+    assert restored.by_key == summary.by_key
     assert restored.report_dict(datetime(2024, 1, 1, tzinfo=timezone.utc)) == summary.report_dict(
         datetime(2024, 1, 1, tzinfo=timezone.utc)
     )
@@ -269,7 +269,7 @@ def test_dict_round_trip_is_exact() -> None:
 
 def test_from_dict_rejects_foreign_data() -> None:
     with pytest.raises(ValueError):
-        LLMSummary.from_dict({"format": 99, "by_name": {}})
+        LLMSummary.from_dict({"format": 99, "rows": []})
     with pytest.raises(ValueError):
         NameStats.from_dict({"requests": 1})
 
@@ -328,3 +328,19 @@ def test_render_table_without_failures_or_requests() -> None:
     empty = LLMSummary().render_table()
     assert AGGREGATED in empty
     assert "Failures by kind" not in empty
+
+
+def test_cancelled_requests_are_counted_but_neither_success_nor_failure() -> None:
+    summary = LLMSummary()
+    summary.add(chat_ok(0.0, ttft_s=0.25, tokens=4, gap_s=0.01, tail_s=0.0, prompt=3))
+    summary.add(failed(0.1, 0.2, FailureKind.TIMEOUT))
+    cancelled = RequestRecord("chat", RequestKind.CHAT, "m", True, start_epoch_s=EPOCH + 1, start_s=CLOCK + 1)
+    cancelled.outcome = Outcome.CANCELLED
+    cancelled.end_s = CLOCK + 1.5
+    summary.add(cancelled)
+    row = summary.report_dict()["total"]
+    assert row["count"] == 3 and row["cancelled"] == 1
+    assert row["successes"] == 1 and row["failures"] == 1
+    assert row["failures_by_kind"] == {"timeout": 1}
+    assert row["success_rate"] == 0.5  # of the two requests that completed
+    assert row["e2e_ms"]["count"] == 1
