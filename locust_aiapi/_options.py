@@ -29,6 +29,16 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 0 to 65535, got {value}")
+    return value
+
+
 def add_arguments(parser: Any) -> None:
     """Listener for ``events.init_command_line_parser``."""
     # Locust's parser understands env_var= and include_in_web_ui= on add_argument itself, not on
@@ -97,6 +107,27 @@ def add_arguments(parser: Any) -> None:
         help="Do not add 'TTFT' rows to Locust's statistics (web UI, CSV, HTML).",
     )
     group.add_argument(
+        "--ai-metrics-port",
+        env_var="AI_METRICS_PORT",
+        type=_port,
+        default=9646,
+        help="Prometheus /metrics port when there is no web UI (headless); with the web UI, /metrics "
+        "is also served on the web UI's port. Master or single process only. Default 9646.",
+    )
+    group.add_argument(
+        "--ai-metrics-host",
+        env_var="AI_METRICS_HOST",
+        default="127.0.0.1",
+        help="Address the headless /metrics endpoint binds to. Default 127.0.0.1.",
+    )
+    group.add_argument(
+        "--ai-no-metrics",
+        env_var="AI_NO_METRICS",
+        action="store_true",
+        default=False,
+        help="Do not serve Prometheus metrics.",
+    )
+    group.add_argument(
         "--ai-no-summary",
         env_var="AI_NO_SUMMARY",
         action="store_true",
@@ -117,6 +148,9 @@ class AIOptions:
     summary_json: str | None = None
     ttft_stats: bool = True
     print_summary: bool = True
+    metrics_enabled: bool = True
+    metrics_port: int = 9646
+    metrics_host: str = "127.0.0.1"
 
     @classmethod
     def from_parsed(cls, parsed: Any) -> AIOptions:
@@ -139,6 +173,9 @@ class AIOptions:
             summary_json=get("ai_summary_json", None) or None,
             ttft_stats=not get("ai_no_ttft_stats", False),
             print_summary=not get("ai_no_summary", False),
+            metrics_enabled=not get("ai_no_metrics", False),
+            metrics_port=int(get("ai_metrics_port", 9646)),
+            metrics_host=str(get("ai_metrics_host", "127.0.0.1")),
         )
 
     def __repr__(self) -> str:  # keep the key out of any log line that prints the options

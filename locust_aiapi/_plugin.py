@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 import orjson
 from locust.event import EventHook
 
+from . import _exporter
 from ._jsonl import JsonlWriter
 from ._options import AIOptions, add_arguments
 from ._records import RequestRecord
@@ -111,11 +112,13 @@ def _jsonl_path(path: str, environment: Any) -> str:
     return f"{root}.{os.getpid()}{ext or '.jsonl'}"
 
 
-def _on_init(environment: Any, **_: Any) -> None:
+def _on_init(environment: Any, web_ui: Any = None, **_: Any) -> None:
     _check_host(environment)
     ensure_ai_request_hook(environment)
     state = _states[environment]
     state.options = AIOptions.from_parsed(environment.parsed_options)
+    if state.options.metrics_enabled and not _is_worker(environment):
+        _exporter.install(environment, web_ui)
     if state.options.summary_json:
         _prepare_path("--ai-summary-json", state.options.summary_json)
     if state.options.requests_jsonl:
