@@ -13,16 +13,19 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+import gevent
 import orjson
 from locust.event import EventHook
 
 from . import _exporter
+from ._distributed import PAYLOAD_KEY, WorkerLedger, absorb_report, take_report, watch_workers
 from ._jsonl import JsonlWriter
 from ._options import AIOptions, add_arguments
 from ._records import RequestRecord
 from ._summary import LLMSummary
+from ._table import render_table
 
-__all__ = ["AI_REQUEST_EVENT", "ensure_ai_request_hook", "get_summary", "install"]
+__all__ = ["AI_REQUEST_EVENT", "ensure_ai_request_hook", "get_summary", "install", "lost_workers"]
 
 AI_REQUEST_EVENT = "ai_request"
 """Name of the hook on ``environment.events``, fired once per AI request with ``record=``."""
@@ -36,6 +39,7 @@ class _RunState:
     options: AIOptions
     summary: LLMSummary = field(default_factory=LLMSummary)
     jsonl: JsonlWriter | None = None
+    ledger: WorkerLedger | None = None  # master only
 
 
 _states: weakref.WeakKeyDictionary[Any, _RunState] = weakref.WeakKeyDictionary()
@@ -52,6 +56,8 @@ def install(events: Any) -> None:
     events.test_start.add_listener(_on_test_start)
     events.test_stop.add_listener(_on_test_stop)
     events.quitting.add_listener(_on_quitting)
+    events.report_to_master.add_listener(_on_report_to_master)
+    events.worker_report.add_listener(_on_worker_report)
 
 
 def ensure_ai_request_hook(environment: Any) -> EventHook:
@@ -67,9 +73,19 @@ def ensure_ai_request_hook(environment: Any) -> EventHook:
 
 
 def get_summary(environment: Any) -> LLMSummary:
-    """The LLM summary being aggregated for ``environment`` (empty before the first request)."""
+    """The LLM summary being aggregated for ``environment`` (empty before the first request).
+
+    On the master it is the merge of every worker's reports; on a worker, what it has not
+    reported yet.
+    """
     ensure_ai_request_hook(environment)
     return _states[environment].summary
+
+
+def lost_workers(environment: Any) -> int:
+    """How many workers the master has seen go missing during this run (0 elsewhere)."""
+    state = _states.get(environment)
+    return len(state.ledger.lost) if state is not None and state.ledger is not None else 0
 
 
 def _fatal(message: str) -> NoReturn:
@@ -117,6 +133,9 @@ def _on_init(environment: Any, web_ui: Any = None, **_: Any) -> None:
     ensure_ai_request_hook(environment)
     state = _states[environment]
     state.options = AIOptions.from_parsed(environment.parsed_options)
+    if _is_master(environment):
+        state.ledger = WorkerLedger()
+        gevent.spawn(watch_workers, environment.runner, state.ledger, gevent.sleep)
     if state.options.metrics_enabled and not _is_worker(environment):
         _exporter.install(environment, web_ui)
     if state.options.summary_json:
@@ -143,6 +162,8 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     state = _states.get(environment)
     if state is not None:
         state.summary = LLMSummary()
+        if state.ledger is not None:
+            state.ledger = WorkerLedger(lost=state.ledger.lost)
 
 
 def _is_worker(environment: Any) -> bool:
@@ -151,28 +172,76 @@ def _is_worker(environment: Any) -> bool:
     return isinstance(environment.runner, WorkerRunner)
 
 
+def _is_master(environment: Any) -> bool:
+    from locust.runners import MasterRunner
+
+    return isinstance(environment.runner, MasterRunner)
+
+
+def _on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    for environment, state in list(_states.items()):
+        if _is_worker(environment):
+            payload = take_report(state.summary)
+            if payload is not None:
+                data[PAYLOAD_KEY] = payload
+
+
+def _on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    for environment, state in list(_states.items()):
+        if state.ledger is not None and _is_master(environment):
+            absorb_report(state.summary, state.ledger, client_id, data)
+
+
+def _headless_master(environment: Any) -> bool:
+    return _is_master(environment) and bool(getattr(environment.parsed_options, "headless", False))
+
+
 def _on_test_stop(environment: Any, **_: Any) -> None:
+    """Local runs: every record is in once users are stopped. A headless master gets the
+    workers' final reports only after test_stop (Locust's quit sends them), so it writes at
+    quitting instead."""
     state = _states.get(environment)
     if state is None:
         return
-    try:
-        if state.jsonl is not None:
-            state.jsonl.flush()
-        if _is_worker(environment):
-            return
-        if state.options.summary_json:
-            with open(state.options.summary_json, "wb") as file:
-                file.write(orjson.dumps(state.summary.report_dict(), option=orjson.OPT_INDENT_2))
-        if state.options.print_summary and state.summary.total.requests:
-            console.info("\nLLM summary (locust-aiapi)\n%s", state.summary.render_table())
-    except Exception:
-        log.exception("locust-aiapi could not write its summary")
+    _flush(state)
+    if not _is_worker(environment) and not _headless_master(environment):
+        _write_outputs(state)
 
 
 def _on_quitting(environment: Any, **_: Any) -> None:
     state = _states.get(environment)
-    if state is not None and state.jsonl is not None:
+    if state is None:
+        return
+    _flush(state)
+    if _headless_master(environment):
+        _write_outputs(state)
+
+
+def _flush(state: _RunState) -> None:
+    if state.jsonl is not None:
         try:
             state.jsonl.flush()
         except OSError:
             log.exception("locust-aiapi could not flush the requests JSONL")
+
+
+def _write_outputs(state: _RunState) -> None:
+    try:
+        report = state.summary.report_dict()
+        if state.ledger is not None:
+            state.ledger.note_missing(set())
+            report["workers"] = state.ledger.as_dict()
+        if state.options.summary_json:
+            with open(state.options.summary_json, "wb") as file:
+                file.write(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+        if state.options.print_summary and report["total"]["count"]:
+            console.info("\nLLM summary (locust-aiapi)\n%s%s", render_table(report), _lost_line(state))
+    except Exception:
+        log.exception("locust-aiapi could not write its summary")
+
+
+def _lost_line(state: _RunState) -> str:
+    if state.ledger is None or not state.ledger.lost:
+        return ""
+    lost = state.ledger.lost
+    return f"\n{len(lost)} worker(s) lost during the run: {', '.join(sorted(lost))} (earlier reports kept)\n"

@@ -70,3 +70,83 @@ def run_locust(
 
 def headless(host: str, users: int, run_time: str, *extra: str) -> list[str]:
     return ["--headless", "--host", host, "-u", str(users), "-r", str(max(users, 1)), "-t", run_time, *extra]
+
+
+def mock_stats(url: str) -> dict[str, Any]:
+    """The mock server's own counters (what it served, by outcome)."""
+    import urllib.request
+
+    with urllib.request.urlopen(url + "/mock/stats", timeout=5) as response:
+        return dict(json.load(response))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Distributed:
+    """A Locust master and its workers, as child processes (outputs under ``workdir``)."""
+
+    master: subprocess.Popen[str]
+    workers: list[subprocess.Popen[str]]
+    workdir: Path
+
+    def wait(self, timeout_s: float = 90.0) -> int:
+        code = self.master.wait(timeout=timeout_s)
+        for worker in self.workers:
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+        return code
+
+    def log(self, name: str) -> str:
+        return (self.workdir / f"{name}.log").read_text()
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return dict(json.loads((self.workdir / "summary.json").read_text()))
+
+    def worker_records(self) -> list[dict[str, Any]]:
+        lines: list[dict[str, Any]] = []
+        for path in sorted(self.workdir.glob("requests.*.jsonl")):
+            lines += [json.loads(line) for line in path.read_text().splitlines() if line]
+        return lines
+
+
+def start_distributed(
+    locustfile: str | Path,
+    workdir: Path,
+    host: str,
+    users: int,
+    run_time: str,
+    workers: int = 2,
+    master_args: Sequence[str] = (),
+) -> Distributed:
+    port = free_port()
+
+    def spawn(name: str, args: list[str]) -> subprocess.Popen[str]:
+        command = [sys.executable, "-m", "locust", "-f", str(locustfile), *args]
+        with open(workdir / f"{name}.log", "w") as log:  # the child keeps its own descriptor
+            return subprocess.Popen(
+                command, cwd=ROOT, env=locust_env(), stdout=log, stderr=subprocess.STDOUT, text=True
+            )
+
+    master = spawn(
+        "master",
+        [
+            "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+            "--expect-workers", str(workers), *headless(host, users, run_time),
+            "--ai-summary-json", str(workdir / "summary.json"), *master_args,
+        ],
+    )  # fmt: skip
+    worker_args = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
+    jsonl = ["--ai-requests-jsonl", str(workdir / "requests.jsonl")]
+    started = [spawn(f"worker{i}", [*worker_args, *jsonl]) for i in range(workers)]
+    return Distributed(master, started, workdir)

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import csv
-import json
 import math
 import statistics
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from locust_aiapi.mock import MockProcess
 
-from ._support import ROOT, TEST_LOCUSTFILES, headless, run_locust
+from ._support import ROOT, TEST_LOCUSTFILES, headless, mock_stats, run_locust
 
 COUNTING = TEST_LOCUSTFILES / "counting_chat.py"
-
-
-def mock_stats(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url + "/mock/stats", timeout=5) as response:
-        return dict(json.load(response))
 
 
 def nearest_rank(values: list[float], q: float) -> float:

@@ -1,0 +1,144 @@
+"""Workers -> master: exact merges, a real master with two workers, and a worker killed mid-run."""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from pathlib import Path
+
+from locust.rpc.protocol import Message
+
+from locust_aiapi import FailureKind, LLMSummary, Outcome, RequestKind, RequestRecord, TokenSource
+from locust_aiapi._distributed import PAYLOAD_KEY, WorkerLedger, absorb_report, take_report
+from locust_aiapi.mock import MockProcess
+
+from ._support import TEST_LOCUSTFILES, mock_stats, start_distributed
+
+COUNTING = TEST_LOCUSTFILES / "counting_chat.py"
+QUANTILES = ("p50", "p90", "p95", "p99")
+
+
+def synthetic_records(count: int, seed: int) -> list[RequestRecord]:
+    rng = random.Random(seed)
+    records = []
+    for i in range(count):
+        start = 100.0 + i * 0.01
+        ttft = rng.lognormvariate(-1.5, 0.6)
+        tokens = rng.randint(2, 300)
+        times = [start + ttft + k * rng.uniform(0.01, 0.05) for k in range(tokens)]
+        record = RequestRecord(
+            name=rng.choice(["chat", "summarise"]),
+            kind=RequestKind.CHAT,
+            model=rng.choice(["gpt-4.1", "deepseek-v3.2"]),
+            streamed=True,
+            start_epoch_s=1_800_000_000.0 + i * 0.01,
+            start_s=start,
+            end_s=times[-1] + 0.002,
+            first_token_s=times[0],
+            first_content_s=times[0],
+            last_token_s=times[-1],
+            token_chunk_times_s=times,
+            output_tokens=tokens,
+            output_tokens_source=TokenSource.USAGE,
+            prompt_tokens=rng.randint(5, 50),
+        )
+        if rng.random() < 0.1:
+            record.fail(rng.choice(list(FailureKind)), "injected")
+        elif rng.random() < 0.02:
+            record.outcome = Outcome.CANCELLED
+        records.append(record)
+    return records
+
+
+def over_the_wire(payload: dict[str, object]) -> dict[str, object]:
+    """Serialise a worker report the way Locust's RPC does (msgpack) and read it back."""
+    message = Message("stats", {PAYLOAD_KEY: payload}, "worker-1")
+    return dict(Message.unserialize(message.serialize()).data)
+
+
+def test_two_workers_merged_equal_one_process_recording_everything() -> None:
+    records = synthetic_records(5000, seed=11)
+    whole = LLMSummary()
+    for record in records:
+        whole.add(record)
+
+    master, ledger = LLMSummary(), WorkerLedger()
+    workers = [LLMSummary(), LLMSummary()]
+    for i, record in enumerate(records):
+        worker = workers[i % 2]
+        worker.add(record)
+        if i % 700 == 0:  # periodic reports, as Locust's stats reporter sends them
+            payload = take_report(worker)
+            if payload is not None:
+                absorb_report(master, ledger, f"w{i % 2}", over_the_wire(payload))
+    for index, worker in enumerate(workers):
+        payload = take_report(worker)
+        assert payload is not None
+        absorb_report(master, ledger, f"w{index}", over_the_wire(payload))
+
+    merged, expected = master.report_dict(), whole.report_dict()
+    for name in ("chat", "summarise"):
+        got, want = merged["requests"][name], expected["requests"][name]
+        for key in ("count", "successes", "failures", "cancelled", "failures_by_kind", "prompt_tokens"):
+            assert got[key] == want[key], key
+        assert got["output_tokens"] == want["output_tokens"]
+        for metric in ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms"):
+            for q in QUANTILES:
+                assert got[metric][q] == want[metric][q], (metric, q)  # bucket counts add exactly
+    assert sum(ledger.requests_by_worker.values()) == len(records)
+    assert master.by_key.keys() == whole.by_key.keys()
+
+
+def test_a_malformed_report_is_counted_not_fatal() -> None:
+    master, ledger = LLMSummary(), WorkerLedger()
+    absorb_report(master, ledger, "w0", {PAYLOAD_KEY: {"format": 2, "rows": [{"name": "x"}]}})
+    absorb_report(master, ledger, "w0", {"stats": []})  # a report without our data
+    assert ledger.rejected_reports == 1 and not master.by_key
+
+
+def test_master_and_two_workers_count_exactly_what_the_workers_recorded(tmp_path: Path) -> None:
+    with MockProcess(
+        ["--ttft-ms", "30", "--itl-ms", "3", "--output-tokens", "8", "--rate-429", "0.05"]
+    ) as mock:
+        run = start_distributed(COUNTING, tmp_path, mock.url, users=10, run_time="6s")
+        code = run.wait()
+        served = mock_stats(mock.url)
+    master_log = run.log("master")
+    assert code == 1, master_log[-3000:]  # 429s are failures
+    assert "Traceback" not in master_log + run.log("worker0") + run.log("worker1")
+    summary = run.summary
+    recorded = run.worker_records()
+    assert summary["total"]["count"] == len(recorded) == sum(served["outcomes"].values()) > 100
+    by_worker = summary["workers"]["requests_by_worker"]
+    assert len(by_worker) == 2 and all(n > 0 for n in by_worker.values())
+    assert summary["workers"]["lost"] == 0
+    rate_limited = sum(1 for r in recorded if r["failure_kind"] == "rate_limited")
+    assert summary["total"]["failures_by_kind"] == {"rate_limited": rate_limited}
+    assert rate_limited == served["outcomes"]["rate_limited"]
+    assert summary["total"]["output_tokens"] == sum(r["output_tokens"] or 0 for r in recorded)
+    assert "LLM summary" in master_log
+
+
+def test_a_worker_killed_mid_run_is_reported_lost_and_its_reports_kept(tmp_path: Path) -> None:
+    with MockProcess(["--ttft-ms", "30", "--itl-ms", "3", "--output-tokens", "8"]) as mock:
+        run = start_distributed(COUNTING, tmp_path, mock.url, users=10, run_time="12s")
+        time.sleep(7)  # the master waits for both workers, then they report every 3 s
+        victim = run.workers[0]
+        victim.send_signal(signal.SIGKILL)
+        code = run.wait()
+    master_log = run.log("master")
+    assert code in (0, 1), master_log[-3000:]
+    assert "Traceback" not in master_log
+    workers = run.summary["workers"]
+    assert workers["lost"] == 1, master_log[-3000:]
+    by_worker = workers["requests_by_worker"]
+    lost_id = workers["lost_ids"][0]
+    assert by_worker[lost_id] > 0  # what it reported before it died is kept
+    assert run.summary["total"]["count"] == sum(by_worker.values())
+    survivor_file = next(
+        p for p in tmp_path.glob("requests.*.jsonl") if p.name != f"requests.{victim.pid}.jsonl"
+    )
+    survivor_id = next(worker for worker in by_worker if worker != lost_id)
+    assert len(survivor_file.read_text().splitlines()) == by_worker[survivor_id]
+    assert "1 worker(s) lost during the run" in master_log
