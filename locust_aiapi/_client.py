@@ -91,6 +91,7 @@ class AIClient:
     ) -> None:
         self._pool = pool
         self._headers = dict(headers)
+        self._secrets = _secrets_in(self._headers)
         self._dialect = dialect
         self._retry = retry
         self._report = report
@@ -166,6 +167,12 @@ class AIClient:
         headers.setdefault("Accept-Encoding", "identity")
         return headers
 
+    def _redact(self, text: str) -> str:
+        """Servers may echo the key back ("Incorrect API key provided: sk-..."): never report it."""
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
     def _open(self, record: RequestRecord, url: str, body: bytes, headers: Mapping[str, str]) -> Response:
         response = send_request(self._pool, url, body, headers)
         record.headers_s = perf_counter()
@@ -179,7 +186,7 @@ class AIClient:
             return False
         body = read_all(response)
         record.end_s = perf_counter()
-        message = f"HTTP {status}: {self._dialect.parse_error_message(body)}"
+        message = self._redact(f"HTTP {status}: {self._dialect.parse_error_message(body)}")
         if status == 429:
             record.retry_after_s = parse_retry_after(response.get("retry-after"), time.time())
             record.fail(FailureKind.RATE_LIMITED, message)
@@ -255,6 +262,20 @@ def _guarded(record: RequestRecord, attempt: Callable[[], None]) -> None:
         record.fail(*classify_exception(exc))
     if not record.end_s:
         record.end_s = perf_counter()
+
+
+_SECRET_HEADERS = ("authorization", "api-key", "x-api-key")
+
+
+def _secrets_in(headers: Mapping[str, str]) -> list[str]:
+    """The credential values among the request headers (a Bearer token without its scheme)."""
+    secrets = []
+    for name, value in headers.items():
+        if name.lower() in _SECRET_HEADERS and value:
+            token = value.split(" ", 1)[1] if value.lower().startswith("bearer ") else value
+            if len(token) >= 4:
+                secrets.append(token)
+    return secrets
 
 
 def _new_record(name: str, kind: RequestKind, model: str, streamed: bool) -> RequestRecord:

@@ -270,3 +270,17 @@ def test_api_key_is_sent_as_bearer_token(serve) -> None:  # type: ignore[no-unty
 )
 def test_join_url(host: str, path: str, expected: str) -> None:
     assert join_url(host, path) == expected
+
+
+def test_a_key_echoed_in_an_error_message_is_redacted(serve) -> None:  # type: ignore[no-untyped-def]
+    body = orjson.dumps({"error": {"message": "Incorrect API key provided: sk-live-123456. Check it."}})
+    url, _ = serve([(0, plain("401 Unauthorized", body))])
+    reported: list[RequestRecord] = []
+    pool = HTTPClientPool(network_timeout=5, connection_timeout=5, concurrency=1)
+    _pools.append(pool)
+    client = AIClient(
+        pool, {"Authorization": "Bearer sk-live-123456"}, OPENAI, RetryPolicy(), reported.append
+    )
+    record = chat(client, url)
+    assert record.failure_kind is FailureKind.CLIENT_ERROR
+    assert record.failure_message == "HTTP 401: Incorrect API key provided: [redacted]. Check it."
