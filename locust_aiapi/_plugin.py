@@ -140,7 +140,7 @@ def _on_init(environment: Any, web_ui: Any = None, **_: Any) -> None:
         _exporter.install(environment, web_ui)
     if state.options.summary_json:
         _prepare_path("--ai-summary-json", state.options.summary_json)
-    if state.options.requests_jsonl:
+    if state.options.requests_jsonl and not _is_master(environment):  # workers write their own
         path = _jsonl_path(state.options.requests_jsonl, environment)
         _prepare_path("--ai-requests-jsonl", path)
         state.jsonl = JsonlWriter(path)
