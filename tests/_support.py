@@ -39,6 +39,7 @@ class LocustRun:
 def locust_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCUST_", "OPENAI_", "AI_"))}
     env["PYTHONUNBUFFERED"] = "1"
+    env["AI_METRICS_PORT"] = "0"  # concurrent runs must not fight over the default 9646
     env.update(extra or {})
     return env
 
