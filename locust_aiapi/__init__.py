@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from locust import events as _locust_events
 
+from ._arrival_user import ArrivalRateUser
 from ._errors import (
     AIAPIError,
     AIRequestFailure,
@@ -40,6 +41,8 @@ from ._records import (
     Usage,
 )
 from ._retry import RetryPolicy
+from ._shapes import AIShape, ConstantArrivalRateShape, Phase, SpikeShape, StagesShape, StepSweepShape
+from ._specs import SpikeSpec
 from ._summary import LLMSummary
 from ._users import AIChatUser, EmbeddingUser
 
@@ -49,9 +52,12 @@ __all__ = [
     "AIAPIError",
     "AIChatUser",
     "AIRequestFailure",
+    "AIShape",
     "AI_REQUEST_EVENT",
+    "ArrivalRateUser",
     "ChatResult",
     "ConfigurationError",
+    "ConstantArrivalRateShape",
     "EmbeddingResult",
     "EmbeddingUser",
     "FailureKind",
@@ -59,11 +65,16 @@ __all__ = [
     "LLMSummary",
     "LogHistogram",
     "Outcome",
+    "Phase",
     "ProtocolError",
     "RequestKind",
     "RequestRecord",
     "ResponseError",
     "RetryPolicy",
+    "SpikeShape",
+    "SpikeSpec",
+    "StagesShape",
+    "StepSweepShape",
     "TokenSource",
     "Usage",
     "__version__",

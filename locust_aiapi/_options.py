@@ -6,6 +6,9 @@ import argparse
 from dataclasses import dataclass
 from typing import Any
 
+from ._specs import checked, parse_duration_s, parse_spike, parse_stages, parse_steps
+from ._thresholds import parse_thresholds
+
 __all__ = ["AIOptions", "add_arguments"]
 
 
@@ -26,6 +29,13 @@ def _non_negative_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
     if not value >= 0.0:  # also rejects NaN
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be 1 or more, got 0")
     return value
 
 
@@ -128,12 +138,73 @@ def add_arguments(parser: Any) -> None:
         help="Do not serve Prometheus metrics.",
     )
     group.add_argument(
+        "--ai-metrics-max-names",
+        env_var="AI_METRICS_MAX_NAMES",
+        type=_positive_int,
+        default=100,
+        help="Most distinct request names (and, separately, models) labelled in /metrics; later ones "
+        "are merged into name=\"other\" (model=\"other\"). Default 100.",
+    )
+    group.add_argument(
         "--ai-no-summary",
         env_var="AI_NO_SUMMARY",
         action="store_true",
         default=False,
         help="Do not print the LLM summary table at the end of a run.",
     )
+    for flag, env_var, settings in _RUN_OPTIONS:
+        group.add_argument(flag, env_var=env_var, **settings)
+
+
+def _positive_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value == 0.0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
+# Load shapes, open model, SLOs, thresholds and the HTML report (locust_aiapi._shapes, _arrival,
+# _goodput, _thresholds, _report). Spec options keep their text: it is parsed where it is used.
+_RUN_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("--ai-threshold", "AI_THRESHOLD", dict(
+        action="append", type=checked(parse_thresholds), default=None, metavar="EXPR",
+        help="Pass/fail threshold, repeatable (or several separated by ','): [NAME:]METRIC[:STAT] OP NUMBER, "
+        "e.g. ttft_ms:p95<3000, chat:e2e_ms:p99<5000, error_rate<0.05, output_tokens_per_s>200. Any failure: "
+        "exit code 3; all pass: exit code 0."),
+    ),
+    ("--ai-slo-ttft-ms", "AI_SLO_TTFT_MS", dict(
+        type=_positive_float, default=None, help="Per-request SLO on TTFT (ms): goodput.")),
+    ("--ai-slo-itl-ms", "AI_SLO_ITL_MS", dict(
+        type=_positive_float, default=None, help="Per-request SLO on inter-token latency (ms): goodput.")),
+    ("--ai-slo-e2e-ms", "AI_SLO_E2E_MS", dict(
+        type=_positive_float, default=None, help="Per-request SLO on end-to-end latency (ms): goodput.")),
+    ("--ai-report-html", "AI_REPORT_HTML", dict(
+        default=None, metavar="PATH", help="Write the self-contained LLM HTML report to PATH at the end.")),
+    ("--ai-pricing", "AI_PRICING", dict(
+        default=None, metavar="PATH", help="JSON file of model -> US$ per million tokens (a number, or "
+        "{\"input\": x, \"output\": y}), added to the built-in prices for the cost estimate.")),
+    ("--ai-stages", "AI_STAGES", dict(
+        type=checked(parse_stages), default=None, metavar="SPEC",
+        help="StagesShape: DURATION:USERS ramps, e.g. 2m:300,5m:300,2m:0.")),
+    ("--ai-steps", "AI_STEPS", dict(
+        type=checked(parse_steps), default=None, metavar="LIST",
+        help="StepSweepShape: concurrency steps, e.g. 50,100,200.")),
+    ("--ai-step-duration", "AI_STEP_DURATION", dict(
+        type=checked(parse_duration_s), default=None, metavar="DURATION",
+        help="StepSweepShape: how long each step is held, e.g. 60s.")),
+    ("--ai-spike", "AI_SPIKE", dict(
+        type=checked(parse_spike), default=None, metavar="SPEC",
+        help="SpikeShape: base=50,peak=500[,before=30s,hold=1m,after=30s,rate=USERS_PER_S].")),
+    ("--ai-arrival-rate", "AI_ARRIVAL_RATE", dict(
+        type=_positive_float, default=None,
+        help="ArrivalRateUser: iterations started per second (whole test, split across workers).")),
+    ("--ai-arrival-poisson", "AI_ARRIVAL_POISSON", dict(
+        action="store_true", default=False, help="ArrivalRateUser: Poisson arrivals, not a fixed interval.")),
+    ("--ai-arrival-max-delay", "AI_ARRIVAL_MAX_DELAY", dict(
+        type=_non_negative_float, default=None,
+        help="ArrivalRateUser: seconds a due start may wait for a free user before it is dropped (0: drop at "
+        "once, like k6). Default 1.")),
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +222,7 @@ class AIOptions:
     metrics_enabled: bool = True
     metrics_port: int = 9646
     metrics_host: str = "127.0.0.1"
+    metrics_max_names: int = 100
 
     @classmethod
     def from_parsed(cls, parsed: Any) -> AIOptions:
@@ -176,6 +248,7 @@ class AIOptions:
             metrics_enabled=not get("ai_no_metrics", False),
             metrics_port=int(get("ai_metrics_port", 9646)),
             metrics_host=str(get("ai_metrics_host", "127.0.0.1")),
+            metrics_max_names=int(get("ai_metrics_max_names", 100)),
         )
 
     def __repr__(self) -> str:  # keep the key out of any log line that prints the options

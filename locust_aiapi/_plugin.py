@@ -17,8 +17,9 @@ import gevent
 import orjson
 from locust.event import EventHook
 
-from . import _exporter
+from . import _exporter, _extras, _outputs
 from ._distributed import PAYLOAD_KEY, WorkerLedger, absorb_report, take_report, watch_workers
+from ._errors import ConfigurationError
 from ._jsonl import JsonlWriter
 from ._options import AIOptions, add_arguments
 from ._records import RequestRecord
@@ -51,6 +52,7 @@ def install(events: Any) -> None:
     if events in _installed_on:
         return
     _installed_on.add(events)
+    _extras.install(events)  # first: its test_stop must run before the summary is written
     events.init_command_line_parser.add_listener(add_arguments)
     events.init.add_listener(_on_init)
     events.test_start.add_listener(_on_test_start)
@@ -130,7 +132,13 @@ def _jsonl_path(path: str, environment: Any) -> str:
 
 def _on_init(environment: Any, web_ui: Any = None, **_: Any) -> None:
     _check_host(environment)
-    ensure_ai_request_hook(environment)
+    hook = ensure_ai_request_hook(environment)
+    try:
+        _extras.setup(environment, hook)
+        if not _is_worker(environment):
+            _outputs.check_report_path(environment)
+    except ConfigurationError as exc:
+        _fatal(str(exc))
     state = _states[environment]
     state.options = AIOptions.from_parsed(environment.parsed_options)
     if _is_master(environment):
@@ -205,7 +213,7 @@ def _on_test_stop(environment: Any, **_: Any) -> None:
         return
     _flush(state)
     if not _is_worker(environment) and not _headless_master(environment):
-        _write_outputs(state)
+        _write_outputs(environment, state)
 
 
 def _on_quitting(environment: Any, **_: Any) -> None:
@@ -214,7 +222,7 @@ def _on_quitting(environment: Any, **_: Any) -> None:
         return
     _flush(state)
     if _headless_master(environment):
-        _write_outputs(state)
+        _write_outputs(environment, state)
 
 
 def _flush(state: _RunState) -> None:
@@ -225,17 +233,19 @@ def _flush(state: _RunState) -> None:
             log.exception("locust-aiapi could not flush the requests JSONL")
 
 
-def _write_outputs(state: _RunState) -> None:
+def _write_outputs(environment: Any, state: _RunState) -> None:
     try:
         report = state.summary.report_dict()
         if state.ledger is not None:
             state.ledger.note_missing(set())
             report["workers"] = state.ledger.as_dict()
+        report.update(_outputs.report_sections(environment, state.summary))
         if state.options.summary_json:
             with open(state.options.summary_json, "wb") as file:
                 file.write(orjson.dumps(report, option=orjson.OPT_INDENT_2))
         if state.options.print_summary and report["total"]["count"]:
             console.info("\nLLM summary (locust-aiapi)\n%s%s", render_table(report), _lost_line(state))
+        _outputs.finish(environment, report, state.options.print_summary)
     except Exception:
         log.exception("locust-aiapi could not write its summary")
 

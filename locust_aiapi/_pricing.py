@@ -1,0 +1,123 @@
+"""Estimated cost of a run: tokens × a per-model price table (US$ per million tokens).
+
+The defaults are the prices the article quotes, one per model: GPT-4.1 $8, Claude Sonnet 4.5 $15,
+Gemini 2.5 Flash $2.50, DeepSeek V3.2 $0.42 per MTok. Those are the providers' *output* list prices;
+input tokens are usually cheaper. With one price we apply it to input and output tokens alike, so
+the default estimate is an upper bound. ``--ai-pricing FILE`` (JSON) adds or overrides models:
+
+    {"gpt-4.1": {"input": 2.0, "output": 8.0}, "my-model": 1.5}
+
+A number prices input and output alike. Model names match exactly, ignoring case and a
+``provider/`` prefix. Requests of a model with no price are listed as unpriced, never guessed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ._summary import LLMSummary
+
+__all__ = ["DEFAULT_PRICES", "Price", "cost_report", "load_prices"]
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    input_usd_per_mtok: float
+    output_usd_per_mtok: float
+
+
+def _same(usd: float) -> Price:
+    return Price(usd, usd)
+
+
+DEFAULT_PRICES: dict[str, Price] = {
+    "gpt-4.1": _same(8.0),
+    "claude-sonnet-4.5": _same(15.0),
+    "claude-sonnet-4-5": _same(15.0),
+    "gemini-2.5-flash": _same(2.5),
+    "deepseek-v3.2": _same(0.42),
+}
+
+
+def _key(model: str) -> str:
+    return model.strip().lower().rsplit("/", 1)[-1]
+
+
+def _usd(value: Any, where: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError(
+            f"{where}: expected a price in US$ per million tokens (a number >= 0), got {value!r}"
+        )
+    return float(value)
+
+
+def _price(model: str, value: Any) -> Price:
+    if isinstance(value, Mapping):
+        unknown = set(value) - {"input", "output"}
+        if unknown or not value:
+            raise ValueError(f'{model!r}: expected {{"input": USD, "output": USD}}, got keys {sorted(value)}')
+        both = value.get("input", value.get("output"))
+        return Price(
+            _usd(value.get("input", both), f"{model!r} input"),
+            _usd(value.get("output", both), f"{model!r} output"),
+        )
+    return _same(_usd(value, repr(model)))
+
+
+def load_prices(path: str | None) -> dict[str, Price]:
+    """The default table, updated from the JSON file at ``path``. Raises ValueError with the reason."""
+    prices = dict(DEFAULT_PRICES)
+    if not path:
+        return prices
+    try:
+        with open(path, encoding="utf-8") as file:
+            data = json.load(file)
+    except OSError as exc:
+        raise ValueError(f"cannot read {path!r}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path!r} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path!r}: expected a JSON object of model -> price")
+    prices.update({_key(str(model)): _price(str(model), value) for model, value in data.items()})
+    return prices
+
+
+def cost_report(summary: LLMSummary, prices: Mapping[str, Price], source: str | None) -> dict[str, Any]:
+    """Tokens and estimated US$ per model (every request that reported tokens, failed ones too)."""
+    tokens: dict[str, list[int]] = {}
+    for (_name, model), stats in summary.by_key.items():
+        counts = tokens.setdefault(model, [0, 0])
+        counts[0] += stats.prompt_tokens
+        counts[1] += stats.output_tokens
+    models = {
+        model: _model_cost(prices.get(_key(model)), *counts) for model, counts in sorted(tokens.items())
+    }
+    priced = [row["cost_usd"] for row in models.values() if row["cost_usd"] is not None]
+    return {
+        "pricing": source or "defaults (the article's one price per model, applied to input and output)",
+        "models": models,
+        "total_usd": sum(priced) if priced else None,
+        "unpriced_models": [model for model, row in models.items() if row["cost_usd"] is None],
+    }
+
+
+def _model_cost(price: Price | None, prompt_tokens: int, output_tokens: int) -> dict[str, Any]:
+    row: dict[str, Any] = {"prompt_tokens": prompt_tokens, "output_tokens": output_tokens}
+    if price is None:
+        return {**row, "input_usd_per_mtok": None, "output_usd_per_mtok": None, "cost_usd": None}
+    cost = (prompt_tokens * price.input_usd_per_mtok + output_tokens * price.output_usd_per_mtok) / 1e6
+    return {
+        **row,
+        "input_usd_per_mtok": price.input_usd_per_mtok,
+        "output_usd_per_mtok": price.output_usd_per_mtok,
+        "cost_usd": cost,
+    }

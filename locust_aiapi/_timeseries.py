@@ -1,0 +1,165 @@
+"""Time series for the report: requests, failures by kind, output tokens and TTFT per 2-second bucket.
+
+Requests are bucketed by the wall-clock time they *ended* (``start_epoch_s`` + E2E), on the process
+that made them; workers ship the buckets they filled since their last report and the master adds them
+bucket by bucket, so the series is exact however late a report arrives. The number of users is
+sampled on the local or master process (a greenlet, once a second) into the same buckets.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import _metrics
+from ._histogram import LogHistogram
+from ._records import Outcome, RequestRecord
+
+__all__ = ["INTERVAL_S", "TimeSeries"]
+
+INTERVAL_S = 2.0
+MAX_POINTS = 240  # longer runs are shown with wider buckets
+
+
+@dataclass(slots=True)
+class _Bucket:
+    requests: int = 0
+    failures_by_kind: dict[str, int] = field(default_factory=dict)
+    output_tokens: int = 0  # of successful requests
+    ttft_ms: LogHistogram = field(default_factory=LogHistogram)
+    users: int | None = None
+
+    def merge(self, other: _Bucket) -> None:
+        self.requests += other.requests
+        for kind, n in other.failures_by_kind.items():
+            self.failures_by_kind[kind] = self.failures_by_kind.get(kind, 0) + n
+        self.output_tokens += other.output_tokens
+        self.ttft_ms.merge(other.ttft_ms)
+        if other.users is not None:
+            self.users = other.users if self.users is None else max(self.users, other.users)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "failures_by_kind": dict(self.failures_by_kind),
+            "output_tokens": self.output_tokens,
+            "ttft_ms": self.ttft_ms.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> _Bucket:
+        try:
+            return cls(
+                requests=int(data["requests"]),
+                failures_by_kind={str(k): int(n) for k, n in data["failures_by_kind"].items()},
+                output_tokens=int(data["output_tokens"]),
+                ttft_ms=LogHistogram.from_dict(data["ttft_ms"]),
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a time-series bucket: {exc!r}") from exc
+
+
+@dataclass
+class TimeSeries:
+    """Buckets of ``INTERVAL_S`` seconds keyed by ``floor(epoch / INTERVAL_S)``."""
+
+    buckets: dict[int, _Bucket] = field(default_factory=dict)
+    # the span of the requests (first start, last end): edge buckets are only partly covered
+    first_epoch_s: float | None = None
+    last_epoch_s: float | None = None
+
+    def _extend(self, first_s: float | None, last_s: float | None) -> None:
+        if first_s is not None and (self.first_epoch_s is None or first_s < self.first_epoch_s):
+            self.first_epoch_s = first_s
+        if last_s is not None and (self.last_epoch_s is None or last_s > self.last_epoch_s):
+            self.last_epoch_s = last_s
+
+    def _bucket(self, epoch_s: float) -> _Bucket:
+        key = math.floor(epoch_s / INTERVAL_S)
+        bucket = self.buckets.get(key)
+        if bucket is None:
+            bucket = self.buckets[key] = _Bucket()
+        return bucket
+
+    def add(self, record: RequestRecord) -> None:
+        if record.outcome is Outcome.CANCELLED:
+            return
+        end_epoch_s = record.start_epoch_s + max(0.0, record.end_s - record.start_s)
+        self._extend(record.start_epoch_s, end_epoch_s)
+        bucket = self._bucket(end_epoch_s)
+        bucket.requests += 1
+        if record.ok:
+            bucket.output_tokens += record.output_tokens or 0
+            ttft = _metrics.ttft_ms(record)
+            if ttft is not None and ttft >= 0.0:
+                bucket.ttft_ms.add(ttft)
+        else:
+            kind = record.failure_kind.value if record.failure_kind is not None else "unknown"
+            bucket.failures_by_kind[kind] = bucket.failures_by_kind.get(kind, 0) + 1
+
+    def sample_users(self, epoch_s: float, users: int) -> None:
+        bucket = self._bucket(epoch_s)
+        bucket.users = users if bucket.users is None else max(bucket.users, users)
+
+    def take_report(self) -> dict[str, Any] | None:
+        """Worker: buckets filled since the last report (None when there are none)."""
+        if not self.buckets:
+            return None
+        payload = {
+            "buckets": {str(key): bucket.to_dict() for key, bucket in self.buckets.items()},
+            "window": [self.first_epoch_s, self.last_epoch_s],
+        }
+        self.buckets, self.first_epoch_s, self.last_epoch_s = {}, None, None
+        return payload
+
+    def absorb(self, payload: Mapping[str, Any]) -> None:
+        """Master: add a worker's buckets. Raises ValueError when malformed."""
+        try:
+            parts = {int(key): _Bucket.from_dict(data) for key, data in payload["buckets"].items()}
+            first, last = (None if v is None else float(v) for v in payload["window"])
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a time-series report: {exc!r}") from exc
+        self._extend(first, last)
+        for key, part in parts.items():
+            self.buckets.setdefault(key, _Bucket()).merge(part)
+
+    def points(self, max_points: int = MAX_POINTS) -> dict[str, Any]:
+        """``{"interval_s", "points": [...]}``: every bucket from the first to the last (empty ones too)."""
+        if not self.buckets:
+            return {"interval_s": INTERVAL_S, "points": []}
+        first, last = min(self.buckets), max(self.buckets)
+        width = max(1, math.ceil((last - first + 1) / max_points))
+        points = []
+        for start in range(first, last + 1, width):
+            merged = _Bucket()
+            for key in range(start, min(start + width, last + 1)):
+                if key in self.buckets:
+                    merged.merge(self.buckets[key])
+            points.append(_point(start, first, self._covered_s(start, width), merged))
+        return {"interval_s": width * INTERVAL_S, "points": points}
+
+    def _covered_s(self, key: int, width: int) -> float:
+        """Seconds of the bucket within the requests' span (rates at the edges are not diluted)."""
+        start, end = key * INTERVAL_S, (key + width) * INTERVAL_S
+        if self.first_epoch_s is not None and self.last_epoch_s is not None:
+            covered = min(end, self.last_epoch_s) - max(start, self.first_epoch_s)
+            if covered > 0.0:
+                return max(covered, 0.5)  # a sliver of a bucket is too noisy a divisor
+        return end - start
+
+
+def _point(key: int, first: int, seconds: float, bucket: _Bucket) -> dict[str, Any]:
+    p50, p95 = bucket.ttft_ms.quantiles((0.5, 0.95))
+    return {
+        "epoch_s": key * INTERVAL_S,
+        "offset_s": (key - first) * INTERVAL_S,
+        "users": bucket.users,
+        "requests": bucket.requests,
+        "rps": bucket.requests / seconds,
+        "failures_by_kind": dict(sorted(bucket.failures_by_kind.items())),
+        "output_tokens_per_s": bucket.output_tokens / seconds,
+        "ttft_p50_ms": p50,
+        "ttft_p95_ms": p95,
+    }

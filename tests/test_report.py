@@ -1,0 +1,262 @@
+"""The HTML report: charts and escaping, the report of a real run, and the page in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from locust_aiapi import FailureKind, RequestKind, RequestRecord
+from locust_aiapi._charts import Series, bar_chart, line_chart, nice_ticks
+from locust_aiapi._pricing import DEFAULT_PRICES, load_prices
+from locust_aiapi._timeseries import TimeSeries
+from locust_aiapi.mock import MockProcess
+
+from ._support import ROOT, run_locust
+
+SWEEP = ROOT / "locustfiles" / "sweep.py"
+PHONE = (412, 915)
+
+
+# --- units ----------------------------------------------------------------------------------------
+
+
+def test_nice_ticks() -> None:
+    assert nice_ticks(0.0) == [0.0, 1.0]
+    assert nice_ticks(95.0) == [0.0, 25.0, 50.0, 75.0, 100.0]
+    assert nice_ticks(1234.0) == [0.0, 500.0, 1000.0, 1500.0]
+
+
+def test_charts_are_inline_svg_with_gaps_and_legends() -> None:
+    svg = line_chart(
+        "TTFT <ms>", [0.0, 2.0, 4.0, 6.0], [Series("p50", [1.0, None, 3.0, 4.0]), Series("p95", [2.0] * 4)]
+    )
+    assert svg.count("<svg") == 1 and "TTFT &lt;ms&gt;" in svg and "<ms>" not in svg
+    assert svg.count('<circle class="dot s0"') == 1  # the lone point before the gap
+    assert svg.count('<polyline class="line s0"') == 1 and svg.count('<polyline class="line s1"') == 1
+    assert '<li><span class="sw s1"></span>p95</li>' in svg
+    bars = bar_chart(
+        "Failures", [0.0, 2.0], [Series("rate_limited", [1.0, 0.0]), Series("timeout", [2.0, 1.0])]
+    )
+    assert bars.count("<rect") == 3
+    assert "none" in bar_chart("Failures", [0.0], [])
+    assert "no data" in line_chart("Users", [], [Series("users", [])])
+
+
+def test_pricing_file_adds_and_overrides_models(tmp_path: Path) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"DeepSeek-V3.2": {"input": 0.28, "output": 0.42}, "openai/my-model": 1.5}))
+    prices = load_prices(str(path))
+    assert prices["deepseek-v3.2"].input_usd_per_mtok == 0.28
+    assert prices["my-model"].output_usd_per_mtok == 1.5
+    assert prices["gpt-4.1"] == DEFAULT_PRICES["gpt-4.1"]
+    for bad, message in [("[]", "JSON object"), ("{", "not valid JSON"), ('{"m": {"in": 1}}', "expected")]:
+        path.write_text(bad)
+        with pytest.raises(ValueError, match=message):
+            load_prices(str(path))
+
+
+# --- a real run -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sweep_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The sweep example, quick: 2, 4, 6 users for 2 s each, with faults, thresholds, SLO and prices."""
+    workdir = tmp_path_factory.mktemp("report")
+    (workdir / "prices.json").write_text(json.dumps({"deepseek-v3.2": {"input": 0.28, "output": 0.42}}))
+    mock_args = [
+        "--ttft-ms",
+        "40",
+        "--itl-ms",
+        "3",
+        "--output-tokens",
+        "12",
+        "--rate-429",
+        "0.05",
+        "--seed",
+        "2",
+    ]
+    args = [
+        "--headless", "--ai-no-metrics", "--stop-timeout", "2",
+        "--ai-steps", "2,4,6", "--ai-step-duration", "2s",
+        "--ai-threshold", "ttft_ms:p95<3000", "--ai-threshold", "error_rate<0.5",
+        "--ai-slo-ttft-ms", "1000", "--ai-pricing", str(workdir / "prices.json"),
+        "--ai-report-html", str(workdir / "out" / "report.html"),
+    ]  # fmt: skip
+    with MockProcess(mock_args) as mock:
+        run = run_locust(
+            SWEEP, workdir, [*args, "--host", mock.url], env={"AI_MODEL": "deepseek-v3.2"}, timeout_s=60
+        )
+    assert run.returncode == 0, run.stderr[-3000:]
+    html = (workdir / "out" / "report.html").read_text(encoding="utf-8")
+    return {"html": html, "summary": run.summary, "path": workdir / "out" / "report.html", "workdir": workdir}
+
+
+def test_the_report_of_a_real_run_shows_the_llm_sections(sweep_run: dict[str, Any]) -> None:
+    html, summary = sweep_run["html"], sweep_run["summary"]
+    for text in [
+        "LLM load test report", "Thresholds passed: all 2", "ttft_ms:p95&lt;3000", "Per phase",
+        "Time to first token (ms)", "Time to first content (ms)", "Inter-token latency (ms)",
+        "Time per output token (ms)", "End-to-end latency (ms)", "Over time", "TTFT (ms)", "Output tokens/s",
+        "Requests/s (completed)", "Users", "Failures by kind", "rate_limited", "Estimated cost",
+        "deepseek-v3.2", "SLO per request: ttft_ms ≤ 1,000", "Goodput", "shape: Sweep",
+    ]:  # fmt: skip
+        assert text in html, text
+    for phase in summary["phases"]:
+        assert f"<td>{phase['label']}</td>" in html
+    assert [p["label"] for p in summary["phases"]] == ["2 users", "4 users", "6 users"]
+    assert f"{summary['total']['count']:,}" in html
+    assert html.count("<svg") == 5
+    assert summary["total"]["failures_by_kind"].get("rate_limited", 0) > 0
+
+
+def test_the_report_is_self_contained(sweep_run: dict[str, Any]) -> None:
+    html = sweep_run["html"]
+    assert "<script" not in html
+    assert not re.search(r"\b(src|href)\s*=", html)
+    assert "url(" not in html and "@import" not in html
+    external = set(re.findall(r"https?://[^\s\"'<]+", html)) - {"http://www.w3.org/2000/svg"}
+    assert all(url.startswith("http://127.0.0.1:") for url in external), external  # only the tested host
+
+
+def test_the_json_summary_carries_the_same_data(sweep_run: dict[str, Any]) -> None:
+    summary = sweep_run["summary"]
+    assert summary["thresholds_passed"] is True
+    assert summary["goodput"]["slo"] == {"ttft_ms": 1000.0}
+    points = summary["timeseries"]["points"]
+    assert summary["timeseries"]["interval_s"] == 2.0 and len(points) >= 3
+    completed = summary["total"]["count"] - summary["total"]["cancelled"]
+    assert sum(p["requests"] for p in points) == completed
+    cost = summary["cost"]["models"]["deepseek-v3.2"]
+    expected = (cost["prompt_tokens"] * 0.28 + cost["output_tokens"] * 0.42) / 1e6
+    assert cost["cost_usd"] == pytest.approx(expected) and summary["cost"]["total_usd"] == pytest.approx(
+        expected
+    )
+    assert cost["output_tokens"] == summary["total"]["output_tokens"]
+
+
+# --- the page in a browser ------------------------------------------------------------------------
+
+
+def chromium(page: Path, screenshot: Path, profile: Path) -> str:
+    """Open ``page`` headless at phone size, save a screenshot; returns Chromium's log (stdout + stderr)."""
+    command = [
+        shutil.which("chromium") or "chromium", "--headless", "--no-sandbox", "--disable-gpu",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+        f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+        f"--screenshot={screenshot}", f"--window-size={PHONE[0]},{PHONE[1]}", page.as_uri(),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout + done.stderr
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed (make chromium)")
+def test_the_report_opens_in_chromium_at_phone_size_without_console_errors(
+    sweep_run: dict[str, Any], tmp_path: Path
+) -> None:
+    # a control page first: this is how a console error shows in Chromium's log
+    control = tmp_path / "control.html"
+    control.write_text('<!DOCTYPE html><p>x</p><script>console.error("control-error")</script>')
+    log = chromium(control, tmp_path / "control.png", tmp_path / "profile-control")
+    assert re.search(r":CONSOLE[:(]\d+\)?\] \"control-error\"", log), log[-2000:]
+
+    screenshot = sweep_run["workdir"] / "report-phone.png"
+    log = chromium(sweep_run["path"], screenshot, tmp_path / "profile")
+    assert ":CONSOLE" not in log, [line for line in log.splitlines() if ":CONSOLE" in line]
+    assert png_size(screenshot) == PHONE
+    assert screenshot.stat().st_size > 20_000  # a page, not a blank screen
+
+
+# --- the time series behind the charts ------------------------------------------------------------
+
+
+def timed(end_epoch_s: float, ok: bool = True, ttft_s: float = 0.1) -> RequestRecord:
+    start = end_epoch_s - 0.5
+    rec = RequestRecord(
+        name="chat", kind=RequestKind.CHAT, model="m", streamed=True, start_epoch_s=start, start_s=10.0,
+        end_s=10.5, first_token_s=10.0 + ttft_s, output_tokens=10,
+    )  # fmt: skip
+    if not ok:
+        rec.fail(FailureKind.RATE_LIMITED, "429")
+    return rec
+
+
+def test_time_series_buckets_merge_exactly_across_workers() -> None:
+    records = [timed(1000.5 + 0.25 * i, ok=i % 7 != 0, ttft_s=0.05 + 0.01 * (i % 5)) for i in range(40)]
+    whole, master = TimeSeries(), TimeSeries()
+    workers = [TimeSeries(), TimeSeries()]
+    for i, rec in enumerate(records):
+        whole.add(rec)
+        workers[i % 2].add(rec)
+        if i % 9 == 0:
+            for worker in workers:
+                payload = worker.take_report()
+                if payload is not None:
+                    master.absorb(json.loads(json.dumps(payload)))
+    for worker in workers:
+        payload = worker.take_report()
+        if payload is not None:
+            master.absorb(json.loads(json.dumps(payload)))
+    master.sample_users(1001.0, 4)
+    merged, expected = master.points(), whole.points()
+    assert [p["users"] for p in merged["points"]][:1] == [4]
+    for got, want in zip(merged["points"], expected["points"], strict=True):
+        assert {k: v for k, v in got.items() if k != "users"} == {
+            k: v for k, v in want.items() if k != "users"
+        }
+    points = expected["points"]
+    assert sum(p["requests"] for p in points) == 40
+    assert sum(sum(p["failures_by_kind"].values()) for p in points) == 6
+    # requests end from 1000.5 to 1010.25: the first bucket [1000, 1002) is covered from 1000.0 (first start)
+    assert points[0]["rps"] == pytest.approx(points[0]["requests"] / 2.0)
+    assert points[-1]["rps"] == pytest.approx(points[-1]["requests"] / 0.5)  # [1010, 1012) covered to 1010.25
+    with pytest.raises(ValueError):
+        master.absorb({"buckets": {"x": {}}})
+
+
+def test_long_runs_are_shown_with_wider_buckets() -> None:
+    series = TimeSeries()
+    for i in range(1000):
+        series.add(timed(1000.0 + 2.0 * i))
+    shown = series.points(max_points=100)
+    assert shown["interval_s"] == 20.0 and len(shown["points"]) == 100
+    assert sum(p["requests"] for p in shown["points"]) == 1000
+
+
+def test_names_from_the_run_are_escaped_in_the_page() -> None:
+    from locust_aiapi import LLMSummary
+    from locust_aiapi._report import render_html
+
+    summary = LLMSummary()
+    rec = timed(1000.0)
+    rec.name, rec.model = "<img src=x onerror=alert(1)>", "<b>model</b>"
+    summary.add(rec)
+    report = summary.report_dict()
+    phase = {"label": "<i>step</i>", "target_users": 1, "duration_s": 1.0}
+    report["phases"] = [{**summary.total.report_row(), **phase}]
+    report["thresholds"] = [{"threshold": "<x>:ttft_ms:p95<1", "measured": 5.0, "passed": False}]
+    html = render_html(report, {"host": "http://u:secret@example.test/<v1>"})
+    assert "<img" not in html and "<b>model" not in html and "<i>step" not in html and "<x>" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html and "&lt;i&gt;step&lt;/i&gt;" in html
+
+
+def test_the_report_never_shows_credentials_in_the_host() -> None:
+    from locust_aiapi._outputs import _public_host
+
+    assert _public_host("https://user:pw@api.example.test/v1") == "https://api.example.test/v1"
+    assert _public_host("http://127.0.0.1:8000") == "http://127.0.0.1:8000"
+    assert _public_host(None) is None
