@@ -164,7 +164,6 @@ def png_size(path: Path) -> tuple[int, int]:
     return width, height
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed (make chromium)")
 def test_the_report_opens_in_chromium_at_phone_size_without_console_errors(
     sweep_run: dict[str, Any], tmp_path: Path
 ) -> None:
