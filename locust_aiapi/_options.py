@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass
 from typing import Any
 
+from ._errors import ConfigurationError
 from ._specs import checked, parse_duration_s, parse_spike, parse_stages, parse_steps
 from ._thresholds import parse_thresholds
 
-__all__ = ["AIOptions", "add_arguments"]
+__all__ = ["AIOptions", "add_arguments", "ensure_writable"]
+
+
+def ensure_writable(option: str, path: str) -> None:
+    """At start: the file of an output option can be written (its directory is created)."""
+    try:
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write {option} {path!r}: {exc.strerror or exc}") from None
 
 
 def _non_negative_int(text: str) -> int:
@@ -143,7 +157,7 @@ def add_arguments(parser: Any) -> None:
         type=_positive_int,
         default=100,
         help="Most distinct request names (and, separately, models) labelled in /metrics; later ones "
-        "are merged into name=\"other\" (model=\"other\"). Default 100.",
+        'are merged into name="other" (model="other"). Default 100.',
     )
     group.add_argument(
         "--ai-no-summary",

@@ -7,14 +7,13 @@ run, at quitting on a headless master (after the workers' last reports).
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from ._console import render_extras, render_thresholds
-from ._errors import ConfigurationError
 from ._extras import extras_for
+from ._options import ensure_writable
 from ._pricing import cost_report
 from ._report import render_html
 from ._summary import LLMSummary
@@ -36,16 +35,8 @@ def _option(environment: Any, name: str) -> Any:
 def check_report_path(environment: Any) -> None:
     """At init: the HTML report's directory exists (created) and the file is writable."""
     path = _option(environment, "ai_report_html")
-    if not path:
-        return
-    try:
-        directory = os.path.dirname(path)
-        if directory:
-            os.makedirs(directory, exist_ok=True)
-        with open(path, "ab"):
-            pass
-    except OSError as exc:
-        raise ConfigurationError(f"cannot write --ai-report-html {path!r}: {exc.strerror or exc}") from None
+    if path:
+        ensure_writable("--ai-report-html", path)
 
 
 def report_sections(environment: Any, summary: LLMSummary) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from . import _exporter, _extras, _outputs
 from ._distributed import PAYLOAD_KEY, WorkerLedger, absorb_report, take_report, watch_workers
 from ._errors import ConfigurationError
 from ._jsonl import JsonlWriter
-from ._options import AIOptions, add_arguments
+from ._options import AIOptions, add_arguments, ensure_writable
 from ._records import RequestRecord
 from ._summary import LLMSummary
 from ._table import render_table
@@ -99,13 +99,9 @@ def _fatal(message: str) -> NoReturn:
 
 def _prepare_path(option: str, path: str) -> None:
     try:
-        directory = os.path.dirname(path)
-        if directory:
-            os.makedirs(directory, exist_ok=True)
-        with open(path, "ab"):
-            pass
-    except OSError as exc:
-        _fatal(f"cannot write {option} {path!r}: {exc.strerror or exc}")
+        ensure_writable(option, path)
+    except ConfigurationError as exc:
+        _fatal(str(exc))
 
 
 def _check_host(environment: Any) -> None:
