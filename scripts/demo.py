@@ -32,6 +32,7 @@ def main() -> int:
             "--html", os.path.join(REPORTS, "demo.html"),
             "--ai-summary-json", os.path.join(REPORTS, "demo-summary.json"),
             "--ai-requests-jsonl", os.path.join(REPORTS, "demo-requests.jsonl"),
+            "--ai-metrics-port", "0",  # any free port: the demo must not collide with a running exporter
         ]  # fmt: skip
         code = subprocess.call(command)
     print(f"\nreports: {REPORTS}/demo.html, {REPORTS}/demo-summary.json, {REPORTS}/demo-requests.jsonl")
