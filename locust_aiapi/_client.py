@@ -28,7 +28,7 @@ from ._records import (
 )
 from ._retry import RetryPolicy, parse_retry_after
 from ._stream import StreamRecorder, apply_usage
-from ._transport import Response, classify_exception, read_all, read_available, send_request
+from ._transport import BodyReader, Response, classify_exception, read_all, send_request
 from .dialects.base import ChatDialect
 from .dialects.openai import build_embeddings_request, parse_embeddings_response
 
@@ -215,8 +215,12 @@ class AIClient:
         """The hot loop: read what has arrived, stamp it, hand it on. Nothing else."""
         parser = self._dialect.stream_parser()
         recorder = StreamRecorder(record, parser)
-        while data := read_available(response):
-            recorder.feed(data, perf_counter())
+        reader = BodyReader(response)
+        try:
+            while data := reader.read():
+                recorder.feed(data, perf_counter())
+        finally:
+            reader.close()
         recorder.end(perf_counter())
         return _ChatOutput(parser.text, parser.reasoning, parser.usage)
 
