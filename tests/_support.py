@@ -81,12 +81,24 @@ def mock_stats(url: str) -> dict[str, Any]:
         return dict(json.load(response))
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (another process may take it before you bind it)."""
     import socket
 
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((host, 0))
         return int(probe.getsockname()[1])
+
+
+def terminate(process: subprocess.Popen[Any], timeout_s: float = 10.0) -> int:
+    """SIGTERM (our servers and Locust shut down cleanly on it), SIGKILL after ``timeout_s``."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return process.wait()
 
 
 @dataclass

@@ -21,8 +21,6 @@ import base64
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from ._support import ROOT, locust_env
+from ._support import ROOT, free_port, locust_env, terminate
 
 PROMETHEUS_BINARY = os.environ.get("PROMETHEUS_BINARY", "prometheus")
 Result = list[dict[str, Any]]
@@ -42,13 +40,6 @@ Result = list[dict[str, Any]]
 
 class PrometheusError(RuntimeError):
     """Prometheus did not start, or answered a query with an error."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on right now (another process may take it before you bind it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 def _get_json(url: str, timeout_s: float = 10.0) -> dict[str, Any]:
@@ -109,13 +100,7 @@ class PrometheusServer:
         return f"\nprometheus log:\n{text}" if text else ""
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, timeout_s)
 
     def __enter__(self) -> PrometheusServer:
         return self
@@ -233,15 +218,9 @@ class LocustProcess:
 
     def stop(self, timeout_s: float = 10.0) -> int:
         """SIGTERM (Locust shuts down cleanly on it), SIGKILL after ``timeout_s``; the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        code = terminate(self.process, timeout_s)
         self._log.close()
-        return self.process.returncode
+        return code
 
     def __enter__(self) -> LocustProcess:
         return self
