@@ -22,8 +22,10 @@ from pathlib import Path
 
 from locust.rpc.protocol import Message
 
-from locust_aiapi import LLMSummary, RequestKind, RequestRecord, TokenSource
-from locust_aiapi._distributed import PAYLOAD_KEY, WorkerLedger, absorb_report, take_report
+from locust_aiapi import RequestKind, RequestRecord, TokenSource
+from locust_aiapi._distributed import PAYLOAD_KEY, absorb_report, take_report
+from locust_aiapi._run_state import RunState
+from locust_aiapi._workers import WorkerLedger
 from locust_aiapi.mock import MockProcess
 
 HERE = Path(__file__).resolve().parent
@@ -57,16 +59,16 @@ def record(rng: random.Random, i: int) -> RequestRecord:
 def in_process(rate_per_s: int, reports: int) -> None:
     rng = random.Random(3)
     per_report = int(rate_per_s * REPORT_INTERVAL_S)
-    master, ledger = LLMSummary(), WorkerLedger()
+    master = RunState(ledger=WorkerLedger())
     spent_s, size = 0.0, 0
     for n in range(reports):
-        worker = LLMSummary()
+        worker = RunState()
         for i in range(per_report):
-            worker.add(record(rng, n * per_report + i))
+            worker.record(record(rng, n * per_report + i))
         began = time.perf_counter()
         payload = take_report(worker)
         wire = Message("stats", {PAYLOAD_KEY: payload}, "w").serialize()  # type: ignore[no-untyped-call]
-        absorb_report(master, ledger, "w", Message.unserialize(wire).data)  # type: ignore[no-untyped-call]
+        absorb_report(master, "w", Message.unserialize(wire).data)  # type: ignore[no-untyped-call]
         spent_s += time.perf_counter() - began
         size += len(wire)
     per_report_us = spent_s / reports * 1e6

@@ -29,7 +29,7 @@ from ._metrics import (
     ttfc_ms,
     ttft_ms,
 )
-from ._plugin import AI_REQUEST_EVENT, get_summary, install
+from ._plugin import get_summary, install
 from ._records import (
     ChatResult,
     EmbeddingResult,
@@ -41,8 +41,9 @@ from ._records import (
     Usage,
 )
 from ._retry import RetryPolicy
+from ._run_state import AI_REQUEST_EVENT
+from ._shape_specs import SpikeSpec
 from ._shapes import AIShape, ConstantArrivalRateShape, Phase, SpikeShape, StagesShape, StepSweepShape
-from ._specs import SpikeSpec
 from ._summary import LLMSummary
 from ._users import AIChatUser, EmbeddingUser
 

@@ -30,6 +30,7 @@ import gevent
 from gevent.event import AsyncResult
 
 from ._histogram import LogHistogram
+from ._options import AIOptions
 from ._summary import _describe
 
 __all__ = ["ArrivalConfig", "ArrivalScheduler", "ArrivalStats"]
@@ -42,18 +43,13 @@ class ArrivalConfig:
     max_delay_s: float = 1.0
 
     @classmethod
-    def from_options(cls, options: Any, fallback_rate: float | None = None) -> ArrivalConfig | None:
+    def from_options(cls, options: AIOptions, fallback_rate: float | None = None) -> ArrivalConfig | None:
         """None when no rate is configured (neither ``--ai-arrival-rate`` nor the class attribute)."""
-        rate = getattr(options, "ai_arrival_rate", None) if options is not None else None
-        rate = float(rate) if rate not in (None, "") else fallback_rate
+        rate = options.arrival_rate_per_s or fallback_rate
         if rate is None or not rate > 0.0:
             return None
-        delay = getattr(options, "ai_arrival_max_delay", None) if options is not None else None
-        return cls(
-            rate_per_s=float(rate),
-            poisson=bool(getattr(options, "ai_arrival_poisson", False)) if options is not None else False,
-            max_delay_s=1.0 if delay in (None, "") else float(delay),
-        )
+        delay = options.arrival_max_delay_s
+        return cls(float(rate), options.arrival_poisson, 1.0 if delay is None else delay)
 
     def as_dict(self) -> dict[str, Any]:
         return {"rate_per_s": self.rate_per_s, "poisson": self.poisson, "max_delay_s": self.max_delay_s}
@@ -99,6 +95,12 @@ class ArrivalStats:
         self.started += counts[1]
         self.dropped += counts[2]
         self.start_delay_ms.merge(delays)
+
+    def merge(self, other: ArrivalStats) -> None:
+        self.issued += other.issued
+        self.started += other.started
+        self.dropped += other.dropped
+        self.start_delay_ms.merge(other.start_delay_ms)
 
     def report(self, config: ArrivalConfig | None) -> dict[str, Any] | None:
         if config is None and not self.issued:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, ClassVar
 
 from locust.exception import StopUser
 from locust.user.task import LOCUST_STATE_RUNNING, LOCUST_STATE_STOPPING, LOCUST_STATE_WAITING
 
-from ._extras import arrival_scheduler
-from ._records import RequestRecord
+from ._arrival import ArrivalScheduler
+from ._run_state import attach
 from ._users import AIChatUser
 
 __all__ = ["ArrivalRateUser"]
@@ -35,7 +36,7 @@ class ArrivalRateUser(AIChatUser):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self._intended_start_s: float | None = None
+        self._pending_start_s: float | None = None
         self._warned_unpaced = False
 
     def on_start(self) -> None:
@@ -51,19 +52,19 @@ class ArrivalRateUser(AIChatUser):
         return 0.0
 
     def _await_start(self) -> None:
-        scheduler = arrival_scheduler(self.environment, type(self).arrival_rate_per_s)
-        self._intended_start_s = scheduler.take()
+        self._pending_start_s = self._scheduler().take()
 
-    def _report(self, record: RequestRecord) -> None:
-        intended = self._intended_start_s
-        if intended is not None:
-            self._intended_start_s = None
-            # count the request from the intended start: its late start becomes part of every latency
-            late_s = max(0.0, record.start_s - intended)
-            record.start_s -= late_s
-            record.start_epoch_s -= late_s
-            arrival_scheduler(self.environment, type(self).arrival_rate_per_s).confirm_start(late_s)
-        elif not self._warned_unpaced:
-            self._warned_unpaced = True
-            log.debug("locust-aiapi: %s made a request outside a scheduled start", type(self).__name__)
-        super()._report(record)
+    def _scheduler(self) -> ArrivalScheduler:
+        return attach(self.environment).arrival_scheduler(type(self).arrival_rate_per_s)
+
+    def _intended_start_s(self) -> float | None:
+        """The first request of an iteration starts at the iteration's intended time: its late start
+        becomes part of every latency (no coordinated omission)."""
+        intended, self._pending_start_s = self._pending_start_s, None
+        if intended is None:
+            if not self._warned_unpaced:
+                self._warned_unpaced = True
+                log.debug("locust-aiapi: %s made a request outside a scheduled start", type(self).__name__)
+            return None
+        self._scheduler().confirm_start(max(0.0, time.perf_counter() - intended))
+        return intended

@@ -10,7 +10,7 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import gevent
 from gevent import GreenletExit
@@ -47,6 +47,7 @@ class ChatRequest:
     max_tokens: int | None = None
     temperature: float | None = None
     extra_body: Mapping[str, Any] = field(default_factory=dict)
+    intended_start_s: float | None = None  # open model: the iteration's scheduled start (perf_counter)
 
 
 @dataclass(slots=True)
@@ -58,6 +59,7 @@ class EmbeddingRequest:
     dimensions: int | None = None
     encoding_format: str = "float"
     extra_body: Mapping[str, Any] = field(default_factory=dict)
+    intended_start_s: float | None = None
 
     @property
     def count(self) -> int:
@@ -75,6 +77,9 @@ class _ChatOutput:
 class _EmbeddingOutput:
     vectors: list[list[float]] = field(default_factory=list)
     usage: Usage | None = None
+
+
+_Output = TypeVar("_Output", _ChatOutput, _EmbeddingOutput)
 
 
 class AIClient:
@@ -107,14 +112,15 @@ class AIClient:
             extra_body=request.extra_body,
         )
         headers = self._headers_for(request.stream)
-        record = _new_record(request.name, RequestKind.CHAT, request.model, request.stream)
-        output = _ChatOutput()
+        start = _Start.at(request.intended_start_s)
 
-        def attempt() -> None:
-            nonlocal output
-            output = self._chat_attempt(record, request.url, body, headers, request.stream)
+        def attempt(record: RequestRecord) -> _ChatOutput:
+            return self._chat_attempt(record, request.url, body, headers, request.stream)
 
-        self._run(record, attempt)
+        def new_record(attempt: int, first_e2e_ms: float | None) -> RequestRecord:
+            return start.record(request, RequestKind.CHAT, request.stream, attempt, first_e2e_ms)
+
+        output, record = self._run(new_record, attempt, _ChatOutput)
         return ChatResult(output.text, output.reasoning, output.usage, record)
 
     def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
@@ -125,40 +131,46 @@ class AIClient:
             encoding_format=request.encoding_format,
             extra_body=request.extra_body,
         )
-        record = _new_record(request.name, RequestKind.EMBEDDINGS, request.model, False)
-        output = _EmbeddingOutput()
+        start = _Start.at(request.intended_start_s)
+        def new_record(attempt: int, first_e2e_ms: float | None) -> RequestRecord:
+            return start.record(request, RequestKind.EMBEDDINGS, False, attempt, first_e2e_ms)
 
-        def attempt() -> None:
-            nonlocal output
-            output = self._embedding_attempt(record, request, body)
+        def attempt(record: RequestRecord) -> _EmbeddingOutput:
+            return self._embedding_attempt(record, request, body)
 
-        self._run(record, attempt)
+        output, record = self._run(new_record, attempt, _EmbeddingOutput)
         return EmbeddingResult(output.vectors, output.usage, record)
 
     # -- attempts and retries -------------------------------------------------------------
 
-    def _run(self, record: RequestRecord, attempt: Callable[[], None]) -> None:
-        try:
-            self._attempt_with_retries(record, attempt)
-        except GreenletExit:
-            record.outcome = Outcome.CANCELLED
-            record.failure_message = "test stopped while the request was in flight"
-            record.end_s = perf_counter()
-            self._report(record)
-            raise
-        self._report(record)
-
-    def _attempt_with_retries(self, record: RequestRecord, attempt: Callable[[], None]) -> None:
+    def _run(
+        self,
+        new_record: Callable[[int, float | None], RequestRecord],
+        attempt: Callable[[RequestRecord], _Output],
+        empty: Callable[[], _Output],
+    ) -> tuple[_Output, RequestRecord]:
+        """Attempts until one succeeds or the policy stops; each attempt is a fresh record, and only
+        the last one is reported (its start is the first attempt's: latency includes back-off)."""
+        first_e2e_ms: float | None = None
+        number = 1
         while True:
-            _guarded(record, attempt)
-            retries_done = record.attempts - 1
-            if record.ok or not self._retry.should_retry(record.failure_kind, retries_done):
-                return
-            if record.first_attempt_e2e_ms is None:
-                record.first_attempt_e2e_ms = (record.end_s - record.start_s) * 1000.0
-            gevent.sleep(self._retry.delay_s(retries_done, record.retry_after_s, self._rng))
-            _reset_attempt(record)
-            record.attempts += 1
+            record = new_record(number, first_e2e_ms)
+            output = empty()
+            try:
+                output = _guarded(record, attempt, empty)
+                retry = not record.ok and self._retry.should_retry(record.failure_kind, number - 1)
+                if retry:
+                    if first_e2e_ms is None:
+                        first_e2e_ms = (record.end_s - record.start_s) * 1000.0
+                    gevent.sleep(self._retry.delay_s(number - 1, record.retry_after_s, self._rng))
+            except GreenletExit:
+                _cancel(record)
+                self._report(record)
+                raise
+            if not retry:
+                self._report(record)
+                return output, record
+            number += 1
 
     def _headers_for(self, stream: bool) -> dict[str, str]:
         headers = dict(self._headers)
@@ -256,16 +268,63 @@ class AIClient:
         return _EmbeddingOutput(vectors, usage)
 
 
-def _guarded(record: RequestRecord, attempt: Callable[[], None]) -> None:
+def _guarded(
+    record: RequestRecord, attempt: Callable[[RequestRecord], _Output], empty: Callable[[], _Output]
+) -> _Output:
     """Run one attempt; whatever goes wrong becomes a failure on the record, never an exception."""
+    output = empty()
     try:
-        attempt()
+        output = attempt(record)
     except ResponseError as exc:
         record.fail(exc.kind, str(exc))
     except Exception as exc:
         record.fail(*classify_exception(exc))
     if not record.end_s:
         record.end_s = perf_counter()
+    return output
+
+
+def _cancel(record: RequestRecord) -> None:
+    """The test stopped the user while this attempt (or its back-off) ran."""
+    if record.ok or record.failure_kind is None:
+        record.failure_message = "test stopped while the request was in flight"
+    record.outcome = Outcome.CANCELLED
+    if not record.end_s:
+        record.end_s = perf_counter()
+
+
+@dataclass(frozen=True, slots=True)
+class _Start:
+    """When a request started: now, or (open model) the iteration's intended start, earlier."""
+
+    epoch_s: float
+    perf_s: float
+
+    @classmethod
+    def at(cls, intended_s: float | None) -> _Start:
+        now_epoch, now = time.time(), perf_counter()
+        if intended_s is None or intended_s > now:
+            return cls(now_epoch, now)
+        return cls(now_epoch - (now - intended_s), intended_s)
+
+    def record(
+        self,
+        request: ChatRequest | EmbeddingRequest,
+        kind: RequestKind,
+        streamed: bool,
+        attempt: int,
+        first_e2e_ms: float | None,
+    ) -> RequestRecord:
+        return RequestRecord(
+            name=request.name,
+            kind=kind,
+            model=request.model,
+            streamed=streamed,
+            start_epoch_s=self.epoch_s,
+            start_s=self.perf_s,
+            attempts=attempt,
+            first_attempt_e2e_ms=first_e2e_ms,
+        )
 
 
 _SECRET_HEADERS = ("authorization", "api-key", "x-api-key")
@@ -280,32 +339,6 @@ def _secrets_in(headers: Mapping[str, str]) -> list[str]:
             if len(token) >= 4:
                 secrets.append(token)
     return secrets
-
-
-def _new_record(name: str, kind: RequestKind, model: str, streamed: bool) -> RequestRecord:
-    return RequestRecord(
-        name=name,
-        kind=kind,
-        model=model,
-        streamed=streamed,
-        start_epoch_s=time.time(),
-        start_s=perf_counter(),
-    )
-
-
-def _reset_attempt(record: RequestRecord) -> None:
-    """Forget what the failed attempt measured; start times stay (latency includes back-off)."""
-    record.end_s = 0.0
-    record.headers_s = record.first_token_s = record.first_content_s = record.last_token_s = None
-    record.token_chunk_times_s = []
-    record.output_tokens = record.prompt_tokens = None
-    record.output_tokens_source = None
-    record.outcome = Outcome.SUCCESS
-    record.failure_kind = None
-    record.failure_message = None
-    record.status_code = None
-    record.request_id = None
-    record.finish_reason = None
 
 
 def message_list(prompt: str | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -1,81 +1,98 @@
-"""Workers ship their LLM metrics to the master on Locust's own stats channel.
+"""Workers and master: one payload on Locust's stats channel, one custom message back.
 
-A worker adds what it aggregated since its last report (an :class:`LLMSummary` as mergeable
-histograms and counters, never per-request lists) to the ``report_to_master`` payload, then
-starts afresh. The master merges each ``worker_report`` into its summary: bucket counts and
-counters add exactly, so the merged percentiles are those of one process recording it all.
+A worker adds everything it aggregated since its last report (summary, per-phase statistics, time
+series, goodput and open-model counters, all mergeable: histograms and counters, never
+per-request lists) under :data:`PAYLOAD_KEY` of the ``report_to_master`` data, then starts afresh.
+The master merges each ``worker_report``: bucket counts and counters add exactly, so the merged
+percentiles are those of one process recording it all. A malformed part is counted and dropped
+*before* anything is merged, so a bad report never leaves a half-merged summary.
 
-The master also keeps a ledger per worker: what it reported, and whether it went missing
-(stopped heartbeating). A lost worker's earlier reports stay in the summary.
+The master tells its workers, with :data:`RUN_MESSAGE`, how many they are (each takes that share of
+the arrival rate) and which phase of the load shape runs.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable
 from typing import Any
 
+from ._arrival import ArrivalStats
+from ._goodput import GoodputCounter
+from ._phases import Phase, PhaseAggregator, PhaseInfo
+from ._run_state import Role, RunState, role_of, state_of
 from ._summary import LLMSummary
+from ._timeseries import TimeSeries
 
-__all__ = ["PAYLOAD_KEY", "WorkerLedger", "absorb_report", "take_report"]
+__all__ = [
+    "PAYLOAD_KEY",
+    "RUN_MESSAGE",
+    "absorb_report",
+    "announce_phase",
+    "broadcast",
+    "follow_run_message",
+    "take_report",
+    "watch_workers",
+]
 
 PAYLOAD_KEY = "locust_aiapi"
 """Key of our data in Locust's worker stats report."""
 
+RUN_MESSAGE = "locust_aiapi_run"
+"""Master -> workers: ``{"workers": n, "phase": index or None}``."""
+
 log = logging.getLogger("locust_aiapi")
 
 
-def take_report(summary: LLMSummary) -> dict[str, Any] | None:
+def take_report(state: RunState) -> dict[str, Any] | None:
     """The worker's payload for one report: everything since the last one (None if nothing)."""
-    if not summary.by_key:
-        return None
-    payload = summary.to_dict()
-    summary.reset()
-    return payload
+    parts: dict[str, Any] = {}
+    if state.summary.by_key:
+        parts["summary"] = state.summary.to_dict()
+        state.summary.reset()
+    for key, part in (
+        ("phases", state.phases.take_report()),
+        ("series", state.series.take_report()),
+        ("goodput", state.goodput.take_report()),
+        ("arrival", state.arrival.take_report()),
+    ):
+        if part is not None:
+            parts[key] = part
+    return parts or None
 
 
-@dataclass
-class WorkerLedger:
-    """What the master knows about its workers' contributions."""
-
-    requests_by_worker: dict[str, int] = field(default_factory=dict)
-    reports_by_worker: dict[str, int] = field(default_factory=dict)
-    lost: set[str] = field(default_factory=set)
-    rejected_reports: int = 0
-
-    def note_missing(self, missing: set[str]) -> None:
-        newly = missing - self.lost
-        for client_id in sorted(newly):
-            log.warning("locust-aiapi: worker %s was lost; what it reported before is kept", client_id)
-        self.lost |= newly
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "reported": len(self.reports_by_worker),
-            "lost": len(self.lost),
-            "lost_ids": sorted(self.lost),
-            "requests_by_worker": dict(sorted(self.requests_by_worker.items())),
-            "rejected_reports": self.rejected_reports,
-        }
-
-
-def absorb_report(summary: LLMSummary, ledger: WorkerLedger, client_id: str, data: Mapping[str, Any]) -> None:
-    """Merge one worker report into the master's summary (a malformed one is counted, not fatal)."""
+def absorb_report(state: RunState, client_id: str, data: dict[str, Any]) -> None:
+    """Merge one worker report into the master's state; a malformed one is counted, not merged."""
     payload = data.get(PAYLOAD_KEY)
-    if payload is None:
+    if payload is None or state.ledger is None:
         return
     try:
-        part = LLMSummary.from_dict(payload)
-    except ValueError:
-        ledger.rejected_reports += 1
-        log.error("locust-aiapi: ignored a malformed report from worker %s", client_id)
+        parts = _parse(payload)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        state.ledger.rejected_reports += 1
+        log.error("locust-aiapi: ignored a malformed report from worker %s: %s", client_id, exc)
         return
-    summary.merge(part)
-    ledger.reports_by_worker[client_id] = ledger.reports_by_worker.get(client_id, 0) + 1
-    ledger.requests_by_worker[client_id] = ledger.requests_by_worker.get(client_id, 0) + sum(
-        stats.requests for stats in part.by_key.values()
-    )
+    summary, phases, series, goodput, arrival = parts
+    state.summary.merge(summary)
+    state.phases.merge(phases)
+    state.series.merge(series)
+    state.goodput.merge(goodput)
+    state.arrival.merge(arrival)
+    requests = sum(stats.requests for stats in summary.by_key.values())
+    state.ledger.note_report(client_id, requests, time.monotonic())
+
+
+def _parse(payload: Any) -> tuple[LLMSummary, PhaseAggregator, TimeSeries, GoodputCounter, ArrivalStats]:
+    """Every part of a payload, parsed into fresh aggregates (raises on anything malformed)."""
+    if not isinstance(payload, dict):
+        raise ValueError(f"expected a mapping, got {type(payload).__name__}")
+    summary = LLMSummary.from_dict(payload["summary"]) if "summary" in payload else LLMSummary()
+    phases, series, goodput, arrival = PhaseAggregator(), TimeSeries(), GoodputCounter(), ArrivalStats()
+    for key, target in (("phases", phases), ("series", series), ("goodput", goodput), ("arrival", arrival)):
+        if payload.get(key) is not None:
+            target.absorb(payload[key])
+    return summary, phases, series, goodput, arrival
 
 
 def missing_workers(runner: Any) -> set[str]:
@@ -86,11 +103,41 @@ def missing_workers(runner: Any) -> set[str]:
     return {str(client.id) for client in clients.missing}
 
 
-def watch_workers(runner: Any, ledger: WorkerLedger, sleep: Callable[[float], None]) -> None:
+def watch_workers(environment: Any, sleep: Callable[[float], None]) -> None:
     """Greenlet body on the master: record workers as they go missing (Locust fires no event)."""
     while True:
-        try:
-            ledger.note_missing(missing_workers(runner))
-        except Exception:  # a listener must never take the run down
-            log.exception("locust-aiapi: could not check the workers")
+        state = state_of(environment)
+        if state is not None and state.ledger is not None:
+            try:
+                state.ledger.note_missing(missing_workers(environment.runner), time.monotonic())
+            except Exception:  # a watcher must never take the run down
+                log.exception("locust-aiapi: could not check the workers")
         sleep(1.0)
+
+
+def announce_phase(environment: Any, phase: Phase) -> None:
+    """The shape's process entered a phase: record it, and tell the workers."""
+    state = state_of(environment)
+    if state is None:
+        return
+    now = time.perf_counter()
+    info = PhaseInfo(phase.index, phase.label, phase.users, phase.spawn_rate, phase.duration_s, now)
+    state.enter_phase(info)
+    if role_of(environment) is Role.MASTER:
+        broadcast(environment, phase.index)
+
+
+def broadcast(environment: Any, phase: int | None) -> None:
+    runner = environment.runner
+    runner.send_message(RUN_MESSAGE, {"workers": max(1, runner.worker_count), "phase": phase})
+
+
+def follow_run_message(environment: Any, msg: Any, **_: Any) -> None:
+    """Worker: the master said how many workers there are and which phase runs."""
+    state = state_of(environment)
+    if state is None:
+        return
+    data = msg.data or {}
+    phase = data.get("phase")
+    share = 1.0 / max(1, int(data.get("workers") or 1))
+    state.follow_phase(None if phase is None else int(phase), share, time.perf_counter())

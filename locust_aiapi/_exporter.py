@@ -1,7 +1,7 @@
 """Serve Prometheus metrics: ``/metrics`` on the web UI, or a standalone port when headless.
 
-``_plugin`` calls :func:`install` on the master or the single process of a local run, never on a
-worker. The metrics come from one :class:`~locust_aiapi._collector.AICollector` in a dedicated
+The composition root calls :func:`install` on the master or the single process of a local run,
+never on a worker. The metrics come from one :class:`~locust_aiapi._collector.AICollector` in a dedicated
 ``CollectorRegistry`` (not client_python's global one), read at scrape time. The standalone server is
 gevent's WSGI server, so a scrape is one more greenlet in Locust's loop and never blocks it.
 """
@@ -15,7 +15,8 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.exposition import choose_encoder
 
 from ._collector import AICollector
-from ._options import AIOptions
+from ._errors import ConfigurationError
+from ._run_state import RunState
 
 __all__ = ["build_registry", "install"]
 
@@ -24,37 +25,32 @@ log = logging.getLogger("locust_aiapi")
 ROUTE_ENDPOINT = "locust_aiapi_metrics"
 
 
-def build_registry(environment: Any, max_label_values: int) -> CollectorRegistry:
-    """A fresh registry holding the collector for ``environment``'s LLM summary and runner."""
-    from . import _plugin  # late import: _plugin imports this module
-
-    def lost_workers() -> int:
-        # the distributed aggregation provides lost_workers(); until it does, nothing is ever lost
-        count = getattr(_plugin, "lost_workers", lambda _environment: 0)
-        return int(count(environment))
-
+def build_registry(environment: Any, state: RunState) -> CollectorRegistry:
+    """A fresh registry holding the collector for ``environment``'s run state and runner."""
     registry = CollectorRegistry(auto_describe=False)
     collector = AICollector(
         environment,
-        summary=lambda: _plugin.get_summary(environment),
-        lost_workers=lost_workers,
-        max_label_values=max_label_values,
+        summary=lambda: state.summary,
+        lost_workers=lambda: len(state.ledger.lost) if state.ledger is not None else 0,
+        max_label_values=state.options.metrics_max_names,
     )
     registry.register(collector)
     return registry
 
 
-def install(environment: Any, web_ui: Any) -> None:
-    """Start serving /metrics for ``environment`` (master or local runner only)."""
+def install(environment: Any, web_ui: Any, state: RunState) -> None:
+    """Start serving /metrics for ``environment`` (master or local runner only).
+
+    Raises :class:`ConfigurationError` when the headless port cannot be bound.
+    """
     parsed = environment.parsed_options
-    options = AIOptions.from_parsed(parsed)
-    registry = build_registry(environment, options.metrics_max_names)
+    registry = build_registry(environment, state)
     if web_ui is not None:
         base_path = str(getattr(parsed, "web_base_path", None) or "").rstrip("/")
         add_route(web_ui, registry, f"{base_path}/metrics")
         log.info("Prometheus metrics at %s/metrics on the web UI", base_path)
     elif parsed is not None:  # Locust used as a library without a web UI: bind no port of our own
-        _serve(environment, registry, options.metrics_host, options.metrics_port)
+        _serve(environment, registry, state.options.metrics_host, state.options.metrics_port)
 
 
 def add_route(web_ui: Any, registry: CollectorRegistry, path: str = "/metrics") -> None:
@@ -81,14 +77,12 @@ def _serve(environment: Any, registry: CollectorRegistry, host: str, port: int) 
     try:
         server.start()  # binds now (so a busy port fails here) and accepts in a greenlet
     except OSError as exc:
-        from ._plugin import _fatal
-
         # gevent appends the address to strerror; the URL already says it
         reason = exc.args[1] if len(exc.args) == 2 and isinstance(exc.args[1], str) else str(exc)
-        _fatal(
+        raise ConfigurationError(
             f"cannot serve Prometheus metrics on {_url(host, port)}: {reason} "
             "(change --ai-metrics-host/--ai-metrics-port, or pass --ai-no-metrics)"
-        )
+        ) from None
     log.info("Prometheus metrics at %s", _url(host, server.server_port))
 
     def stop(**_: Any) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import _metrics
+from ._options import AIOptions
 from ._records import Outcome, RequestRecord
 
 __all__ = ["SLO", "GoodputCounter"]
@@ -28,12 +29,8 @@ class SLO:
     e2e_ms: float | None = None
 
     @classmethod
-    def from_options(cls, options: Any) -> SLO:
-        def get(name: str) -> float | None:
-            value = getattr(options, name, None) if options is not None else None
-            return None if value in (None, "") else float(value)
-
-        return cls(get("ai_slo_ttft_ms"), get("ai_slo_itl_ms"), get("ai_slo_e2e_ms"))
+    def from_options(cls, options: AIOptions) -> SLO:
+        return cls(options.slo_ttft_ms, options.slo_itl_ms, options.slo_e2e_ms)
 
     @property
     def limits(self) -> dict[str, float]:
@@ -88,6 +85,12 @@ class GoodputCounter:
         except (TypeError, IndexError, ValueError) as exc:
             raise ValueError(f"not a goodput report: {exc!r}") from exc
         for name, (completed, good) in parts.items():
+            counts = self.by_name.setdefault(name, [0, 0])
+            counts[0] += completed
+            counts[1] += good
+
+    def merge(self, other: GoodputCounter) -> None:
+        for name, (completed, good) in other.by_name.items():
             counts = self.by_name.setdefault(name, [0, 0])
             counts[0] += completed
             counts[1] += good

@@ -44,6 +44,10 @@ def _nearest_rank(q: float, count: int) -> int:
     return max(1, _ceil(q * count * (1.0 - 1e-12)))
 
 
+DEFAULT_RELATIVE_ACCURACY = 0.005
+"""Relative error of every quantile (0.5 %): all histograms of a run share it, so merges are exact."""
+
+
 class LogHistogram:
     """Histogram of non-negative values whose quantiles are within ``relative_accuracy`` of the truth."""
 
@@ -59,7 +63,7 @@ class LogHistogram:
         "relative_accuracy",
     )
 
-    def __init__(self, relative_accuracy: float = 0.005) -> None:
+    def __init__(self, relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY) -> None:
         if not 0.0 < relative_accuracy < 1.0:
             raise ValueError(f"relative_accuracy must be within (0, 1), got {relative_accuracy!r}")
         self.relative_accuracy = relative_accuracy
@@ -171,10 +175,18 @@ class LogHistogram:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LogHistogram:
-        """Inverse of :meth:`to_dict`; raises ValueError when the counts are inconsistent."""
+    def from_dict(
+        cls, data: Mapping[str, Any], relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY
+    ) -> LogHistogram:
+        """Inverse of :meth:`to_dict`; raises ValueError when the counts are inconsistent, or when the
+        histogram's accuracy is not ``relative_accuracy`` (it could not be merged with ours)."""
         try:
-            hist = cls(data["relative_accuracy"])
+            if data["relative_accuracy"] != relative_accuracy:
+                raise ValueError(
+                    f"a histogram of relative accuracy {data['relative_accuracy']!r} cannot be merged "
+                    f"with ours ({relative_accuracy!r})"
+                )
+            hist = cls(relative_accuracy)
             hist._buckets = {int(key): int(n) for key, n in data["buckets"]}
             hist._zero_count = int(data["zero_count"])
             hist._count = int(data["count"])

@@ -19,7 +19,23 @@ from typing import Any
 from ._records import RequestRecord
 from ._summary import NameStats
 
-__all__ = ["PhaseAggregator", "PhaseInfo"]
+__all__ = ["Phase", "PhaseAggregator", "PhaseInfo"]
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """One part of a shape's plan: reach ``users`` at ``spawn_rate`` users/s, over [start_s, end_s)."""
+
+    index: int
+    label: str
+    users: int
+    spawn_rate: float
+    start_s: float
+    duration_s: float | None  # None: until the run is stopped
+
+    @property
+    def end_s(self) -> float | None:
+        return None if self.duration_s is None else self.start_s + self.duration_s
 
 
 @dataclass(slots=True)
@@ -30,7 +46,6 @@ class PhaseInfo:
     label: str
     target_users: int
     spawn_rate: float
-    planned_start_s: float
     planned_duration_s: float | None
     entered_s: float  # perf_counter when the shape entered it
     left_s: float | None = None
@@ -112,6 +127,11 @@ class PhaseAggregator:
         """Master: merge a worker's per-phase deltas. Raises ValueError when malformed."""
         parts = {int(index): NameStats.from_dict(data) for index, data in payload.items()}
         for index, part in parts.items():
+            self.stats.setdefault(index, NameStats()).merge(part)
+
+    def merge(self, other: PhaseAggregator) -> None:
+        """Master: add a worker's per-phase statistics (the timeline is the master's own)."""
+        for index, part in other.stats.items():
             self.stats.setdefault(index, NameStats()).merge(part)
 
     def report(self, now_s: float) -> list[dict[str, Any]]:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from locust import LoadTestShape
 
-from ._specs import SpikeSpec, parse_duration_s, parse_spike, parse_stages, parse_steps
+from ._distributed import announce_phase
+from ._errors import ConfigurationError
+from ._options import AIOptions
+from ._phases import Phase
+from ._shape_specs import SpikeSpec, parse_duration_s, parse_spike, parse_stages, parse_steps
 
 __all__ = [
     "AIShape",
@@ -31,22 +34,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("locust_aiapi")
-
-
-@dataclass(frozen=True, slots=True)
-class Phase:
-    """One part of a shape's plan: reach ``users`` at ``spawn_rate`` users/s, over [start_s, end_s)."""
-
-    index: int
-    label: str
-    users: int
-    spawn_rate: float
-    start_s: float
-    duration_s: float | None  # None: until the run is stopped
-
-    @property
-    def end_s(self) -> float | None:
-        return None if self.duration_s is None else self.start_s + self.duration_s
 
 
 def _phases(parts: Sequence[tuple[str, int, float, float | None]]) -> list[Phase]:
@@ -103,8 +90,16 @@ def phase_at(phases: Sequence[Phase], run_time_s: float) -> Phase | None:
     return None
 
 
-def _option(options: Any, name: str) -> Any:
-    return getattr(options, name, None) if options is not None else None
+def _ai(parsed: Any) -> AIOptions:
+    """Our options in Locust's parsed options (defaults outside Locust). Raises ValueError."""
+    try:
+        return AIOptions.from_parsed(parsed)
+    except ConfigurationError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _locust_option(parsed: Any, name: str) -> Any:
+    return getattr(parsed, name, None) if parsed is not None else None
 
 
 class AIShape(LoadTestShape):
@@ -155,9 +150,7 @@ class AIShape(LoadTestShape):
     def _announce(self, phase: Phase) -> None:
         runner = self.runner
         if runner is not None:
-            from ._extras import enter_phase  # late import: _extras imports the plugin
-
-            enter_phase(runner.environment, phase, self.phases())
+            announce_phase(runner.environment, phase)
 
 
 class StagesShape(AIShape):
@@ -170,7 +163,7 @@ class StagesShape(AIShape):
     stages: ClassVar[Sequence[tuple[float, int]]] = ()
 
     def plan(self, options: Any) -> list[Phase]:
-        text = _option(options, "ai_stages")
+        text = _ai(options).stages
         stages = parse_stages(text) if text else tuple(self.stages)
         if not stages:
             raise ValueError(
@@ -192,7 +185,7 @@ class StepSweepShape(AIShape):
     step_ramp_s: ClassVar[float] = 1.0
 
     def plan(self, options: Any) -> list[Phase]:
-        text, duration = _option(options, "ai_steps"), _option(options, "ai_step_duration")
+        text, duration = _ai(options).steps, _ai(options).step_duration
         steps = parse_steps(text) if text else tuple(self.steps)
         if not steps:
             raise ValueError(f"{type(self).__name__} has no steps: set 'steps' or pass --ai-steps 50,100,200")
@@ -210,7 +203,7 @@ class SpikeShape(AIShape):
     spike: ClassVar[SpikeSpec | None] = None
 
     def plan(self, options: Any) -> list[Phase]:
-        text = _option(options, "ai_spike")
+        text = _ai(options).spike
         spec = parse_spike(text) if text else self.spike
         if spec is None:
             raise ValueError(
@@ -232,9 +225,9 @@ class ConstantArrivalRateShape(AIShape):
     duration_s: ClassVar[float | None] = None
 
     def plan(self, options: Any) -> list[Phase]:
-        users = int(_option(options, "num_users") or self.users)
+        users = int(_locust_option(options, "num_users") or self.users)
         if users < 1:
             raise ValueError(f"{type(self).__name__} needs a pool of users: pass -u N or set 'users'")
-        run_time = _option(options, "run_time")
+        run_time = _locust_option(options, "run_time")
         duration = float(run_time) if run_time else self.duration_s
         return _phases([(f"open model, {users} users", users, float(users), duration)])

@@ -125,6 +125,11 @@ class TimeSeries:
         for key, part in parts.items():
             self.buckets.setdefault(key, _Bucket()).merge(part)
 
+    def merge(self, other: TimeSeries) -> None:
+        self._extend(other.first_epoch_s, other.last_epoch_s)
+        for key, part in other.buckets.items():
+            self.buckets.setdefault(key, _Bucket()).merge(part)
+
     def points(self, max_points: int = MAX_POINTS) -> dict[str, Any]:
         """``{"interval_s", "points": [...]}``: every bucket from the first to the last (empty ones too)."""
         if not self.buckets:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from locust import FastHttpUser
+from locust.event import EventHook
 
 from ._client import AIClient, ChatRequest, EmbeddingRequest, message_list
 from ._errors import AIRequestFailure
 from ._metrics import e2e_ms, ttft_ms
-from ._options import AIOptions
-from ._plugin import ensure_ai_request_hook
 from ._records import ChatResult, EmbeddingResult, FailureKind, Outcome, RequestKind, RequestRecord
 from ._retry import RetryPolicy
+from ._run_state import AI_REQUEST_EVENT, attach
 from ._transport import join_url
 from .dialects import OPENAI
 from .dialects.base import ChatDialect
@@ -32,10 +33,10 @@ class _AIUser(FastHttpUser):
     api_key: str | None = None
     """API key; ``--ai-api-key`` / ``OPENAI_API_KEY`` take precedence. Sent as a Bearer token."""
 
-    extra_headers: ClassVar[Mapping[str, str]] = {}
+    extra_headers: ClassVar[Mapping[str, str]] = MappingProxyType({})
     """Headers added to every AI request (e.g. ``{"api-key": ...}`` for Azure, org/project ids)."""
 
-    extra_body: ClassVar[Mapping[str, Any]] = {}
+    extra_body: ClassVar[Mapping[str, Any]] = MappingProxyType({})
     """Fields merged into every request body, after ours (so they can override anything)."""
 
     embedding_model: str = "text-embedding-3-small"
@@ -51,8 +52,8 @@ class _AIUser(FastHttpUser):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        self._ai_options = AIOptions.from_parsed(environment.parsed_options)
-        self._ai_hook = ensure_ai_request_hook(environment)
+        self._ai_options = attach(environment).options
+        self._ai_hook: EventHook = getattr(environment.events, AI_REQUEST_EVENT)
         self._ai_client = AIClient(
             pool=self.client.client.clientpool,
             headers=self._ai_headers(),
@@ -75,6 +76,10 @@ class _AIUser(FastHttpUser):
             headers["Authorization"] = f"Bearer {key}"
         headers.update(self.extra_headers)
         return headers
+
+    def _intended_start_s(self) -> float | None:
+        """When the request was meant to start (None: now). The open model overrides it."""
+        return None
 
     def _url(self, path: str) -> str:
         return join_url(self.host or "", path)
@@ -102,6 +107,7 @@ class _AIUser(FastHttpUser):
             dimensions=dimensions,
             encoding_format=encoding_format,
             extra_body={**self.extra_body, **params},
+            intended_start_s=self._intended_start_s(),
         )
         return self._ai_client.embed(request)
 
@@ -200,6 +206,7 @@ class AIChatUser(_AIUser):
             max_tokens=params.pop("max_tokens", self.max_tokens),
             temperature=params.pop("temperature", self.temperature),
             extra_body={**self.extra_body, **params},
+            intended_start_s=self._intended_start_s(),
         )
         return self._ai_client.chat(request)
 

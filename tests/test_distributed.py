@@ -10,7 +10,10 @@ from pathlib import Path
 from locust.rpc.protocol import Message
 
 from locust_aiapi import FailureKind, LLMSummary, Outcome, RequestKind, RequestRecord, TokenSource
-from locust_aiapi._distributed import PAYLOAD_KEY, WorkerLedger, absorb_report, take_report
+from locust_aiapi._distributed import PAYLOAD_KEY, absorb_report, take_report
+from locust_aiapi._histogram import LogHistogram
+from locust_aiapi._run_state import RunState
+from locust_aiapi._workers import WorkerLedger
 from locust_aiapi.mock import MockProcess
 
 from ._support import TEST_LOCUSTFILES, mock_stats, start_distributed
@@ -63,21 +66,23 @@ def test_two_workers_merged_equal_one_process_recording_everything() -> None:
     for record in records:
         whole.add(record)
 
-    master, ledger = LLMSummary(), WorkerLedger()
-    workers = [LLMSummary(), LLMSummary()]
+    ledger = WorkerLedger()
+    master = RunState(ledger=ledger)
+    workers = [RunState(), RunState()]
     for i, record in enumerate(records):
         worker = workers[i % 2]
-        worker.add(record)
+        worker.record(record)
         if i % 700 == 0:  # periodic reports, as Locust's stats reporter sends them
             payload = take_report(worker)
             if payload is not None:
-                absorb_report(master, ledger, f"w{i % 2}", over_the_wire(payload))
+                absorb_report(master, f"w{i % 2}", over_the_wire(payload))
     for index, worker in enumerate(workers):
         payload = take_report(worker)
         assert payload is not None
-        absorb_report(master, ledger, f"w{index}", over_the_wire(payload))
+        absorb_report(master, f"w{index}", over_the_wire(payload))
+        assert take_report(worker) is None  # everything was shipped once
 
-    merged, expected = master.report_dict(), whole.report_dict()
+    merged, expected = master.summary.report_dict(), whole.report_dict()
     for name in ("chat", "summarise"):
         got, want = merged["requests"][name], expected["requests"][name]
         for key in ("count", "successes", "failures", "cancelled", "failures_by_kind", "prompt_tokens"):
@@ -87,14 +92,51 @@ def test_two_workers_merged_equal_one_process_recording_everything() -> None:
             for q in QUANTILES:
                 assert got[metric][q] == want[metric][q], (metric, q)  # bucket counts add exactly
     assert sum(ledger.requests_by_worker.values()) == len(records)
-    assert master.by_key.keys() == whole.by_key.keys()
+    assert master.summary.by_key.keys() == whole.by_key.keys()
+    assert master.goodput.by_name.keys() == {"chat", "summarise"}
+    assert sum(point["requests"] for point in master.series.points()["points"]) == sum(
+        1 for record in records if record.outcome is not Outcome.CANCELLED
+    )
 
 
 def test_a_malformed_report_is_counted_not_fatal() -> None:
-    master, ledger = LLMSummary(), WorkerLedger()
-    absorb_report(master, ledger, "w0", {PAYLOAD_KEY: {"format": 2, "rows": [{"name": "x"}]}})
-    absorb_report(master, ledger, "w0", {"stats": []})  # a report without our data
-    assert ledger.rejected_reports == 1 and not master.by_key
+    master = RunState(ledger=WorkerLedger())
+    absorb_report(master, "w0", {PAYLOAD_KEY: {"summary": {"format": 2, "rows": [{"name": "x"}]}}})
+    absorb_report(master, "w0", {PAYLOAD_KEY: ["not", "a", "mapping"]})
+    absorb_report(master, "w0", {"stats": []})  # a report without our data
+    assert master.ledger is not None and master.ledger.rejected_reports == 2 and not master.summary.by_key
+
+
+def test_a_report_with_one_bad_part_merges_nothing() -> None:
+    """A valid summary beside a malformed part, or a histogram of another accuracy: all or nothing."""
+    worker, master = RunState(), RunState(ledger=WorkerLedger())
+    for record in synthetic_records(50, seed=3):
+        worker.record(record)
+    payload = over_the_wire(take_report(worker) or {})[PAYLOAD_KEY]
+    assert isinstance(payload, dict)
+    bad_series = {**payload, "series": {"buckets": {"1": {"requests": "many"}}, "window": [0, 1]}}
+    row = payload["summary"]["rows"][0]
+    other_accuracy = LogHistogram(0.01).to_dict()
+    histograms = {**row["stats"]["histograms"], "ttft_ms": other_accuracy}
+    foreign = {**row, "stats": {**row["stats"], "histograms": histograms}}
+    bad_histogram = {**payload, "summary": {**payload["summary"], "rows": [foreign]}}
+    for bad in (bad_series, bad_histogram):
+        absorb_report(master, "w0", {PAYLOAD_KEY: bad})
+    assert master.ledger is not None and master.ledger.rejected_reports == 2
+    assert not master.summary.by_key and not master.goodput.by_name and not master.series.buckets
+    absorb_report(master, "w0", {PAYLOAD_KEY: payload})
+    assert master.summary.total.requests == 50
+
+
+def test_a_worker_that_reports_again_is_no_longer_lost() -> None:
+    ledger = WorkerLedger()
+    ledger.note_missing({"w1"}, now_s=100.0)
+    assert ledger.as_dict(now_s=104.0)["lost_ids"] == ["w1"]
+    ledger.note_report("w1", requests=5, now_s=110.0)
+    report = ledger.as_dict(now_s=200.0)
+    assert report["lost"] == 0 and report["lost_ids"] == []
+    assert report["missing_s"] == {"w1": 10.0}
+    assert report["requests_by_worker"] == {"w1": 5}
 
 
 def test_master_and_two_workers_count_exactly_what_the_workers_recorded(tmp_path: Path) -> None:

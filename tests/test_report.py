@@ -254,8 +254,8 @@ def test_names_from_the_run_are_escaped_in_the_page() -> None:
 
 
 def test_the_report_never_shows_credentials_in_the_host() -> None:
-    from locust_aiapi._outputs import _public_host
+    from locust_aiapi._end_of_run import public_host
 
-    assert _public_host("https://user:pw@api.example.test/v1") == "https://api.example.test/v1"
-    assert _public_host("http://127.0.0.1:8000") == "http://127.0.0.1:8000"
-    assert _public_host(None) is None
+    assert public_host("https://user:pw@api.example.test/v1") == "https://api.example.test/v1"
+    assert public_host("http://127.0.0.1:8000") == "http://127.0.0.1:8000"
+    assert public_host(None) is None

@@ -18,9 +18,10 @@ from locust_aiapi import (
     SpikeSpec,
     StagesShape,
     StepSweepShape,
+    _shapes,
 )
 from locust_aiapi._phases import PhaseAggregator, PhaseInfo
-from locust_aiapi._specs import parse_duration_s, parse_spike, parse_stages, parse_steps
+from locust_aiapi._shape_specs import parse_duration_s, parse_spike, parse_stages, parse_steps
 from locust_aiapi.mock import MockProcess
 
 from ._support import TEST_LOCUSTFILES, headless, run_locust, start_distributed
@@ -82,8 +83,8 @@ def ticks(shape: Any, times: list[float], options: Any = None, monkeypatch: Any 
     shape.announced = []
     clock = iter(times)
     shape.get_run_time = lambda: next(clock)
-    announce = lambda env, phase, plan: shape.announced.append(phase)  # noqa: E731
-    monkeypatch.setattr("locust_aiapi._extras.enter_phase", announce)
+    announce = lambda env, phase: shape.announced.append(phase)  # noqa: E731
+    monkeypatch.setattr(_shapes, "announce_phase", announce)
     return [shape.tick() for _ in times]
 
 
@@ -262,7 +263,7 @@ def test_requests_count_in_the_phase_they_started_in() -> None:
     shape_side, worker = PhaseAggregator(), PhaseAggregator()
     for index, at in [(0, 10.0), (1, 20.0), (2, 30.0)]:
         assert shape_side.enter(index, at)
-        shape_side.describe(PhaseInfo(index, f"step {index}", 2 * (index + 1), 2.0, 10.0 * index, 10.0, at))
+        shape_side.describe(PhaseInfo(index, f"step {index}", 2 * (index + 1), 2.0, 10.0, at))
         worker.enter(index, at + 100.0)  # the worker's own clock, as its messages arrive
     assert not worker.enter(2, 131.0)  # already there
     for start in (5.0, 12.0, 19.9, 20.0, 35.0):
@@ -285,9 +286,9 @@ def test_requests_count_in_the_phase_they_started_in() -> None:
 def test_a_new_test_keeps_only_the_phase_just_entered() -> None:
     phases = PhaseAggregator()
     phases.enter(2, 5.0)
-    phases.describe(PhaseInfo(2, "old", 1, 1.0, 0.0, 1.0, 5.0))
+    phases.describe(PhaseInfo(2, "old", 1, 1.0, 1.0, 5.0))
     phases.enter(0, 50.0)
-    phases.describe(PhaseInfo(0, "first", 2, 2.0, 0.0, 10.0, 50.0))
+    phases.describe(PhaseInfo(0, "first", 2, 2.0, 10.0, 50.0))
     phases.add(chat_record(51.0))
     phases.reset_data(now_s=50.5)
     assert phases.stats == {} and list(phases.info) == [0] and phases.info[0].entered_s == 50.5

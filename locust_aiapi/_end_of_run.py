@@ -1,0 +1,157 @@
+"""End of a run: the report built once from the run state, then JSON, console, exit code, HTML.
+
+Called by the composition root where the summary is final: at test_stop on a local run, at
+quitting on a headless master (after the workers' last reports). Each output is written on its
+own: one that fails (a full disk, a value no renderer expected) is logged and the others are still
+written, and the thresholds still decide the exit code.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+
+from ._console import render_extras, render_thresholds
+from ._guard import listener_errors
+from ._pricing import cost_report
+from ._report import render_html
+from ._run_state import RunState
+from ._table import render_table
+from ._thresholds import Context, evaluate
+
+__all__ = ["THRESHOLDS_FAILED_EXIT_CODE", "build_report", "write_outputs"]
+
+THRESHOLDS_FAILED_EXIT_CODE = 3
+"""Process exit code when a threshold fails (1 stays Locust's "requests failed", 2 a usage error)."""
+
+log = logging.getLogger("locust_aiapi")
+console = logging.getLogger("locust.stats_logger")
+
+
+def build_report(environment: Any, state: RunState) -> dict[str, Any]:
+    """The whole end-of-run report (what ``--ai-summary-json`` holds), thresholds evaluated."""
+    summary = state.summary
+    report = summary.report_dict()
+    if state.ledger is not None:
+        report["workers"] = state.ledger.as_dict(time.monotonic())
+    rows, total = summary.by_name, summary.total
+    windows = {name: row.window_s for name, row in rows.items()}
+    goodput = state.goodput.report(state.slo, {**windows, "total": total.window_s})
+    arrival = state.arrival.report(state.arrival_config)
+    thresholds = evaluate(list(state.options.thresholds), Context(rows, total, goodput, arrival))
+    report.update(
+        thresholds=thresholds,
+        thresholds_passed=all(r["passed"] for r in thresholds) if thresholds else None,
+        goodput=goodput,
+        phases=state.phases.report(time.perf_counter()),
+        timeseries=state.series.points(),
+        arrival=arrival,
+        cost=cost_report(summary, state.prices, state.options.pricing),
+    )
+    if listener_errors:
+        report["listener_errors"] = dict(sorted(listener_errors.items()))
+    return report
+
+
+def write_outputs(environment: Any, state: RunState) -> None:
+    """Every output of the end of a run. Never raises."""
+    try:
+        report = build_report(environment, state)
+    except Exception:
+        log.exception("locust-aiapi could not build its end-of-run report")
+        return
+    steps: tuple[tuple[str, Callable[[], None]], ...] = (
+        ("summary JSON", lambda: _write_json(state, report)),
+        ("console summary", lambda: _print(state, report)),
+        ("exit code", lambda: _set_exit_code(environment, state, report.get("thresholds") or [])),
+        ("HTML report", lambda: _write_html(environment, state, report)),
+    )
+    for what, step in steps:
+        try:
+            step()
+        except Exception:
+            log.exception("locust-aiapi could not write its %s", what)
+
+
+def _write_json(state: RunState, report: Mapping[str, Any]) -> None:
+    path = state.options.summary_json
+    if path:
+        with open(path, "wb") as file:
+            file.write(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+
+
+def _print(state: RunState, report: Mapping[str, Any]) -> None:
+    show = state.options.print_summary and report["total"]["count"]
+    if show:
+        console.info("\nLLM summary (locust-aiapi)\n%s%s", render_table(report), _lost_line(report))
+    text = render_thresholds(report.get("thresholds") or [])
+    if show:
+        text = render_extras(report) + ("\n" + text if text else "")
+    if text:
+        console.info("\n%s", text)
+
+
+def _lost_line(report: Mapping[str, Any]) -> str:
+    lost = (report.get("workers") or {}).get("lost_ids") or []
+    if not lost:
+        return ""
+    return f"\n{len(lost)} worker(s) lost during the run: {', '.join(lost)} (earlier reports kept)\n"
+
+
+def _set_exit_code(environment: Any, state: RunState, results: list[dict[str, Any]]) -> None:
+    """Thresholds decide, as in k6: any failure -> 3; all pass -> 0, even if some requests failed
+    (that is what ``error_rate<...`` is for) unless user code raised. Without thresholds, Locust decides."""
+    if not results:
+        return
+    if environment.process_exit_code not in (None, state.exit_code):
+        return  # the locustfile set its own code: leave it
+    code: int | None = THRESHOLDS_FAILED_EXIT_CODE
+    if all(result["passed"] for result in results):
+        code = None if _user_code_failed(environment) else 0
+    environment.process_exit_code = state.exit_code = code
+
+
+def _user_code_failed(environment: Any) -> bool:
+    from locust import log as locust_log
+
+    runner = environment.runner
+    return bool(getattr(runner, "exceptions", None)) or bool(locust_log.unhandled_greenlet_exception)
+
+
+def _write_html(environment: Any, state: RunState, report: Mapping[str, Any]) -> None:
+    path = state.options.report_html
+    if not path:
+        return
+    page = render_html(report, _meta(environment, report))
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(page)
+    console.info("LLM report written to %s", path)
+
+
+def _meta(environment: Any, report: Mapping[str, Any]) -> dict[str, Any]:
+    shape = environment.shape_class
+    total = report["total"]
+    window = None
+    if total.get("first_start_epoch_s") and total.get("last_end_epoch_s"):
+        start = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(total["first_start_epoch_s"]))
+        window = f"{start}, {total['last_end_epoch_s'] - total['first_start_epoch_s']:.0f} s"
+    parsed = environment.parsed_options
+    return {
+        "host": public_host(environment.host),
+        "locustfile": getattr(parsed, "locustfile", None) if parsed is not None else None,
+        "shape": type(shape).__name__ if shape is not None else None,
+        "run": window,
+        "workers": (report.get("workers") or {}).get("reported"),
+    }
+
+
+def public_host(host: str | None) -> str | None:
+    """The host without any user:password part."""
+    if not host or "@" not in host:
+        return host
+    scheme, sep, rest = host.partition("://")
+    return f"{scheme}{sep}{rest.split('@', 1)[1]}" if sep else host.split("@", 1)[1]

@@ -1,0 +1,171 @@
+"""Everything one run aggregates, per Locust environment, in one place.
+
+The users, shapes, distributed listeners and end-of-run outputs read and write a
+:class:`RunState`; none of them keeps state of its own. :func:`attach` creates it (once per
+environment) together with the ``ai_request`` hook that feeds it. This module imports only the
+aggregation below it, never the glue above it.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+import gevent
+from locust.event import EventHook
+
+from ._arrival import ArrivalConfig, ArrivalScheduler, ArrivalStats
+from ._errors import ConfigurationError
+from ._goodput import SLO, GoodputCounter
+from ._guard import guarded
+from ._jsonl import JsonlWriter
+from ._options import AIOptions
+from ._phases import PhaseAggregator, PhaseInfo
+from ._pricing import Price
+from ._records import RequestRecord
+from ._summary import LLMSummary
+from ._timeseries import TimeSeries
+from ._workers import WorkerLedger
+
+__all__ = ["AI_REQUEST_EVENT", "Role", "RunState", "all_states", "attach", "role_of", "state_of"]
+
+AI_REQUEST_EVENT = "ai_request"
+"""Name of the hook on ``environment.events``, fired once per AI request with ``record=``."""
+
+log = logging.getLogger("locust_aiapi")
+
+
+class Role(str, enum.Enum):
+    LOCAL = "local"
+    MASTER = "master"
+    WORKER = "worker"
+
+
+def role_of(environment: Any) -> Role:
+    from locust.runners import MasterRunner, WorkerRunner
+
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        return Role.MASTER
+    return Role.WORKER if isinstance(runner, WorkerRunner) else Role.LOCAL
+
+
+@dataclass
+class RunState:
+    """The aggregates of one process for the current test, and what it needs to produce them."""
+
+    options: AIOptions = field(default_factory=AIOptions)
+    summary: LLMSummary = field(default_factory=LLMSummary)
+    phases: PhaseAggregator = field(default_factory=PhaseAggregator)
+    series: TimeSeries = field(default_factory=TimeSeries)
+    goodput: GoodputCounter = field(default_factory=GoodputCounter)
+    slo: SLO = field(default_factory=SLO)
+    arrival: ArrivalStats = field(default_factory=ArrivalStats)
+    arrival_config: ArrivalConfig | None = None
+    arrival_share: float = 1.0
+    scheduler: ArrivalScheduler | None = None
+    jsonl: JsonlWriter | None = None
+    ledger: WorkerLedger | None = None  # master only
+    prices: dict[str, Price] = field(default_factory=dict)
+    exit_code: int | None = None  # what we last set environment.process_exit_code to
+    ticker: gevent.Greenlet | None = None  # samples users and flushes the JSONL during a test
+
+    def record(self, record: RequestRecord) -> None:
+        """One finished AI request of this process."""
+        self.summary.add(record)
+        self.phases.add(record)
+        self.series.add(record)
+        self.goodput.add(record, self.slo)
+        if self.jsonl is not None:
+            self.jsonl.write(record)
+
+    def begin_test(self, options: AIOptions, now_s: float, keep_phase: bool) -> None:
+        """A test starts: fresh aggregates; ``keep_phase`` keeps the phase the shape just entered."""
+        self.options = options
+        self.slo = SLO.from_options(options)
+        self.summary, self.series, self.goodput = LLMSummary(), TimeSeries(), GoodputCounter()
+        self.stop_scheduler()
+        self.scheduler = None
+        self.arrival.reset()
+        if keep_phase:
+            self.phases.reset_data(now_s)
+        else:
+            self.phases.clear()
+        if self.ledger is not None:
+            self.ledger = self.ledger.new_test()
+
+    def end_test(self, now_s: float) -> None:
+        self.stop_scheduler()
+        current = self.phases.info.get(self.phases.current) if self.phases.current is not None else None
+        if current is not None and current.left_s is None:
+            current.left_s = now_s
+
+    def enter_phase(self, info: PhaseInfo) -> None:
+        """The shape (on this process) entered a phase."""
+        if self.phases.enter(info.index, info.entered_s):
+            self.phases.describe(info)
+
+    def follow_phase(self, index: int | None, share: float, now_s: float) -> None:
+        """A worker is told the phase that runs and its share of the arrival rate."""
+        self.arrival_share = share
+        if self.scheduler is not None:
+            self.scheduler.share = share
+        if index is None:
+            self.phases.clear()
+        else:
+            self.phases.enter(index, now_s)
+
+    def arrival_scheduler(self, fallback_rate: float | None) -> ArrivalScheduler:
+        """This process's open-model scheduler (created on first use, from the options of the test)."""
+        if self.scheduler is None:
+            config = ArrivalConfig.from_options(self.options, fallback_rate)
+            if config is None:
+                raise ConfigurationError(
+                    "ArrivalRateUser needs a rate: --ai-arrival-rate N (starts per second)"
+                )
+            self.arrival_config = config
+            self.scheduler = ArrivalScheduler(config, self.arrival)
+            self.scheduler.share = self.arrival_share
+            self.scheduler.start()
+        return self.scheduler
+
+    def stop_scheduler(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+
+    def flush(self) -> None:
+        if self.jsonl is not None:
+            try:
+                self.jsonl.flush()
+            except OSError:
+                log.exception("locust-aiapi could not flush the requests JSONL")
+
+
+_states: weakref.WeakKeyDictionary[Any, RunState] = weakref.WeakKeyDictionary()
+
+
+def state_of(environment: Any) -> RunState | None:
+    """The run state of ``environment``, or None when the plugin never saw it (no side effect)."""
+    return _states.get(environment)
+
+
+def all_states() -> list[tuple[Any, RunState]]:
+    """Every (environment, state) of this process (Locust's distributed events name no environment)."""
+    return list(_states.items())
+
+
+def attach(environment: Any) -> RunState:
+    """The run state of ``environment``, created with its ``ai_request`` hook on first use."""
+    state = _states.get(environment)
+    if state is None:
+        state = _states[environment] = RunState(options=AIOptions.from_parsed(environment.parsed_options))
+        hook = getattr(environment.events, AI_REQUEST_EVENT, None)
+        if hook is None:
+            hook = EventHook()  # type: ignore[no-untyped-call]
+            setattr(environment.events, AI_REQUEST_EVENT, hook)
+        add = guarded(state.record, "recording a request")
+        hook.add_listener(lambda record, **_: add(record))
+    return state

@@ -1,0 +1,102 @@
+"""Checks at start: a wrong configuration stops the run with one clear line, before any request.
+
+Everything here raises :class:`ConfigurationError`; the composition root turns it into exit
+code 2. What is checked: the host, the load shape's plan, the open model's rate, the pricing file
+and every output file.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from ._arrival import ArrivalConfig
+from ._arrival_user import ArrivalRateUser
+from ._errors import ConfigurationError
+from ._files import ensure_writable
+from ._pricing import load_prices
+from ._run_state import Role, RunState
+from ._shapes import AIShape
+from ._users import is_ai_user_class
+
+__all__ = ["check_configuration", "check_host"]
+
+log = logging.getLogger("locust_aiapi")
+
+
+def check_configuration(environment: Any, state: RunState, role: Role) -> None:
+    """Everything that can be checked before the first request (raises ConfigurationError)."""
+    _check_hosts(environment)
+    if role is not Role.WORKER:  # the master (or the single process) runs the shape and writes outputs
+        _check_shape(environment)
+        for option, path in (
+            ("--ai-summary-json", state.options.summary_json),
+            ("--ai-report-html", state.options.report_html),
+        ):
+            if path:
+                ensure_writable(option, path)
+    state.arrival_config = _check_arrival(environment, state, role)
+    try:
+        state.prices = load_prices(state.options.pricing)
+    except ValueError as exc:
+        raise ConfigurationError(f"--ai-pricing: {exc}") from None
+
+
+def check_host(host: str, what: str = "--host") -> None:
+    """An http(s) URL with a host part: anything else would fail on every request, or worse."""
+    try:
+        parts = urlsplit(host)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise ConfigurationError(f"{what} {host!r} is not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        if "://" not in host:
+            raise ConfigurationError(f"{what} {host!r} has no scheme: write http://{host} or https://{host}")
+        raise ConfigurationError(f"{what} {host!r}: only http:// and https:// are supported")
+    if not parts.hostname:
+        raise ConfigurationError(f"{what} {host!r} has no host name")
+
+
+def _check_hosts(environment: Any) -> None:
+    classes = [cls for cls in environment.user_classes or () if is_ai_user_class(cls)]
+    if environment.host:
+        check_host(environment.host)
+    for cls in classes:
+        if cls.host and not environment.host:
+            check_host(cls.host, f"{cls.__name__}.host")
+    parsed = environment.parsed_options
+    headless = parsed is not None and bool(getattr(parsed, "headless", False))
+    missing = [cls.__name__ for cls in classes if not cls.host]
+    if headless and not environment.host and missing:
+        raise ConfigurationError(
+            f"no host for {', '.join(missing)}: pass --host URL "
+            "(for the mock server: locust-aiapi-mock --port 8000, then --host http://127.0.0.1:8000)"
+        )
+
+
+def _check_shape(environment: Any) -> None:
+    shape = environment.shape_class
+    if isinstance(shape, AIShape):
+        try:
+            shape.plan(environment.parsed_options)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
+
+
+def _check_arrival(environment: Any, state: RunState, role: Role) -> ArrivalConfig | None:
+    classes = [cls for cls in environment.user_classes or () if issubclass(cls, ArrivalRateUser)]
+    fallback = max((cls.arrival_rate_per_s or 0.0 for cls in classes), default=0.0) or None
+    config = ArrivalConfig.from_options(state.options, fallback)
+    for cls in classes:
+        if cls.wait_time is not ArrivalRateUser.wait_time:
+            raise ConfigurationError(
+                f"{cls.__name__} is an ArrivalRateUser: it paces itself, remove its wait_time"
+            )
+    if classes and config is None and role is not Role.WORKER:
+        names = ", ".join(cls.__name__ for cls in classes)
+        raise ConfigurationError(f"no arrival rate for {names}: pass --ai-arrival-rate N (starts per second)")
+    if config is not None and not classes:
+        log.warning("locust-aiapi: --ai-arrival-rate has no effect: no user class is an ArrivalRateUser")
+        return None
+    return config
