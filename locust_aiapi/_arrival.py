@@ -30,7 +30,8 @@ import gevent
 from gevent.event import AsyncResult
 
 from ._histogram import LogHistogram
-from ._summary import _describe
+from ._report_types import ArrivalReport, ArrivalSettings
+from ._summary import describe
 
 __all__ = ["ArrivalConfig", "ArrivalScheduler", "ArrivalStats"]
 
@@ -55,7 +56,7 @@ class ArrivalConfig:
             max_delay_s=1.0 if delay in (None, "") else float(delay),
         )
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> ArrivalSettings:
         return {"rate_per_s": self.rate_per_s, "poisson": self.poisson, "max_delay_s": self.max_delay_s}
 
 
@@ -100,17 +101,17 @@ class ArrivalStats:
         self.dropped += counts[2]
         self.start_delay_ms.merge(delays)
 
-    def report(self, config: ArrivalConfig | None) -> dict[str, Any] | None:
+    def report(self, config: ArrivalConfig | None) -> ArrivalReport | None:
         if config is None and not self.issued:
             return None
-        return {
-            **(config.as_dict() if config is not None else {}),
+        counts: ArrivalReport = {
             "issued": self.issued,
             "started": self.started,
             "dropped": self.dropped,
             "dropped_rate": self.dropped / self.issued if self.issued else None,
-            "start_delay_ms": _describe(self.start_delay_ms),
+            "start_delay_ms": describe(self.start_delay_ms),
         }
+        return counts if config is None else {**config.as_dict(), **counts}
 
 
 class ArrivalScheduler:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._report_types import WorkersReport
 from ._summary import LLMSummary
 
 __all__ = ["PAYLOAD_KEY", "WorkerLedger", "absorb_report", "take_report"]
@@ -50,7 +51,7 @@ class WorkerLedger:
             log.warning("locust-aiapi: worker %s was lost; what it reported before is kept", client_id)
         self.lost |= newly
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> WorkersReport:
         return {
             "reported": len(self.reports_by_worker),
             "lost": len(self.lost),

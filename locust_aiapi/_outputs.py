@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
 from typing import Any
 
-from ._console import render_extras, render_thresholds
 from ._extras import extras_for
 from ._options import ensure_writable
 from ._pricing import cost_report
-from ._report import render_html
+from ._report_types import ReportMeta, ReportSections, RunReport, ThresholdResult
 from ._summary import LLMSummary
 from ._thresholds import Context, evaluate, split_thresholds
+from .render.console import render_extras, render_thresholds
+from .render.html import render_html
 
 __all__ = ["THRESHOLDS_FAILED_EXIT_CODE", "check_report_path", "finish", "report_sections"]
 
@@ -39,7 +39,7 @@ def check_report_path(environment: Any) -> None:
         ensure_writable("--ai-report-html", path)
 
 
-def report_sections(environment: Any, summary: LLMSummary) -> dict[str, Any]:
+def report_sections(environment: Any, summary: LLMSummary) -> ReportSections:
     """The sections this package adds to the JSON summary (thresholds evaluated here)."""
     extras = extras_for(environment)
     rows, total = summary.by_name, summary.total
@@ -61,7 +61,7 @@ def report_sections(environment: Any, summary: LLMSummary) -> dict[str, Any]:
     }
 
 
-def finish(environment: Any, report: Mapping[str, Any], print_summary: bool) -> None:
+def finish(environment: Any, report: RunReport, print_summary: bool) -> None:
     """Console lines, the process exit code, the HTML report. Never raises."""
     try:
         text = render_thresholds(report.get("thresholds") or [])
@@ -75,7 +75,7 @@ def finish(environment: Any, report: Mapping[str, Any], print_summary: bool) -> 
         log.exception("locust-aiapi could not finish its report")
 
 
-def _set_exit_code(environment: Any, results: list[dict[str, Any]]) -> None:
+def _set_exit_code(environment: Any, results: list[ThresholdResult]) -> None:
     """Thresholds decide, as in k6: any failure -> 3; all pass -> 0, even if some requests failed
     (that is what ``error_rate<...`` is for) unless user code raised. Without thresholds, Locust decides."""
     if not results:
@@ -96,7 +96,7 @@ def _user_code_failed(environment: Any) -> bool:
     return bool(getattr(runner, "exceptions", None)) or bool(locust_log.unhandled_greenlet_exception)
 
 
-def _write_html(environment: Any, report: Mapping[str, Any]) -> None:
+def _write_html(environment: Any, report: RunReport) -> None:
     path = _option(environment, "ai_report_html")
     if not path:
         return
@@ -106,19 +106,20 @@ def _write_html(environment: Any, report: Mapping[str, Any]) -> None:
     console.info("LLM report written to %s", path)
 
 
-def _meta(environment: Any, report: Mapping[str, Any]) -> dict[str, Any]:
+def _meta(environment: Any, report: RunReport) -> ReportMeta:
     shape = environment.shape_class
-    total = report["total"]
+    first_s, last_s = report["total"]["first_start_epoch_s"], report["total"]["last_end_epoch_s"]
     window = None
-    if total.get("first_start_epoch_s") and total.get("last_end_epoch_s"):
-        start = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(total["first_start_epoch_s"]))
-        window = f"{start}, {total['last_end_epoch_s'] - total['first_start_epoch_s']:.0f} s"
+    if first_s and last_s:
+        start = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(first_s))
+        window = f"{start}, {last_s - first_s:.0f} s"
+    workers = report.get("workers")
     return {
         "host": _public_host(environment.host),
         "locustfile": _option(environment, "locustfile"),
         "shape": type(shape).__name__ if shape is not None else None,
         "run": window,
-        "workers": (report.get("workers") or {}).get("reported"),
+        "workers": workers["reported"] if workers else None,
     }
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import gevent
-import orjson
 from locust.event import EventHook
 
 from . import _exporter, _extras, _outputs
@@ -23,8 +22,10 @@ from ._errors import ConfigurationError
 from ._jsonl import JsonlWriter
 from ._options import AIOptions, add_arguments, ensure_writable
 from ._records import RequestRecord
+from ._report_types import run_report
 from ._summary import LLMSummary
-from ._table import render_table
+from .render import render_json
+from .render.console import render_summary
 
 __all__ = ["AI_REQUEST_EVENT", "ensure_ai_request_hook", "get_summary", "install", "lost_workers"]
 
@@ -231,16 +232,17 @@ def _flush(state: _RunState) -> None:
 
 def _write_outputs(environment: Any, state: _RunState) -> None:
     try:
-        report = state.summary.report_dict()
+        workers = None
         if state.ledger is not None:
             state.ledger.note_missing(set())
-            report["workers"] = state.ledger.as_dict()
-        report.update(_outputs.report_sections(environment, state.summary))
+            workers = state.ledger.as_dict()
+        summary = state.summary.report_dict()
+        report = run_report(summary, _outputs.report_sections(environment, state.summary), workers)
         if state.options.summary_json:
             with open(state.options.summary_json, "wb") as file:
-                file.write(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+                file.write(render_json(report))
         if state.options.print_summary and report["total"]["count"]:
-            console.info("\nLLM summary (locust-aiapi)\n%s%s", render_table(report), _lost_line(state))
+            console.info("\nLLM summary (locust-aiapi)\n%s%s", render_summary(report), _lost_line(state))
         _outputs.finish(environment, report, state.options.print_summary)
     except Exception:
         log.exception("locust-aiapi could not write its summary")
