@@ -31,7 +31,8 @@ from gevent.event import AsyncResult
 
 from ._histogram import LogHistogram
 from ._options import AIOptions
-from ._summary import _describe
+from ._report_types import ArrivalReport, ArrivalSettings
+from ._summary import describe
 
 __all__ = ["ArrivalConfig", "ArrivalScheduler", "ArrivalStats"]
 
@@ -51,7 +52,7 @@ class ArrivalConfig:
         delay = options.arrival_max_delay_s
         return cls(float(rate), options.arrival_poisson, 1.0 if delay is None else delay)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> ArrivalSettings:
         return {"rate_per_s": self.rate_per_s, "poisson": self.poisson, "max_delay_s": self.max_delay_s}
 
 
@@ -102,17 +103,17 @@ class ArrivalStats:
         self.dropped += other.dropped
         self.start_delay_ms.merge(other.start_delay_ms)
 
-    def report(self, config: ArrivalConfig | None) -> dict[str, Any] | None:
+    def report(self, config: ArrivalConfig | None) -> ArrivalReport | None:
         if config is None and not self.issued:
             return None
-        return {
-            **(config.as_dict() if config is not None else {}),
+        counts: ArrivalReport = {
             "issued": self.issued,
             "started": self.started,
             "dropped": self.dropped,
             "dropped_rate": self.dropped / self.issued if self.issued else None,
-            "start_delay_ms": _describe(self.start_delay_ms),
+            "start_delay_ms": describe(self.start_delay_ms),
         }
+        return counts if config is None else {**config.as_dict(), **counts}
 
 
 class ArrivalScheduler:

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-import orjson
-
-from ._console import render_extras, render_thresholds
 from ._guard import listener_errors
 from ._pricing import cost_report
-from ._report import render_html
+from ._report_types import ReportMeta, ReportSections, RunReport, ThresholdResult, run_report
 from ._run_state import RunState
-from ._table import render_table
 from ._thresholds import Context, evaluate
+from .render import render_json
+from .render.console import render_extras, render_summary, render_thresholds
+from .render.html import render_html
 
 __all__ = ["THRESHOLDS_FAILED_EXIT_CODE", "build_report", "write_outputs"]
 
@@ -32,35 +31,38 @@ log = logging.getLogger("locust_aiapi")
 console = logging.getLogger("locust.stats_logger")
 
 
-def build_report(environment: Any, state: RunState) -> dict[str, Any]:
+def build_report(state: RunState) -> RunReport:
     """The whole end-of-run report (what ``--ai-summary-json`` holds), thresholds evaluated."""
     summary = state.summary
-    report = summary.report_dict()
-    if state.ledger is not None:
-        report["workers"] = state.ledger.as_dict(time.monotonic())
-    rows, total = summary.by_name, summary.total
-    windows = {name: row.window_s for name, row in rows.items()}
-    goodput = state.goodput.report(state.slo, {**windows, "total": total.window_s})
-    arrival = state.arrival.report(state.arrival_config)
-    thresholds = evaluate(list(state.options.thresholds), Context(rows, total, goodput, arrival))
-    report.update(
-        thresholds=thresholds,
-        thresholds_passed=all(r["passed"] for r in thresholds) if thresholds else None,
-        goodput=goodput,
-        phases=state.phases.report(time.perf_counter()),
-        timeseries=state.series.points(),
-        arrival=arrival,
-        cost=cost_report(summary, state.prices, state.options.pricing),
-    )
+    workers = state.ledger.as_dict(time.monotonic()) if state.ledger is not None else None
+    report = run_report(summary.report_dict(), _sections(state), workers)
     if listener_errors:
         report["listener_errors"] = dict(sorted(listener_errors.items()))
     return report
 
 
+def _sections(state: RunState) -> ReportSections:
+    summary = state.summary
+    rows, total = summary.by_name, summary.total
+    windows = {name: row.window_s for name, row in rows.items()}
+    goodput = state.goodput.report(state.slo, {**windows, "total": total.window_s})
+    arrival = state.arrival.report(state.arrival_config)
+    thresholds = evaluate(list(state.options.thresholds), Context(rows, total, goodput, arrival))
+    return {
+        "thresholds": thresholds,
+        "thresholds_passed": all(r["passed"] for r in thresholds) if thresholds else None,
+        "goodput": goodput,
+        "phases": state.phases.report(time.perf_counter()),
+        "timeseries": state.series.points(),
+        "arrival": arrival,
+        "cost": cost_report(summary, state.prices, state.options.pricing),
+    }
+
+
 def write_outputs(environment: Any, state: RunState) -> None:
     """Every output of the end of a run. Never raises."""
     try:
-        report = build_report(environment, state)
+        report = build_report(state)
     except Exception:
         log.exception("locust-aiapi could not build its end-of-run report")
         return
@@ -77,17 +79,17 @@ def write_outputs(environment: Any, state: RunState) -> None:
             log.exception("locust-aiapi could not write its %s", what)
 
 
-def _write_json(state: RunState, report: Mapping[str, Any]) -> None:
+def _write_json(state: RunState, report: RunReport) -> None:
     path = state.options.summary_json
     if path:
         with open(path, "wb") as file:
-            file.write(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+            file.write(render_json(report))
 
 
-def _print(state: RunState, report: Mapping[str, Any]) -> None:
+def _print(state: RunState, report: RunReport) -> None:
     show = state.options.print_summary and report["total"]["count"]
     if show:
-        console.info("\nLLM summary (locust-aiapi)\n%s%s", render_table(report), _lost_line(report))
+        console.info("\nLLM summary (locust-aiapi)\n%s%s", render_summary(report), _lost_line(report))
     text = render_thresholds(report.get("thresholds") or [])
     if show:
         text = render_extras(report) + ("\n" + text if text else "")
@@ -95,14 +97,15 @@ def _print(state: RunState, report: Mapping[str, Any]) -> None:
         console.info("\n%s", text)
 
 
-def _lost_line(report: Mapping[str, Any]) -> str:
-    lost = (report.get("workers") or {}).get("lost_ids") or []
+def _lost_line(report: RunReport) -> str:
+    workers = report.get("workers")
+    lost = workers["lost_ids"] if workers else []
     if not lost:
         return ""
     return f"\n{len(lost)} worker(s) lost during the run: {', '.join(lost)} (earlier reports kept)\n"
 
 
-def _set_exit_code(environment: Any, state: RunState, results: list[dict[str, Any]]) -> None:
+def _set_exit_code(environment: Any, state: RunState, results: list[ThresholdResult]) -> None:
     """Thresholds decide, as in k6: any failure -> 3; all pass -> 0, even if some requests failed
     (that is what ``error_rate<...`` is for) unless user code raised. Without thresholds, Locust decides."""
     if not results:
@@ -122,7 +125,7 @@ def _user_code_failed(environment: Any) -> bool:
     return bool(getattr(runner, "exceptions", None)) or bool(locust_log.unhandled_greenlet_exception)
 
 
-def _write_html(environment: Any, state: RunState, report: Mapping[str, Any]) -> None:
+def _write_html(environment: Any, state: RunState, report: RunReport) -> None:
     path = state.options.report_html
     if not path:
         return
@@ -132,20 +135,21 @@ def _write_html(environment: Any, state: RunState, report: Mapping[str, Any]) ->
     console.info("LLM report written to %s", path)
 
 
-def _meta(environment: Any, report: Mapping[str, Any]) -> dict[str, Any]:
+def _meta(environment: Any, report: RunReport) -> ReportMeta:
     shape = environment.shape_class
-    total = report["total"]
+    first_s, last_s = report["total"]["first_start_epoch_s"], report["total"]["last_end_epoch_s"]
     window = None
-    if total.get("first_start_epoch_s") and total.get("last_end_epoch_s"):
-        start = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(total["first_start_epoch_s"]))
-        window = f"{start}, {total['last_end_epoch_s'] - total['first_start_epoch_s']:.0f} s"
+    if first_s and last_s:
+        start = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(first_s))
+        window = f"{start}, {last_s - first_s:.0f} s"
     parsed = environment.parsed_options
+    workers = report.get("workers")
     return {
         "host": public_host(environment.host),
         "locustfile": getattr(parsed, "locustfile", None) if parsed is not None else None,
         "shape": type(shape).__name__ if shape is not None else None,
         "run": window,
-        "workers": (report.get("workers") or {}).get("reported"),
+        "workers": workers["reported"] if workers else None,
     }
 
 

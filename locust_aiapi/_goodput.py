@@ -16,6 +16,7 @@ from typing import Any
 from . import _metrics
 from ._options import AIOptions
 from ._records import Outcome, RequestRecord
+from ._report_types import GoodputReport, GoodputRow
 
 __all__ = ["SLO", "GoodputCounter"]
 
@@ -95,7 +96,7 @@ class GoodputCounter:
             counts[0] += completed
             counts[1] += good
 
-    def report(self, slo: SLO, windows_s: Mapping[str, float | None]) -> dict[str, Any] | None:
+    def report(self, slo: SLO, windows_s: Mapping[str, float | None]) -> GoodputReport | None:
         """``{"slo": {...}, "requests": {name: row}, "total": row}``; None without an SLO.
 
         ``windows_s`` maps each name (and ``"total"``) to its wall-clock window, for good requests/s.
@@ -114,7 +115,7 @@ class GoodputCounter:
         }
 
 
-def _row(completed: int, good: int, window_s: float | None) -> dict[str, Any]:
+def _row(completed: int, good: int, window_s: float | None) -> GoodputRow:
     return {
         "completed": completed,
         "good": good,

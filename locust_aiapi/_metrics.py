@@ -25,6 +25,7 @@ from ._records import RequestRecord
 __all__ = [
     "chunk_gaps_ms",
     "e2e_ms",
+    "end_epoch_s",
     "itl_ms",
     "output_tokens_per_s",
     "time_to_headers_ms",
@@ -54,6 +55,11 @@ def ttfc_ms(record: RequestRecord) -> float | None:
 
 def e2e_ms(record: RequestRecord) -> float:
     return (record.end_s - record.start_s) * 1000.0
+
+
+def end_epoch_s(record: RequestRecord) -> float:
+    """Wall-clock end of the request: its start's epoch plus its (never negative) E2E span."""
+    return record.start_epoch_s + max(0.0, record.end_s - record.start_s)
 
 
 def _decode_span(record: RequestRecord, until_s: float | None) -> tuple[float, int] | None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._records import RequestRecord
+from ._report_types import PhaseRow
 from ._summary import NameStats
 
 __all__ = ["Phase", "PhaseAggregator", "PhaseInfo"]
@@ -134,21 +135,19 @@ class PhaseAggregator:
         for index, part in other.stats.items():
             self.stats.setdefault(index, NameStats()).merge(part)
 
-    def report(self, now_s: float) -> list[dict[str, Any]]:
+    def report(self, now_s: float) -> list[PhaseRow]:
         """One row per phase entered (statistics of the requests that started in it), in order."""
-        rows = []
-        for index in sorted(self.info):
-            info = self.info[index]
-            left = info.left_s if info.left_s is not None else now_s
-            row: dict[str, Any] = {
-                "index": index,
-                "label": info.label,
-                "target_users": info.target_users,
-                "spawn_rate": info.spawn_rate,
-                "planned_duration_s": info.planned_duration_s,
-                "start_offset_s": info.entered_s - (self.run_start_s or info.entered_s),
-                "duration_s": max(0.0, left - info.entered_s),
-            }
-            row.update(self.stats.get(index, NameStats()).report_row())
-            rows.append(row)
-        return rows
+        return [self._row(index, self.info[index], now_s) for index in sorted(self.info)]
+
+    def _row(self, index: int, info: PhaseInfo, now_s: float) -> PhaseRow:
+        left = info.left_s if info.left_s is not None else now_s
+        return {
+            "index": index,
+            "label": info.label,
+            "target_users": info.target_users,
+            "spawn_rate": info.spawn_rate,
+            "planned_duration_s": info.planned_duration_s,
+            "start_offset_s": info.entered_s - (self.run_start_s or info.entered_s),
+            "duration_s": max(0.0, left - info.entered_s),
+            **self.stats.get(index, NameStats()).report_row(),
+        }

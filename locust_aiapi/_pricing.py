@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._report_types import CostReport, ModelCost
 from ._summary import LLMSummary
 
 __all__ = ["DEFAULT_PRICES", "Price", "cost_report", "load_prices"]
@@ -91,7 +92,7 @@ def load_prices(path: str | None) -> dict[str, Price]:
     return prices
 
 
-def cost_report(summary: LLMSummary, prices: Mapping[str, Price], source: str | None) -> dict[str, Any]:
+def cost_report(summary: LLMSummary, prices: Mapping[str, Price], source: str | None) -> CostReport:
     """Tokens and estimated US$ per model (every request that reported tokens, failed ones too)."""
     tokens: dict[str, list[int]] = {}
     for (_name, model), stats in summary.by_key.items():
@@ -110,14 +111,14 @@ def cost_report(summary: LLMSummary, prices: Mapping[str, Price], source: str | 
     }
 
 
-def _model_cost(price: Price | None, prompt_tokens: int, output_tokens: int) -> dict[str, Any]:
-    row: dict[str, Any] = {"prompt_tokens": prompt_tokens, "output_tokens": output_tokens}
-    if price is None:
-        return {**row, "input_usd_per_mtok": None, "output_usd_per_mtok": None, "cost_usd": None}
-    cost = (prompt_tokens * price.input_usd_per_mtok + output_tokens * price.output_usd_per_mtok) / 1e6
+def _model_cost(price: Price | None, prompt_tokens: int, output_tokens: int) -> ModelCost:
+    cost = None
+    if price is not None:
+        cost = (prompt_tokens * price.input_usd_per_mtok + output_tokens * price.output_usd_per_mtok) / 1e6
     return {
-        **row,
-        "input_usd_per_mtok": price.input_usd_per_mtok,
-        "output_usd_per_mtok": price.output_usd_per_mtok,
+        "prompt_tokens": prompt_tokens,
+        "output_tokens": output_tokens,
+        "input_usd_per_mtok": None if price is None else price.input_usd_per_mtok,
+        "output_usd_per_mtok": None if price is None else price.output_usd_per_mtok,
         "cost_usd": cost,
     }

@@ -7,7 +7,7 @@ only successful requests, and only the metrics that are defined for them (see :m
 The "Aggregated" row is built on demand by merging the per-name rows (exact for counts, tokens and histogram
 buckets), so :meth:`LLMSummary.add` touches one row. ``add`` runs in Locust's one gevent thread: no locks.
 ``to_dict``/``from_dict`` carry the full mergeable state (workers -> master); ``report_dict`` is the
-human/CI-facing JSON and ``render_table`` the console table, both derived from it.
+human/CI-facing summary (typed in :mod:`_report_types`), which :mod:`locust_aiapi.render` turns into text.
 """
 
 from __future__ import annotations
@@ -20,14 +20,11 @@ from typing import Any
 from . import _metrics
 from ._histogram import LogHistogram
 from ._records import FailureKind, Outcome, RequestRecord
-from ._table import AGGREGATED, render_table
+from ._report_types import HISTOGRAM_METRICS, Description, NameRow, SummaryReport
 
-__all__ = ["AGGREGATED", "LATENCY_METRICS", "LLMSummary", "NameStats"]
+__all__ = ["LLMSummary", "NameStats", "describe", "widen_window"]
 
-LATENCY_METRICS = ("ttft_ms", "ttfc_ms", "itl_ms", "tpot_ms", "e2e_ms", "output_tokens_per_s")
-"""The histograms fed from successful requests, named like the :mod:`_metrics` function that computes them."""
-
-_HISTOGRAMS = (*LATENCY_METRICS, "first_attempt_e2e_ms")
+_HISTOGRAMS = HISTOGRAM_METRICS
 _DICTS = ("failures_by_kind", "status_codes")
 _COUNTERS = (
     "requests",
@@ -39,7 +36,7 @@ _COUNTERS = (
     "retries",
     "rate_limited",
 )
-_QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+_QUANTILES = (0.5, 0.9, 0.95, 0.99)  # p50, p90, p95, p99
 _WINDOW = ("first_start_epoch_s", "last_end_epoch_s")
 _UNKNOWN_KIND = "unknown"
 
@@ -55,20 +52,31 @@ def _add_counts(target: dict[str, int], source: Mapping[str, int]) -> None:
         target[key] = target.get(key, 0) + n
 
 
-def _min_or_none(a: float | None, b: float | None) -> float | None:
-    return b if a is None else a if b is None else min(a, b)
+def widen_window(
+    window: tuple[float | None, float | None], first_s: float | None, last_s: float | None
+) -> tuple[float | None, float | None]:
+    """``(first, last)`` widened to take in ``first_s`` and ``last_s`` (None: nothing known yet)."""
+    first, last = window
+    if first_s is not None and (first is None or first_s < first):
+        first = first_s
+    if last_s is not None and (last is None or last_s > last):
+        last = last_s
+    return first, last
 
 
-def _max_or_none(a: float | None, b: float | None) -> float | None:
-    return b if a is None else a if b is None else max(a, b)
-
-
-def _describe(histogram: LogHistogram) -> dict[str, Any]:
-    """``{"mean", "p50", "p90", "p95", "p99", "max", "min", "count"}``, unrounded; None without samples."""
-    row: dict[str, Any] = {"mean": histogram.mean}
-    row.update(zip(_QUANTILES, histogram.quantiles(_QUANTILES.values()), strict=True))
-    row.update(max=histogram.max, min=histogram.min, count=histogram.count)
-    return row
+def describe(histogram: LogHistogram) -> Description:
+    """Mean, p50, p90, p95, p99, max, min and count, unrounded; None (count 0) without samples."""
+    p50, p90, p95, p99 = histogram.quantiles(_QUANTILES)
+    return {
+        "mean": histogram.mean,
+        "p50": p50,
+        "p90": p90,
+        "p95": p95,
+        "p99": p99,
+        "max": histogram.max,
+        "min": histogram.min,
+        "count": histogram.count,
+    }
 
 
 @dataclass(slots=True)
@@ -105,7 +113,7 @@ class NameStats:
         self.requests += 1
         self.retries += max(0, record.attempts - 1)
         self._add_tokens(record)
-        self._extend_window(record)
+        self._extend_window(record.start_epoch_s, _metrics.end_epoch_s(record))
         if record.status_code is not None:
             code = str(record.status_code)
             self.status_codes[code] = self.status_codes.get(code, 0) + 1
@@ -125,13 +133,10 @@ class NameStats:
             if record.ok:
                 self.success_output_tokens += record.output_tokens
 
-    def _extend_window(self, record: RequestRecord) -> None:
-        start = record.start_epoch_s
-        end = start + max(0.0, record.end_s - record.start_s)
-        if self.first_start_epoch_s is None or start < self.first_start_epoch_s:
-            self.first_start_epoch_s = start
-        if self.last_end_epoch_s is None or end > self.last_end_epoch_s:
-            self.last_end_epoch_s = end
+    def _extend_window(self, first_s: float | None, last_s: float | None) -> None:
+        self.first_start_epoch_s, self.last_end_epoch_s = widen_window(
+            (self.first_start_epoch_s, self.last_end_epoch_s), first_s, last_s
+        )
 
     def _add_success(self, record: RequestRecord) -> None:
         self.successes += 1
@@ -178,8 +183,7 @@ class NameStats:
             _add_counts(getattr(self, name), getattr(other, name))
         for name in _HISTOGRAMS:
             getattr(self, name).merge(getattr(other, name))
-        self.first_start_epoch_s = _min_or_none(self.first_start_epoch_s, other.first_start_epoch_s)
-        self.last_end_epoch_s = _max_or_none(self.last_end_epoch_s, other.last_end_epoch_s)
+        self._extend_window(other.first_start_epoch_s, other.last_end_epoch_s)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {name: getattr(self, name) for name in (*_COUNTERS, *_WINDOW)}
@@ -201,9 +205,9 @@ class NameStats:
             raise ValueError(f"not a NameStats dict: {exc!r}") from exc
         return stats
 
-    def report_row(self) -> dict[str, Any]:
+    def report_row(self) -> NameRow:
         """The human/CI-facing summary of this row (unrounded floats, None where undefined)."""
-        row: dict[str, Any] = {
+        return {
             "count": self.requests,
             "successes": self.successes,
             "failures": self.failures,
@@ -211,20 +215,23 @@ class NameStats:
             "failures_by_kind": dict(sorted(self.failures_by_kind.items())),
             "success_rate": self.success_rate,
             "status_codes": dict(sorted(self.status_codes.items())),
+            "ttft_ms": describe(self.ttft_ms),
+            "ttfc_ms": describe(self.ttfc_ms),
+            "itl_ms": describe(self.itl_ms),
+            "tpot_ms": describe(self.tpot_ms),
+            "e2e_ms": describe(self.e2e_ms),
+            "output_tokens_per_s": describe(self.output_tokens_per_s),
+            "first_attempt_e2e_ms": describe(self.first_attempt_e2e_ms),
+            "prompt_tokens": self.prompt_tokens,
+            "output_tokens": self.output_tokens,
+            "total_tokens": self.prompt_tokens + self.output_tokens,
+            "success_output_tokens": self.success_output_tokens,
+            "aggregate_output_tokens_per_s": self.aggregate_output_tokens_per_s,
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "first_start_epoch_s": self.first_start_epoch_s,
+            "last_end_epoch_s": self.last_end_epoch_s,
         }
-        row.update((name, _describe(getattr(self, name))) for name in _HISTOGRAMS)
-        row.update(
-            prompt_tokens=self.prompt_tokens,
-            output_tokens=self.output_tokens,
-            total_tokens=self.prompt_tokens + self.output_tokens,
-            success_output_tokens=self.success_output_tokens,
-            aggregate_output_tokens_per_s=self.aggregate_output_tokens_per_s,
-            retries=self.retries,
-            rate_limited=self.rate_limited,
-            first_start_epoch_s=self.first_start_epoch_s,
-            last_end_epoch_s=self.last_end_epoch_s,
-        )
-        return row
 
 
 class LLMSummary:
@@ -293,7 +300,7 @@ class LLMSummary:
             raise ValueError(f"not an LLMSummary dict: {exc!r}") from exc
         return summary
 
-    def report_dict(self, generated_at: datetime | None = None) -> dict[str, Any]:
+    def report_dict(self, generated_at: datetime | None = None) -> SummaryReport:
         """``{"generated_at": iso8601, "requests": {name: row}, "total": row}`` with unrounded floats."""
         when = generated_at or datetime.now(timezone.utc)
         by_name = self.by_name
@@ -302,7 +309,3 @@ class LLMSummary:
             "requests": {name: by_name[name].report_row() for name in sorted(by_name)},
             "total": self.total.report_row(),
         }
-
-    def render_table(self) -> str:
-        """Console tables for the end of a run: per-name rows, the Aggregated row, failures by kind."""
-        return render_table(self.report_dict())

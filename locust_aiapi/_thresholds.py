@@ -25,11 +25,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._report_types import LATENCY_METRICS, ArrivalReport, GoodputReport, ThresholdResult
 from ._summary import NameStats
 
 __all__ = ["Threshold", "evaluate", "parse_threshold", "parse_thresholds", "split_thresholds"]
 
-LATENCY_METRICS = ("ttft_ms", "ttfc_ms", "itl_ms", "tpot_ms", "e2e_ms", "output_tokens_per_s")
 RUN_METRICS = (
     "error_rate",
     "success_rate",
@@ -152,13 +152,13 @@ class Context:
 
     rows: Mapping[str, NameStats]  # per request name
     total: NameStats
-    goodput: Mapping[str, Any] | None  # the goodput report (None without an SLO)
-    arrival: Mapping[str, Any] | None  # the open model's report (None without one)
+    goodput: GoodputReport | None  # None without an SLO
+    arrival: ArrivalReport | None  # None without the open model
 
 
-def evaluate(texts: Iterable[str], context: Context) -> list[dict[str, Any]]:
+def evaluate(texts: Iterable[str], context: Context) -> list[ThresholdResult]:
     """One result per threshold: measured value, pass/fail; a malformed one fails with its error."""
-    results = []
+    results: list[ThresholdResult] = []
     for text in texts:
         try:
             threshold = parse_threshold(text)
@@ -184,9 +184,7 @@ def evaluate(texts: Iterable[str], context: Context) -> list[dict[str, Any]]:
 
 def _measure(threshold: Threshold, context: Context) -> float | None:
     if threshold.metric in _WHOLE_RUN_ONLY:
-        arrival = context.arrival or {}
-        value = arrival.get(threshold.metric)
-        return None if value is None else float(value)
+        return _arrival_metric(threshold.metric, context.arrival)
     stats = context.total if threshold.name is None else context.rows.get(threshold.name)
     if stats is None:
         return None
@@ -218,7 +216,14 @@ def _run_metric(threshold: Threshold, stats: NameStats, context: Context) -> flo
     return values[threshold.metric]
 
 
-def _goodput(name: str | None, report: Mapping[str, Any] | None) -> float | None:
+def _arrival_metric(metric: str, report: ArrivalReport | None) -> float | None:
+    if report is None:
+        return None
+    value = report["dropped"] if metric == "dropped" else report["dropped_rate"]
+    return None if value is None else float(value)
+
+
+def _goodput(name: str | None, report: GoodputReport | None) -> float | None:
     if report is None:
         return None
     row = report["total"] if name is None else report["requests"].get(name)

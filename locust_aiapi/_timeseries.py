@@ -16,6 +16,8 @@ from typing import Any
 from . import _metrics
 from ._histogram import LogHistogram
 from ._records import Outcome, RequestRecord
+from ._report_types import TimeSeriesPoint, TimeSeriesReport
+from ._summary import widen_window
 
 __all__ = ["INTERVAL_S", "TimeSeries"]
 
@@ -71,10 +73,8 @@ class TimeSeries:
     last_epoch_s: float | None = None
 
     def _extend(self, first_s: float | None, last_s: float | None) -> None:
-        if first_s is not None and (self.first_epoch_s is None or first_s < self.first_epoch_s):
-            self.first_epoch_s = first_s
-        if last_s is not None and (self.last_epoch_s is None or last_s > self.last_epoch_s):
-            self.last_epoch_s = last_s
+        window = (self.first_epoch_s, self.last_epoch_s)
+        self.first_epoch_s, self.last_epoch_s = widen_window(window, first_s, last_s)
 
     def _bucket(self, epoch_s: float) -> _Bucket:
         key = math.floor(epoch_s / INTERVAL_S)
@@ -86,7 +86,7 @@ class TimeSeries:
     def add(self, record: RequestRecord) -> None:
         if record.outcome is Outcome.CANCELLED:
             return
-        end_epoch_s = record.start_epoch_s + max(0.0, record.end_s - record.start_s)
+        end_epoch_s = _metrics.end_epoch_s(record)
         self._extend(record.start_epoch_s, end_epoch_s)
         bucket = self._bucket(end_epoch_s)
         bucket.requests += 1
@@ -130,13 +130,13 @@ class TimeSeries:
         for key, part in other.buckets.items():
             self.buckets.setdefault(key, _Bucket()).merge(part)
 
-    def points(self, max_points: int = MAX_POINTS) -> dict[str, Any]:
+    def points(self, max_points: int = MAX_POINTS) -> TimeSeriesReport:
         """``{"interval_s", "points": [...]}``: every bucket from the first to the last (empty ones too)."""
         if not self.buckets:
             return {"interval_s": INTERVAL_S, "points": []}
         first, last = min(self.buckets), max(self.buckets)
         width = max(1, math.ceil((last - first + 1) / max_points))
-        points = []
+        points: list[TimeSeriesPoint] = []
         for start in range(first, last + 1, width):
             merged = _Bucket()
             for key in range(start, min(start + width, last + 1)):
@@ -155,7 +155,7 @@ class TimeSeries:
         return end - start
 
 
-def _point(key: int, first: int, seconds: float, bucket: _Bucket) -> dict[str, Any]:
+def _point(key: int, first: int, seconds: float, bucket: _Bucket) -> TimeSeriesPoint:
     p50, p95 = bucket.ttft_ms.quantiles((0.5, 0.95))
     return {
         "epoch_s": key * INTERVAL_S,

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+
+from ._report_types import WorkersReport
 
 __all__ = ["WorkerLedger"]
 
@@ -52,7 +53,7 @@ class WorkerLedger:
         """The ledger for the next test of this master: who is lost stays lost."""
         return WorkerLedger(lost=set(self.lost), missing_since_s=dict(self.missing_since_s))
 
-    def as_dict(self, now_s: float) -> dict[str, Any]:
+    def as_dict(self, now_s: float) -> WorkersReport:
         missing = dict(self.missing_s)
         for client_id, since in self.missing_since_s.items():
             missing[client_id] = missing.get(client_id, 0.0) + max(0.0, now_s - since)

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from locust_aiapi import FailureKind, RequestKind, RequestRecord
-from locust_aiapi._charts import Series, bar_chart, line_chart, nice_ticks
-from locust_aiapi._pricing import DEFAULT_PRICES, load_prices
+from locust_aiapi._pricing import DEFAULT_PRICES, cost_report, load_prices
 from locust_aiapi._timeseries import TimeSeries
 from locust_aiapi.mock import MockProcess
+from locust_aiapi.render.charts import Series, bar_chart, line_chart, nice_ticks
 
 from ._support import ROOT, run_locust
 
@@ -238,19 +238,30 @@ def test_long_runs_are_shown_with_wider_buckets() -> None:
 
 def test_names_from_the_run_are_escaped_in_the_page() -> None:
     from locust_aiapi import LLMSummary
-    from locust_aiapi._report import render_html
+    from locust_aiapi._report_types import PhaseRow, ReportSections, ThresholdResult, run_report
+    from locust_aiapi.render.html import render_html
 
     summary = LLMSummary()
     rec = timed(1000.0)
     rec.name, rec.model = "<img src=x onerror=alert(1)>", "<b>model</b>"
     summary.add(rec)
-    report = summary.report_dict()
-    phase = {"label": "<i>step</i>", "target_users": 1, "duration_s": 1.0}
-    report["phases"] = [{**summary.total.report_row(), **phase}]
-    report["thresholds"] = [{"threshold": "<x>:ttft_ms:p95<1", "measured": 5.0, "passed": False}]
-    html = render_html(report, {"host": "http://u:secret@example.test/<v1>"})
+    phase: PhaseRow = {
+        "index": 0, "label": "<i>step</i>", "target_users": 1, "spawn_rate": 1.0, "planned_duration_s": 1.0,
+        "start_offset_s": 0.0, "duration_s": 1.0, **summary.total.report_row(),
+    }  # fmt: skip
+    threshold: ThresholdResult = {
+        "threshold": "<x>:ttft_ms:p95<1", "measured": 5.0, "passed": False, "error": None,
+    }  # fmt: skip
+    sections: ReportSections = {
+        "thresholds": [threshold], "thresholds_passed": False, "goodput": None, "phases": [phase],
+        "timeseries": {"interval_s": 2.0, "points": []}, "arrival": None,
+        "cost": cost_report(summary, DEFAULT_PRICES, None),
+    }  # fmt: skip
+    meta = {"host": "http://u:secret@example.test/<v1>", "locustfile": None, "shape": None, "run": None}
+    html = render_html(run_report(summary.report_dict(), sections), {**meta, "workers": None})
     assert "<img" not in html and "<b>model" not in html and "<i>step" not in html and "<x>" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html and "&lt;i&gt;step&lt;/i&gt;" in html
+    assert "&lt;b&gt;model&lt;/b&gt;" in html  # the cost table names the model
 
 
 def test_the_report_never_shows_credentials_in_the_host() -> None:

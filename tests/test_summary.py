@@ -9,7 +9,9 @@ import pytest
 
 from locust_aiapi._histogram import LogHistogram
 from locust_aiapi._records import FailureKind, Outcome, RequestKind, RequestRecord, TokenSource
-from locust_aiapi._summary import AGGREGATED, LATENCY_METRICS, LLMSummary, NameStats
+from locust_aiapi._report_types import LATENCY_METRICS
+from locust_aiapi._summary import LLMSummary, NameStats
+from locust_aiapi.render.console import AGGREGATED, render_summary
 
 EPOCH = 1_700_000_000.0  # wall clock of the first request
 CLOCK = 1024.0  # perf_counter at the first request; powers of two keep the arithmetic exact
@@ -305,7 +307,7 @@ def test_render_table() -> None:
     records = scenario()
     records.append(embed_ok(4.0, 0.5, prompt=1))
     records[-1].name = "a-very-long-request-name-that-does-not-fit"
-    table = summary_of(records).render_table()
+    table = render_summary(summary_of(records).report_dict())
     lines = table.splitlines()
     assert all(len(line) <= 120 for line in lines), max(map(len, lines))
     assert any(line.startswith("chat ") for line in lines)
@@ -323,9 +325,9 @@ def test_render_table() -> None:
 
 
 def test_render_table_without_failures_or_requests() -> None:
-    only_ok = summary_of([embed_ok(0.0, 0.0625, prompt=8)]).render_table()
+    only_ok = render_summary(summary_of([embed_ok(0.0, 0.0625, prompt=8)]).report_dict())
     assert "Failures by kind" not in only_ok
-    empty = LLMSummary().render_table()
+    empty = render_summary(LLMSummary().report_dict())
     assert AGGREGATED in empty
     assert "Failures by kind" not in empty
 

@@ -1,19 +1,19 @@
 """The HTML run report: one self-contained page (inline CSS and SVG, no script, opens offline).
 
-Built only from the JSON summary (``report``) and a few facts about the run (``meta``), so what the
-page shows is exactly what CI reads from ``--ai-summary-json``.
+Built only from the report (``report``, what ``--ai-summary-json`` writes) and a few facts about the run
+(``meta``), so what the page shows is exactly what CI reads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from html import escape
 from importlib.resources import files
-from typing import Any
 
-from . import _report_tables as tables
-from ._charts import Series, bar_chart, line_chart
-from ._report_tables import num, pct, table
+from .._report_types import ReportMeta, RunReport, TimeSeriesPoint
+from . import html_tables as tables
+from .charts import Series, bar_chart, line_chart
+from .format import HTML
 
 __all__ = ["render_html"]
 
@@ -28,16 +28,19 @@ _DEFINITIONS = (
 )
 
 
-def _header(report: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
+_num, _pct = HTML.number, HTML.percent
+
+
+def _header(report: RunReport, meta: ReportMeta) -> str:
     facts = " · ".join(escape(f"{key}: {value}") for key, value in meta.items() if value not in (None, ""))
     return (
         f'<header><h1>LLM load test report</h1><p class="meta">{facts}</p>'
-        f'<p class="meta">Generated {escape(str(report.get("generated_at", "")))}</p></header>'
+        f'<p class="meta">Generated {escape(report["generated_at"])}</p></header>'
     )
 
 
-def _verdict(report: Mapping[str, Any]) -> str:
-    results = report.get("thresholds") or []
+def _verdict(report: RunReport) -> str:
+    results = report["thresholds"]
     if not results:
         return '<p class="verdict none">No thresholds set (--ai-threshold)</p>'
     failed = sum(1 for r in results if not r["passed"])
@@ -46,66 +49,71 @@ def _verdict(report: Mapping[str, Any]) -> str:
     return f'<p class="verdict pass">Thresholds passed: all {len(results)}</p>'
 
 
-def _kpis(report: Mapping[str, Any]) -> str:
-    total, goodput, cost = report["total"], report.get("goodput"), report.get("cost") or {}
-    arrival = report.get("arrival")
+def _kpis(report: RunReport) -> str:
+    total, goodput, arrival = report["total"], report["goodput"], report["arrival"]
     cards = [
-        ("Requests", f"{total['count']:,}"),
-        ("Failures", f"{total['failures']:,}"),
-        ("Success rate", pct(total["success_rate"])),
-        ("Goodput", pct(goodput["total"]["goodput"]) if goodput else "no SLO set"),
-        ("Output tokens/s", num(total["aggregate_output_tokens_per_s"])),
-        ("TTFT p95", f"{num(total['ttft_ms']['p95'], 0)} ms"),
-        ("E2E p95", f"{num(total['e2e_ms']['p95'], 0)} ms"),
-        ("Est. cost", "–" if cost.get("total_usd") is None else f"${cost['total_usd']:.4f}"),
+        ("Requests", _num(total["count"])),
+        ("Failures", _num(total["failures"])),
+        ("Success rate", _pct(total["success_rate"])),
+        ("Goodput", _pct(goodput["total"]["goodput"]) if goodput else "no SLO set"),
+        ("Output tokens/s", _num(total["aggregate_output_tokens_per_s"])),
+        ("TTFT p95", f"{_num(total['ttft_ms']['p95'], 0)} ms"),
+        ("E2E p95", f"{_num(total['e2e_ms']['p95'], 0)} ms"),
+        ("Est. cost", HTML.usd(report["cost"]["total_usd"])),
     ]
     if arrival:
-        cards.append(("Dropped starts", f"{arrival['dropped']:,} of {arrival['issued']:,}"))
+        cards.append(("Dropped starts", f"{_num(arrival['dropped'])} of {_num(arrival['issued'])}"))
     items = "".join(f'<div class="kpi"><b>{escape(v)}</b><span>{escape(k)}</span></div>' for k, v in cards)
     return f'<section class="kpis">{items}</section>'
 
 
-def _thresholds(report: Mapping[str, Any]) -> str:
-    results = report.get("thresholds") or []
+def _thresholds(report: RunReport) -> str:
+    results = report["thresholds"]
     if not results:
         return ""
     rows = [
         [
-            escape(str(r["threshold"])),
-            num(r["measured"], 3) if r["measured"] is not None else escape(str(r.get("error") or "–")),
+            escape(r["threshold"]),
+            _num(r["measured"], 3) if r["measured"] is not None else escape(r["error"] or HTML.missing),
             "PASS" if r["passed"] else "FAIL",
         ]
         for r in results
     ]
-    rendered = table(("Threshold", "Measured", "Result"), rows)
+    rendered = tables.table(("Threshold", "Measured", "Result"), rows)
     for verdict in ("PASS", "FAIL"):
         rendered = rendered.replace(f"<td>{verdict}</td>", f'<td class="{verdict.lower()}">{verdict}</td>')
     return f"<section><h2>Thresholds</h2>{rendered}</section>"
 
 
-def _charts(report: Mapping[str, Any]) -> str:
-    series = report.get("timeseries") or {}
-    points = series.get("points") or []
+def _charts(report: RunReport) -> str:
+    series = report["timeseries"]
+    points = series["points"]
     if not points:
         return ""
     xs = [p["offset_s"] for p in points]
 
-    def col(key: str) -> list[float | None]:
-        return [p[key] for p in points]
+    def col(value: Callable[[TimeSeriesPoint], float | None]) -> list[float | None]:
+        return [value(p) for p in points]
 
     kinds = sorted({kind for p in points for kind in p["failures_by_kind"]})
     figures = [
-        line_chart("TTFT (ms)", xs, [Series("p50", col("ttft_p50_ms")), Series("p95", col("ttft_p95_ms"))]),
-        line_chart("Output tokens/s", xs, [Series("output tokens/s", col("output_tokens_per_s"))]),
-        line_chart("Requests/s (completed)", xs, [Series("requests/s", col("rps"))]),
-        line_chart("Users", xs, [Series("users", col("users"))]),
+        line_chart(
+            "TTFT (ms)",
+            xs,
+            [Series("p50", col(lambda p: p["ttft_p50_ms"])), Series("p95", col(lambda p: p["ttft_p95_ms"]))],
+        ),
+        line_chart(
+            "Output tokens/s", xs, [Series("output tokens/s", col(lambda p: p["output_tokens_per_s"]))]
+        ),
+        line_chart("Requests/s (completed)", xs, [Series("requests/s", col(lambda p: p["rps"]))]),
+        line_chart("Users", xs, [Series("users", col(lambda p: p["users"]))]),
         bar_chart(
             "Failures by kind",
             xs,
             [Series(kind, [float(p["failures_by_kind"].get(kind, 0)) for p in points]) for kind in kinds],
         ),
     ]
-    width = num(series.get("interval_s"), 0)
+    width = _num(series["interval_s"], 0)
     return (
         f'<section><h2>Over time</h2><p class="muted">Per {width} s bucket, by request end time.</p>'
         f'<div class="charts">{"".join(figures)}</div></section>'
@@ -117,15 +125,15 @@ def _definitions() -> str:
     return f'<section><h2>Definitions</h2><dl class="defs">{items}</dl></section>'
 
 
-_SECTIONS: tuple[Callable[[Mapping[str, Any]], str], ...] = (
+_SECTIONS: tuple[Callable[[RunReport], str], ...] = (
     _verdict, _kpis, _thresholds, tables.phases, _charts, tables.requests, tables.percentiles,
     tables.failures, tables.arrival, tables.cost,
 )  # fmt: skip
 
 
-def render_html(report: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
+def render_html(report: RunReport, meta: ReportMeta) -> str:
     """The whole page as one string."""
-    css = files("locust_aiapi").joinpath("_report.css").read_text(encoding="utf-8")
+    css = files("locust_aiapi.render").joinpath("report.css").read_text(encoding="utf-8")
     body = "".join(section(report) for section in _SECTIONS)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'

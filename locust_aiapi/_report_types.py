@@ -1,0 +1,240 @@
+"""The end-of-run report as types: what ``--ai-summary-json`` writes, key for key.
+
+A leaf module (it imports nothing from the package): aggregation (``_summary``, ``_goodput``, ``_phases``,
+``_timeseries``, ``_arrival``, ``_pricing``, ``_thresholds``, ``_distributed``, ``_outputs``) builds these
+dicts, :func:`run_report` puts them together once, and the renderers (:mod:`locust_aiapi.render`) read
+them and nothing else. Floats are unrounded; ``None`` means "undefined" (no sample, no window, no price).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict, get_args
+
+__all__ = [
+    "HISTOGRAM_METRICS",
+    "LATENCY_METRICS",
+    "ArrivalReport",
+    "ArrivalSettings",
+    "CostReport",
+    "Description",
+    "GoodputReport",
+    "GoodputRow",
+    "LatencyMetric",
+    "ModelCost",
+    "NameRow",
+    "PhaseRow",
+    "ReportMeta",
+    "ReportSections",
+    "RunReport",
+    "Statistic",
+    "SummaryReport",
+    "ThresholdResult",
+    "TimeSeriesPoint",
+    "TimeSeriesReport",
+    "WorkersReport",
+    "run_report",
+]
+
+LatencyMetric = Literal["ttft_ms", "ttfc_ms", "itl_ms", "tpot_ms", "e2e_ms", "output_tokens_per_s"]
+LATENCY_METRICS: tuple[LatencyMetric, ...] = get_args(LatencyMetric)
+"""The histograms fed from successful requests, named like the :mod:`_metrics` function that computes them."""
+
+HistogramMetric = Literal[LatencyMetric, "first_attempt_e2e_ms"]
+HISTOGRAM_METRICS: tuple[HistogramMetric, ...] = (*LATENCY_METRICS, "first_attempt_e2e_ms")
+"""Every histogram of a row: the latency metrics and the first attempt's E2E of retried requests."""
+
+Statistic = Literal["mean", "p50", "p90", "p95", "p99", "max", "min", "count"]
+
+
+class Description(TypedDict):
+    """One histogram, described; every value None (count 0) without samples."""
+
+    mean: float | None
+    p50: float | None
+    p90: float | None
+    p95: float | None
+    p99: float | None
+    max: float | None
+    min: float | None
+    count: int
+
+
+class NameRow(TypedDict):
+    """Everything reported for one request name (or the total of all of them)."""
+
+    count: int
+    successes: int
+    failures: int
+    cancelled: int
+    failures_by_kind: dict[str, int]
+    success_rate: float | None  # of completed requests (cancelled ones are neither)
+    status_codes: dict[str, int]
+    ttft_ms: Description
+    ttfc_ms: Description
+    itl_ms: Description
+    tpot_ms: Description
+    e2e_ms: Description
+    output_tokens_per_s: Description
+    first_attempt_e2e_ms: Description
+    prompt_tokens: int
+    output_tokens: int
+    total_tokens: int
+    success_output_tokens: int
+    aggregate_output_tokens_per_s: float | None
+    retries: int
+    rate_limited: int
+    first_start_epoch_s: float | None
+    last_end_epoch_s: float | None
+
+
+class SummaryReport(TypedDict):
+    generated_at: str  # ISO 8601 with a time zone
+    requests: dict[str, NameRow]  # sorted by name
+    total: NameRow
+
+
+class _ThresholdVerdict(TypedDict):
+    threshold: str
+    passed: bool
+    measured: float | None
+    error: str | None  # why it failed without a measurement ("no data", a parse error)
+
+
+class ThresholdResult(_ThresholdVerdict, total=False):
+    """A threshold that did not parse has only the verdict's keys."""
+
+    name: str | None
+    metric: str
+    stat: str | None
+    op: str
+    limit: float
+
+
+class GoodputRow(TypedDict):
+    completed: int
+    good: int
+    goodput: float | None
+    good_per_s: float | None
+    completed_per_s: float | None
+
+
+class GoodputReport(TypedDict):
+    slo: dict[str, float]  # metric -> limit
+    requests: dict[str, GoodputRow]
+    total: GoodputRow
+
+
+class _PhaseFacts(TypedDict):
+    index: int
+    label: str
+    target_users: int
+    spawn_rate: float
+    planned_duration_s: float | None
+    start_offset_s: float
+    duration_s: float
+
+
+class PhaseRow(_PhaseFacts, NameRow):
+    """A phase of the load shape and the statistics of the requests that started in it."""
+
+
+class TimeSeriesPoint(TypedDict):
+    epoch_s: float
+    offset_s: float
+    users: int | None
+    requests: int
+    rps: float
+    failures_by_kind: dict[str, int]
+    output_tokens_per_s: float
+    ttft_p50_ms: float | None
+    ttft_p95_ms: float | None
+
+
+class TimeSeriesReport(TypedDict):
+    interval_s: float
+    points: list[TimeSeriesPoint]
+
+
+class ArrivalSettings(TypedDict):
+    rate_per_s: float
+    poisson: bool
+    max_delay_s: float
+
+
+class _ArrivalCounts(TypedDict):
+    issued: int
+    started: int
+    dropped: int
+    dropped_rate: float | None
+    start_delay_ms: Description
+
+
+class ArrivalReport(_ArrivalCounts, total=False):
+    """The open model's counts; the settings only when a rate is configured on this process."""
+
+    rate_per_s: float
+    poisson: bool
+    max_delay_s: float
+
+
+class ModelCost(TypedDict):
+    prompt_tokens: int
+    output_tokens: int
+    input_usd_per_mtok: float | None
+    output_usd_per_mtok: float | None
+    cost_usd: float | None  # None: no price for this model
+
+
+class CostReport(TypedDict):
+    pricing: str
+    models: dict[str, ModelCost]
+    total_usd: float | None
+    unpriced_models: list[str]
+
+
+class WorkersReport(TypedDict):
+    reported: int
+    lost: int
+    lost_ids: list[str]
+    missing_s: dict[str, float]  # seconds each worker was missing (lost or back again)
+    requests_by_worker: dict[str, int]
+    rejected_reports: int
+
+
+class ReportSections(TypedDict):
+    """What is added to the summary at the end of a run."""
+
+    thresholds: list[ThresholdResult]
+    thresholds_passed: bool | None  # None without thresholds
+    goodput: GoodputReport | None  # None without an SLO
+    phases: list[PhaseRow]
+    timeseries: TimeSeriesReport
+    arrival: ArrivalReport | None  # None without the open model
+    cost: CostReport
+
+
+class RunReport(SummaryReport, ReportSections, total=False):
+    """The whole report, as written to ``--ai-summary-json``; ``workers`` only on a master."""
+
+    workers: WorkersReport
+    listener_errors: dict[str, int]  # only when a listener of ours raised (it was caught)
+
+
+class ReportMeta(TypedDict):
+    """Facts about the run shown in the HTML report's header (None: not known)."""
+
+    host: str | None
+    locustfile: str | None
+    shape: str | None
+    run: str | None
+    workers: int | None
+
+
+def run_report(
+    summary: SummaryReport, sections: ReportSections, workers: WorkersReport | None = None
+) -> RunReport:
+    """The one place the report is assembled (keys in the order the JSON has always had)."""
+    report: RunReport = {**summary, **sections}  # type: ignore[typeddict-item]  # optional keys left out
+    if workers is not None:  # keep the key order the JSON has always had: workers before the sections
+        report = {**summary, "workers": workers, **sections}  # type: ignore[typeddict-item]
+    return report

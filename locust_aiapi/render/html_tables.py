@@ -1,0 +1,209 @@
+"""The HTML report's tables: per-name requests and goodput, latency percentiles, phases, open model, cost.
+
+Each is a sequence of :class:`~.format.Column` applied to rows of the report (numbers in the HTML style).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from html import escape
+from typing import NamedTuple, TypeVar
+
+from .._report_types import (
+    ArrivalReport,
+    GoodputReport,
+    GoodputRow,
+    LatencyMetric,
+    ModelCost,
+    NameRow,
+    PhaseRow,
+    RunReport,
+    Statistic,
+)
+from .format import HTML, Column, cells
+
+__all__ = ["ALL_REQUESTS", "arrival", "cost", "failures", "percentiles", "phases", "requests", "table"]
+
+ALL_REQUESTS = "All requests"
+"""The label of the row that totals every request name (shown when there is more than one)."""
+
+_METRICS: tuple[tuple[LatencyMetric, str], ...] = (
+    ("ttft_ms", "Time to first token (ms)"),
+    ("ttfc_ms", "Time to first content (ms)"),
+    ("itl_ms", "Inter-token latency (ms)"),
+    ("tpot_ms", "Time per output token (ms)"),
+    ("e2e_ms", "End-to-end latency (ms)"),
+)
+_STATS: tuple[Statistic, ...] = ("count", "mean", "p50", "p90", "p95", "p99", "max")
+_num, _pct = HTML.number, HTML.percent
+_Row = TypeVar("_Row")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], classes: Sequence[str] = ()) -> str:
+    """A ``<table>`` of already escaped cells; ``classes`` name each row's CSS class."""
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join(
+        f'<tr class="{classes[i] if i < len(classes) else ""}">{"".join(f"<td>{c}</td>" for c in row)}</tr>'
+        for i, row in enumerate(rows)
+    )
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def _columns_table(columns: Sequence[Column[_Row]], rows: Sequence[_Row], classes: Sequence[str] = ()) -> str:
+    return table([column.title for column in columns], cells(columns, rows), classes)
+
+
+def _rows_with_total(report: RunReport) -> list[tuple[str, NameRow]]:
+    rows = list(report["requests"].items())
+    return [*rows, (ALL_REQUESTS, report["total"])] if len(rows) != 1 else rows
+
+
+def _stat_column(metric: LatencyMetric, stat: Statistic) -> Column[tuple[str, NameRow]]:
+    return Column(stat, lambda named: _num(named[1][metric][stat], 0 if stat == "count" else 1))
+
+
+def percentiles(report: RunReport) -> str:
+    parts = ["<section><h2>Latency percentiles (successful requests)</h2>"]
+    rows = _rows_with_total(report)
+    classes = ["total" if name == ALL_REQUESTS else "" for name, _ in rows]
+    for metric, title in _METRICS:
+        columns: list[Column[tuple[str, NameRow]]] = [Column("Name", _escaped_name)]
+        columns += (_stat_column(metric, stat) for stat in _STATS)
+        parts.append(f"<h3>{escape(title)}</h3>{_columns_table(columns, rows, classes)}")
+    return "".join(parts) + "</section>"
+
+
+def _escaped_name(named: tuple[str, object]) -> str:
+    return escape(named[0])
+
+
+def _count(value: int | None) -> str:
+    return _num(value, 0)
+
+
+class _RequestLine(NamedTuple):
+    name: str
+    row: NameRow
+    good: GoodputRow | None  # None without an SLO
+
+
+def _good(
+    get: Callable[[GoodputRow], float | None], show: Callable[[float | None], str]
+) -> Callable[[_RequestLine], str]:
+    return lambda line: show(None if line.good is None else get(line.good))
+
+
+_REQUEST_COLUMNS: tuple[Column[_RequestLine], ...] = (
+    Column("Name", lambda line: escape(line.name)),
+    Column("Requests", lambda line: _count(line.row["count"])),
+    Column("Failures", lambda line: _count(line.row["failures"])),
+    Column("Cancelled", lambda line: _count(line.row["cancelled"])),
+    Column("Success", lambda line: _pct(line.row["success_rate"])),
+    Column("Goodput", _good(lambda good: good["goodput"], _pct)),
+    Column("Good req/s", _good(lambda good: good["good_per_s"], lambda value: _num(value, 2))),
+    Column("Tokens", lambda line: _count(line.row["total_tokens"])),
+    Column("Out tok/s", lambda line: _num(line.row["aggregate_output_tokens_per_s"])),
+)
+
+
+def requests(report: RunReport) -> str:
+    goodput = report["goodput"]
+    good_rows = {**goodput["requests"], ALL_REQUESTS: goodput["total"]} if goodput else {}
+    lines = [_RequestLine(name, row, good_rows.get(name)) for name, row in _rows_with_total(report)]
+    rendered = _columns_table(_REQUEST_COLUMNS, lines)
+    return f"<section><h2>Requests, goodput and throughput</h2>{rendered}{_slo_line(goodput)}</section>"
+
+
+def _slo_line(goodput: GoodputReport | None) -> str:
+    if not goodput or not goodput["slo"]:
+        options = "--ai-slo-ttft-ms, --ai-slo-itl-ms, --ai-slo-e2e-ms"
+        return f'<p class="muted">No per-request SLO set ({options}).</p>'
+    limits = ", ".join(f"{escape(name)} ≤ {_num(limit, 0)}" for name, limit in goodput["slo"].items())
+    return f'<p class="muted">SLO per request: {limits}.</p>'
+
+
+def _ms(metric: LatencyMetric, stat: Statistic, title: str) -> Column[PhaseRow]:
+    return Column(title, lambda row: _num(row[metric][stat], 0))
+
+
+_PHASE_COLUMNS: tuple[Column[PhaseRow], ...] = (
+    Column("Phase", lambda row: escape(row["label"])),
+    Column("Users", lambda row: _count(row["target_users"])),
+    Column("Duration s", lambda row: _num(row["duration_s"], 0)),
+    Column("Requests", lambda row: _count(row["count"])),
+    Column("Success", lambda row: _count(row["successes"])),
+    Column("Failures", lambda row: _count(row["failures"])),
+    Column("Success rate", lambda row: _pct(row["success_rate"])),
+    _ms("e2e_ms", "mean", "E2E mean"),
+    _ms("e2e_ms", "p50", "E2E median"),
+    _ms("e2e_ms", "p95", "E2E p95"),
+    _ms("e2e_ms", "p99", "E2E p99"),
+    _ms("ttft_ms", "p50", "TTFT p50"),
+    _ms("ttft_ms", "p95", "TTFT p95"),
+    _ms("ttft_ms", "p99", "TTFT p99"),
+    Column("Tokens", lambda row: _count(row["total_tokens"])),
+    Column("Out tok/s", lambda row: _num(row["aggregate_output_tokens_per_s"])),
+)
+
+
+def phases(report: RunReport) -> str:
+    if not report["phases"]:
+        return ""
+    note = '<p class="muted">Requests count in the phase they started in; times in ms.</p>'
+    return f"<section><h2>Per phase</h2>{_columns_table(_PHASE_COLUMNS, report['phases'])}{note}</section>"
+
+
+def failures(report: RunReport) -> str:
+    rows = [
+        [escape(name), escape(kind), _count(count)]
+        for name, row in report["requests"].items()
+        for kind, count in sorted(row["failures_by_kind"].items(), key=lambda item: -item[1])
+    ]
+    if not rows:
+        return ""
+    return f"<section><h2>Failures by kind</h2>{table(('Name', 'Kind', 'Count'), rows)}</section>"
+
+
+_ARRIVAL_COLUMNS: tuple[Column[ArrivalReport], ...] = (
+    Column("Rate/s", lambda row: _num(row.get("rate_per_s"), 2)),
+    Column("Arrivals", lambda row: "Poisson" if row.get("poisson") else "fixed"),
+    Column("Due", lambda row: _count(row["issued"])),
+    Column("Started", lambda row: _count(row["started"])),
+    Column("Dropped", lambda row: _count(row["dropped"])),
+    Column("Dropped %", lambda row: _pct(row["dropped_rate"])),
+    Column("Delay p50", lambda row: _num(row["start_delay_ms"]["p50"])),
+    Column("p95", lambda row: _num(row["start_delay_ms"]["p95"])),
+    Column("max", lambda row: _num(row["start_delay_ms"]["max"])),
+)
+
+
+def arrival(report: RunReport) -> str:
+    if not report["arrival"]:
+        return ""
+    note = "Latencies are measured from each intended start; delay = how late a start ran (ms)."
+    return (
+        f"<section><h2>Open model</h2>{_columns_table(_ARRIVAL_COLUMNS, [report['arrival']])}"
+        f'<p class="muted">{note}</p></section>'
+    )
+
+
+_COST_COLUMNS: tuple[Column[tuple[str, ModelCost]], ...] = (
+    Column("Model", _escaped_name),
+    Column("Input tokens", lambda named: _count(named[1]["prompt_tokens"])),
+    Column("Output tokens", lambda named: _count(named[1]["output_tokens"])),
+    Column("$/MTok in", lambda named: _num(named[1]["input_usd_per_mtok"], 2)),
+    Column("$/MTok out", lambda named: _num(named[1]["output_usd_per_mtok"], 2)),
+    Column(
+        "Estimated cost",
+        lambda named: "unpriced" if named[1]["cost_usd"] is None else HTML.usd(named[1]["cost_usd"]),
+    ),
+)
+
+
+def cost(report: RunReport) -> str:
+    cost = report["cost"]
+    if not cost["models"]:
+        return ""
+    rows = list(cost["models"].items())
+    note = f'<p class="muted">Total {HTML.usd(cost["total_usd"])}. Prices: {escape(cost["pricing"])}.</p>'
+    return f"<section><h2>Estimated cost</h2>{_columns_table(_COST_COLUMNS, rows)}{note}</section>"
