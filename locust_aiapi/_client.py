@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import gevent
 from gevent import GreenletExit
@@ -26,44 +26,17 @@ from ._records import (
     RequestRecord,
     Usage,
 )
+from ._redaction import Redactor
+from ._requests import ChatRequest, EmbeddingRequest, RequestStart
 from ._retry import RetryPolicy, parse_retry_after
 from ._stream import StreamRecorder, apply_usage
 from ._transport import BodyReader, Response, classify_exception, read_all, send_request
 from .dialects.base import ChatDialect
 from .dialects.openai import build_embeddings_request, parse_embeddings_response
 
-__all__ = ["AIClient", "ChatRequest", "EmbeddingRequest"]
+__all__ = ["AIClient"]
 
 perf_counter = time.perf_counter
-
-
-@dataclass(slots=True)
-class ChatRequest:
-    name: str
-    url: str
-    model: str
-    messages: list[dict[str, Any]]
-    stream: bool
-    max_tokens: int | None = None
-    temperature: float | None = None
-    extra_body: Mapping[str, Any] = field(default_factory=dict)
-    intended_start_s: float | None = None  # open model: the iteration's scheduled start (perf_counter)
-
-
-@dataclass(slots=True)
-class EmbeddingRequest:
-    name: str
-    url: str
-    model: str
-    inputs: str | list[str]
-    dimensions: int | None = None
-    encoding_format: str = "float"
-    extra_body: Mapping[str, Any] = field(default_factory=dict)
-    intended_start_s: float | None = None
-
-    @property
-    def count(self) -> int:
-        return 1 if isinstance(self.inputs, str) else len(self.inputs)
 
 
 @dataclass(slots=True)
@@ -96,7 +69,7 @@ class AIClient:
     ) -> None:
         self._pool = pool
         self._headers = dict(headers)
-        self._secrets = _secrets_in(self._headers)
+        self._redact = Redactor.from_headers(self._headers)
         self._dialect = dialect
         self._retry = retry
         self._report = report
@@ -112,7 +85,7 @@ class AIClient:
             extra_body=request.extra_body,
         )
         headers = self._headers_for(request.stream)
-        start = _Start.at(request.intended_start_s)
+        start = RequestStart.at(request.intended_start_s)
 
         def attempt(record: RequestRecord) -> _ChatOutput:
             return self._chat_attempt(record, request.url, body, headers, request.stream)
@@ -131,7 +104,7 @@ class AIClient:
             encoding_format=request.encoding_format,
             extra_body=request.extra_body,
         )
-        start = _Start.at(request.intended_start_s)
+        start = RequestStart.at(request.intended_start_s)
         def new_record(attempt: int, first_e2e_ms: float | None) -> RequestRecord:
             return start.record(request, RequestKind.EMBEDDINGS, False, attempt, first_e2e_ms)
 
@@ -165,10 +138,10 @@ class AIClient:
                     gevent.sleep(self._retry.delay_s(number - 1, record.retry_after_s, self._rng))
             except GreenletExit:
                 _cancel(record)
-                self._report(record)
+                self._publish(record)
                 raise
             if not retry:
-                self._report(record)
+                self._publish(record)
                 return output, record
             number += 1
 
@@ -179,11 +152,12 @@ class AIClient:
         headers.setdefault("Accept-Encoding", "identity")
         return headers
 
-    def _redact(self, text: str) -> str:
-        """Servers may echo the key back ("Incorrect API key provided: sk-..."): never report it."""
-        for secret in self._secrets:
-            text = text.replace(secret, "[redacted]")
-        return text
+    def _publish(self, record: RequestRecord) -> None:
+        """The record is final: server text in it is redacted here, once, then it is reported."""
+        record.failure_message = self._redact.optional(record.failure_message)
+        record.request_id = self._redact.optional(record.request_id)
+        record.finish_reason = self._redact.optional(record.finish_reason)
+        self._report(record)
 
     def _open(self, record: RequestRecord, url: str, body: bytes, headers: Mapping[str, str]) -> Response:
         response = send_request(self._pool, url, body, headers)
@@ -198,7 +172,7 @@ class AIClient:
             return False
         body = read_all(response)
         record.end_s = perf_counter()
-        message = self._redact(f"HTTP {status}: {self._dialect.parse_error_message(body)}")
+        message = f"HTTP {status}: {self._dialect.parse_error_message(body)}"
         if status == 429:
             record.retry_after_s = parse_retry_after(response.get("retry-after"), time.time())
             record.fail(FailureKind.RATE_LIMITED, message)
@@ -291,58 +265,3 @@ def _cancel(record: RequestRecord) -> None:
     record.outcome = Outcome.CANCELLED
     if not record.end_s:
         record.end_s = perf_counter()
-
-
-@dataclass(frozen=True, slots=True)
-class _Start:
-    """When a request started: now, or (open model) the iteration's intended start, earlier."""
-
-    epoch_s: float
-    perf_s: float
-
-    @classmethod
-    def at(cls, intended_s: float | None) -> _Start:
-        now_epoch, now = time.time(), perf_counter()
-        if intended_s is None or intended_s > now:
-            return cls(now_epoch, now)
-        return cls(now_epoch - (now - intended_s), intended_s)
-
-    def record(
-        self,
-        request: ChatRequest | EmbeddingRequest,
-        kind: RequestKind,
-        streamed: bool,
-        attempt: int,
-        first_e2e_ms: float | None,
-    ) -> RequestRecord:
-        return RequestRecord(
-            name=request.name,
-            kind=kind,
-            model=request.model,
-            streamed=streamed,
-            start_epoch_s=self.epoch_s,
-            start_s=self.perf_s,
-            attempts=attempt,
-            first_attempt_e2e_ms=first_e2e_ms,
-        )
-
-
-_SECRET_HEADERS = ("authorization", "api-key", "x-api-key")
-
-
-def _secrets_in(headers: Mapping[str, str]) -> list[str]:
-    """The credential values among the request headers (a Bearer token without its scheme)."""
-    secrets = []
-    for name, value in headers.items():
-        if name.lower() in _SECRET_HEADERS and value:
-            token = value.split(" ", 1)[1] if value.lower().startswith("bearer ") else value
-            if len(token) >= 4:
-                secrets.append(token)
-    return secrets
-
-
-def message_list(prompt: str | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """A prompt string becomes one user message; a list of messages is passed on as is."""
-    if isinstance(prompt, str):
-        return [{"role": "user", "content": prompt}]
-    return [dict(message) for message in prompt]

@@ -9,10 +9,11 @@ from typing import Any, ClassVar
 from locust import FastHttpUser
 from locust.event import EventHook
 
-from ._client import AIClient, ChatRequest, EmbeddingRequest, message_list
+from ._client import AIClient
 from ._errors import AIRequestFailure
 from ._metrics import e2e_ms, ttft_ms
 from ._records import ChatResult, EmbeddingResult, FailureKind, Outcome, RequestKind, RequestRecord
+from ._requests import ChatRequest, EmbeddingRequest, message_list
 from ._retry import RetryPolicy
 from ._run_state import AI_REQUEST_EVENT, attach
 from ._transport import join_url

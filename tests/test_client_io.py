@@ -14,7 +14,8 @@ from gevent.server import StreamServer
 from geventhttpclient.client import HTTPClientPool
 
 from locust_aiapi import FailureKind, Outcome, RequestRecord, RetryPolicy, ttft_ms
-from locust_aiapi._client import AIClient, ChatRequest, EmbeddingRequest
+from locust_aiapi._client import AIClient
+from locust_aiapi._requests import ChatRequest, EmbeddingRequest
 from locust_aiapi._transport import join_url
 from locust_aiapi.dialects import OPENAI
 
