@@ -313,14 +313,16 @@ def test_render_table() -> None:
     assert any(line.startswith("chat ") for line in lines)
     assert any(line.startswith("embed ") for line in lines)
     assert any(line.startswith(AGGREGATED) for line in lines)
-    assert "a-very-long-request…" in table
+    assert "a-very-long-req…" in table
     assert "Failures by kind" in table
     failure_rows = lines[lines.index("Failures by kind") :]
     assert any(row.split() == ["chat", "timeout", "1"] for row in failure_rows)
     assert any(row.split() == ["embed", "server_error", "1"] for row in failure_rows)
     assert any(row.split() == [AGGREGATED, "rate_limited", "1"] for row in failure_rows)
     chat_row = next(line for line in lines if line.startswith("chat ")).split()
-    assert chat_row[1:4] == ["5", "3", "40.0"]  # Reqs, Fails, Success %
+    assert chat_row[1:5] == ["5", "3", "0", "40.0"]  # Reqs, Fails, Cancelled, Success %
+    header = next(line for line in lines if line.startswith("Name ")).split()
+    assert header[1:5] == ["Reqs", "Fails", "Canc", "Succ%"]
     assert chat_row[-2:] == ["19", "0.5"]  # output tokens, aggregate tokens/s
 
 

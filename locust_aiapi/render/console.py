@@ -26,7 +26,7 @@ __all__ = ["AGGREGATED", "render_extras", "render_summary", "render_thresholds"]
 AGGREGATED = "Aggregated"
 """The label of the row that totals every request name."""
 
-_NAME_WIDTH = 20
+_NAME_WIDTH = 16
 _PHASE_WIDTH = 22
 _KIND_WIDTH = 18
 _TITLE = "AI API requests (times in ms; failed requests are counted but not in latency percentiles)"
@@ -69,8 +69,9 @@ def _stat(metric: LatencyMetric, stat: Statistic, group: str) -> Column[NameRow]
 
 _COLUMNS: tuple[Column[NameRow], ...] = (
     Column("Reqs", lambda row: _num(row["count"]), 6),
-    Column("Fails", lambda row: _num(row["failures"]), 6),
-    Column("Succ%", lambda row: _pct(row["success_rate"], sign=False), 6),
+    Column("Fails", lambda row: _num(row["failures"]), 5),
+    Column("Canc", lambda row: _num(row["cancelled"]), 5),  # stopped by the end of the test: Reqs adds up
+    Column("Succ%", lambda row: _pct(row["success_rate"], sign=False), 5),
     _stat("ttft_ms", "p50", "TTFT"),
     _stat("ttft_ms", "p95", "TTFT"),
     _stat("ttft_ms", "p99", "TTFT"),
@@ -81,7 +82,7 @@ _COLUMNS: tuple[Column[NameRow], ...] = (
     _stat("e2e_ms", "p95", "E2E"),
     _stat("e2e_ms", "p99", "E2E"),
     Column("Out tok", lambda row: _num(row["output_tokens"]), 7),
-    Column("Tok/s", lambda row: _num(row["aggregate_output_tokens_per_s"]), 7),
+    Column("Tok/s", lambda row: _num(row["aggregate_output_tokens_per_s"]), 6),
 )
 
 
