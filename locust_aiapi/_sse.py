@@ -13,13 +13,23 @@ Deliberate differences from the spec:
 * ``retry`` is attached to the event whose block contained it (the spec only updates the
   reconnection time); it is reset after each dispatch. ``id`` follows the spec: it is the
   last event ID seen so far and persists across events.
+
+Bounds (a server controls every byte): a line longer than ``max_line_bytes`` or an event whose
+``data`` exceeds ``max_event_bytes`` stops the decoder with :attr:`SSEDecoder.error` set; the
+bytes of that line are dropped as they arrive, so a 50 MB line never sits in memory whole.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
-__all__ = ["SSEDecoder", "SSEEvent"]
+__all__ = ["MAX_EVENT_BYTES", "MAX_LINE_BYTES", "SSEDecoder", "SSEEvent"]
+
+MAX_LINE_BYTES: Final = 1 << 20
+"""Default bound on one line (an OpenAI chunk is ~200 bytes; a whole tool call fits easily)."""
+MAX_EVENT_BYTES: Final = 4 << 20
+"""Default bound on the ``data`` of one event (the sum of its ``data:`` lines)."""
 
 _BOM = b"\xef\xbb\xbf"
 _LF = 0x0A
@@ -57,21 +67,45 @@ def _new_event(data: str, event: str, id: str | None, retry: int | None) -> SSEE
 class SSEDecoder:
     """Incremental SSE decoder: ``feed()`` bytes as they arrive, then call ``end()`` once."""
 
-    __slots__ = ("_at_start", "_data", "_event_type", "_last_id", "_pending", "_retry", "_skip_lf")
+    __slots__ = (
+        "_at_start",
+        "_data",
+        "_data_bytes",
+        "_event_type",
+        "_last_id",
+        "_max_event_bytes",
+        "_max_line_bytes",
+        "_pending",
+        "_pending_bytes",
+        "_retry",
+        "_skip_lf",
+        "comments",
+        "error",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, max_line_bytes: int = MAX_LINE_BYTES, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
+        self._max_line_bytes = max_line_bytes
+        self._max_event_bytes = max_event_bytes
+        self.error: str | None = None
+        """Why decoding stopped (a bound was exceeded); feed() and end() then return nothing."""
+        self.comments = 0
+        """Comment lines seen (keep-alives): a body of only comments is an SSE stream, cut short."""
         # bytes of a line whose terminator has not arrived yet
         self._pending: list[bytes] = []
+        self._pending_bytes = 0
         # the previous chunk ended with CR: a LF starting the next one belongs to that CRLF
         self._skip_lf = False
         self._at_start = True
         self._data: list[str] = []
+        self._data_bytes = 0
         self._event_type = ""
         self._last_id: str | None = None
         self._retry: int | None = None
 
     def feed(self, data: bytes) -> list[SSEEvent]:
         """Consume the next bytes of the stream; return the events they completed."""
+        if self.error is not None:
+            return []
         if self._skip_lf and data:
             self._skip_lf = False
             if data[0] == _LF:
@@ -81,12 +115,13 @@ class SSEDecoder:
         if b"\n" not in data and b"\r" not in data:
             # no line completed: keep the bytes (cheaply) until a terminator arrives
             if data:
-                self._pending.append(data)
+                self._keep_pending(data)
             return []
         if self._pending:
             self._pending.append(data)
             data = b"".join(self._pending)
             self._pending.clear()
+            self._pending_bytes = 0
         # bytes.splitlines() breaks only on CR, LF and CRLF (unlike str.splitlines()), and
         # splitting before decoding keeps multi-byte UTF-8 sequences of an unfinished line intact.
         lines = data.splitlines()
@@ -94,16 +129,37 @@ class SSEDecoder:
         if last == _CR:
             self._skip_lf = True
         elif last != _LF:
-            self._pending.append(lines.pop())
+            self._keep_pending(lines.pop())
         return self._process_lines(lines)
+
+    def _keep_pending(self, data: bytes) -> None:
+        self._pending_bytes += len(data)
+        if self._pending_bytes > self._max_line_bytes:
+            self._stop(f"an SSE line is longer than {self._max_line_bytes} bytes")
+        else:
+            self._pending.append(data)
+
+    def _stop(self, error: str) -> None:
+        """Give up on the stream: drop everything buffered, decode nothing more."""
+        if self.error is None:
+            self.error = error
+        self._pending.clear()
+        self._pending_bytes = 0
+        self._data.clear()
+        self._data_bytes = 0
 
     def end(self) -> list[SSEEvent]:
         """Signal end of stream; return the unterminated last event, if any (see module doc)."""
         events: list[SSEEvent] = []
+        if self.error is not None:
+            return events
         if self._pending:
             line = b"".join(self._pending)
             self._pending.clear()
+            self._pending_bytes = 0
             events = self._process_lines([line])
+            if self.error is not None:
+                return events
         event = self._dispatch()
         if event is not None:
             events.append(event)
@@ -113,6 +169,7 @@ class SSEDecoder:
     def _strip_bom(self, data: bytes) -> bytes:
         head = b"".join((*self._pending, data)) if self._pending else data
         self._pending.clear()
+        self._pending_bytes = 0
         if len(head) < len(_BOM) and _BOM.startswith(head):
             # could still become a BOM: wait for more bytes
             if head:
@@ -123,13 +180,22 @@ class SSEDecoder:
 
     def _process_lines(self, lines: list[bytes]) -> list[SSEEvent]:
         events: list[SSEEvent] = []
+        max_line_bytes = self._max_line_bytes
         for raw in lines:
             if not raw:
                 event = self._dispatch()
                 if event is not None:
                     events.append(event)
-            elif raw[0] != _COLON:  # lines starting with a colon are comments
+            elif len(raw) > max_line_bytes:
+                self._stop(f"an SSE line is longer than {max_line_bytes} bytes")
+                break
+            elif raw[0] == _COLON:  # lines starting with a colon are comments
+                self.comments += 1
+            else:
                 self._process_field(raw.decode("utf-8", "replace"))
+                if self._data_bytes > self._max_event_bytes:
+                    self._stop(f"an SSE event holds more than {self._max_event_bytes} bytes of data")
+                    break
         return events
 
     def _process_field(self, line: str) -> None:
@@ -138,6 +204,7 @@ class SSEDecoder:
             value = value[1:]
         if name == "data":
             self._data.append(value)
+            self._data_bytes += len(value)
         elif name == "event":
             self._event_type = value
         elif name == "id":
@@ -157,4 +224,5 @@ class SSEDecoder:
             return None
         event = _new_event("\n".join(data), event_type, self._last_id, retry)
         data.clear()
+        self._data_bytes = 0
         return event
