@@ -16,7 +16,7 @@ import gevent
 from gevent import GreenletExit
 from geventhttpclient.client import HTTPClientPool
 
-from ._errors import ResponseError
+from ._errors import ConfigurationError, ResponseError
 from ._records import (
     ChatResult,
     EmbeddingResult,
@@ -29,8 +29,7 @@ from ._records import (
 from ._retry import RetryPolicy, parse_retry_after
 from ._stream import StreamRecorder, apply_usage
 from ._transport import BodyReader, Response, classify_exception, read_all, send_request
-from .dialects.base import ChatDialect
-from .dialects.openai import build_embeddings_request, parse_embeddings_response
+from .dialects.base import ChatDialect, EmbeddingsDialect
 
 __all__ = ["AIClient", "ChatRequest", "EmbeddingRequest"]
 
@@ -118,7 +117,10 @@ class AIClient:
         return ChatResult(output.text, output.reasoning, output.usage, record)
 
     def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
-        body = build_embeddings_request(
+        embeddings = self._dialect.embeddings
+        if embeddings is None:
+            raise ConfigurationError(f"the {self._dialect.name} dialect has no embeddings format")
+        body = embeddings.build_request(
             model=request.model,
             input=request.inputs,
             dimensions=request.dimensions,
@@ -130,7 +132,7 @@ class AIClient:
 
         def attempt() -> None:
             nonlocal output
-            output = self._embedding_attempt(record, request, body)
+            output = self._embedding_attempt(record, request, body, embeddings)
 
         self._run(record, attempt)
         return EmbeddingResult(output.vectors, output.usage, record)
@@ -214,14 +216,23 @@ class AIClient:
     def _consume_stream(self, record: RequestRecord, response: Response) -> _ChatOutput:
         """The hot loop: read what has arrived, stamp it, hand it on. Nothing else."""
         parser = self._dialect.stream_parser()
-        recorder = StreamRecorder(record, parser)
+        recorder = StreamRecorder(record, parser, body_error=self._dialect.parse_body_error)
         reader = BodyReader(response)
         try:
             while data := reader.read():
-                recorder.feed(data, perf_counter())
+                if not recorder.feed(data, perf_counter()):
+                    break  # a bound was exceeded: the connection is closed, not reused
+        except GreenletExit:
+            recorder.interrupted()
+            raise
+        except Exception as exc:  # a failed stream keeps what it measured, text included
+            recorder.interrupted()
+            record.fail(*classify_exception(exc))
+            record.end_s = perf_counter()
+        else:
+            recorder.end(perf_counter())
         finally:
             reader.close()
-        recorder.end(perf_counter())
         return _ChatOutput(parser.text, parser.reasoning, parser.usage)
 
     def _consume_completion(self, record: RequestRecord, response: Response) -> _ChatOutput:
@@ -229,13 +240,14 @@ class AIClient:
         record.end_s = perf_counter()
         completion = self._dialect.parse_chat_response(body)
         record.finish_reason = completion.finish_reason
+        record.served_model = completion.model
         apply_usage(record, completion.usage, counted=None)
         if not completion.text and not completion.reasoning:
             record.fail(FailureKind.EMPTY_RESPONSE, "the answer has no content")
         return _ChatOutput(completion.text, completion.reasoning, completion.usage)
 
     def _embedding_attempt(
-        self, record: RequestRecord, request: EmbeddingRequest, body: bytes
+        self, record: RequestRecord, request: EmbeddingRequest, body: bytes, embeddings: EmbeddingsDialect
     ) -> _EmbeddingOutput:
         response = self._open(record, request.url, body, self._headers_for(False))
         try:
@@ -245,15 +257,16 @@ class AIClient:
             record.end_s = perf_counter()
         finally:
             response.release()
-        vectors, usage = parse_embeddings_response(
+        parsed = embeddings.parse_response(
             data,
             expected_count=request.count,
             encoding_format=request.encoding_format,
             expected_dimensions=request.dimensions,
         )
-        if usage is not None:
-            record.prompt_tokens = usage.prompt_tokens
-        return _EmbeddingOutput(vectors, usage)
+        record.served_model = parsed.model
+        if parsed.usage is not None:
+            record.prompt_tokens = parsed.usage.prompt_tokens
+        return _EmbeddingOutput(parsed.vectors, parsed.usage)
 
 
 def _guarded(record: RequestRecord, attempt: Callable[[], None]) -> None:
@@ -298,6 +311,8 @@ def _reset_attempt(record: RequestRecord) -> None:
     record.end_s = 0.0
     record.headers_s = record.first_token_s = record.first_content_s = record.last_token_s = None
     record.token_chunk_times_s = []
+    record.chunk_times_capped = False
+    record.served_model = None
     record.output_tokens = record.prompt_tokens = None
     record.output_tokens_source = None
     record.outcome = Outcome.SUCCESS
