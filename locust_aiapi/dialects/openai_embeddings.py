@@ -109,11 +109,8 @@ def _check_numbers(vectors: list[list[float]]) -> None:
             raise InvalidResponseError(
                 f"embedding {position} is not a flat list of numbers (nested lists, strings, bools or null)"
             )
-        try:
-            finite = all(map(math.isfinite, vector))
-        except OverflowError:  # an integer beyond any float
-            finite = False
-        if not finite:
+        # JSON cannot spell NaN or inf (orjson rejects 1e400), but base64 float32 can
+        if not all(map(math.isfinite, vector)):
             raise InvalidResponseError(f"embedding {position} holds a number that is not finite")
 
 
