@@ -64,6 +64,10 @@ def _new_event(data: str, event: str, id: str | None, retry: int | None) -> SSEE
     return self
 
 
+class _EventTooLarge(Exception):
+    """Internal: the data of the current event passed ``max_event_bytes``."""
+
+
 class SSEDecoder:
     """Incremental SSE decoder: ``feed()`` bytes as they arrive, then call ``end()`` once."""
 
@@ -122,15 +126,26 @@ class SSEDecoder:
             data = b"".join(self._pending)
             self._pending.clear()
             self._pending_bytes = 0
+        return self._complete_lines(data)
+
+    def _complete_lines(self, data: bytes) -> list[SSEEvent]:
+        """Process the lines ``data`` completes; keep its unterminated tail."""
         # bytes.splitlines() breaks only on CR, LF and CRLF (unlike str.splitlines()), and
         # splitting before decoding keeps multi-byte UTF-8 sequences of an unfinished line intact.
         lines = data.splitlines()
         last = data[-1]
+        tail = None
         if last == _CR:
             self._skip_lf = True
         elif last != _LF:
-            self._keep_pending(lines.pop())
-        return self._process_lines(lines)
+            tail = lines.pop()
+        if len(data) > self._max_line_bytes:  # rare (reads are 64 KiB): look for an overlong line
+            events = self._process_long_lines(lines)
+        else:
+            events = self._process_lines(lines)
+        if tail is not None and self.error is None:
+            self._keep_pending(tail)
+        return events
 
     def _keep_pending(self, data: bytes) -> None:
         self._pending_bytes += len(data)
@@ -178,24 +193,30 @@ class SSEDecoder:
         self._at_start = False
         return head[len(_BOM) :] if head.startswith(_BOM) else head
 
+    def _process_long_lines(self, lines: list[bytes]) -> list[SSEEvent]:
+        """The lines before the first one longer than the bound; then stop."""
+        limit = self._max_line_bytes
+        for position, line in enumerate(lines):
+            if len(line) > limit:
+                events = self._process_lines(lines[:position])
+                self._stop(f"an SSE line is longer than {limit} bytes")
+                return events
+        return self._process_lines(lines)
+
     def _process_lines(self, lines: list[bytes]) -> list[SSEEvent]:
         events: list[SSEEvent] = []
-        max_line_bytes = self._max_line_bytes
-        for raw in lines:
-            if not raw:
-                event = self._dispatch()
-                if event is not None:
-                    events.append(event)
-            elif len(raw) > max_line_bytes:
-                self._stop(f"an SSE line is longer than {max_line_bytes} bytes")
-                break
-            elif raw[0] == _COLON:  # lines starting with a colon are comments
-                self.comments += 1
-            else:
-                self._process_field(raw.decode("utf-8", "replace"))
-                if self._data_bytes > self._max_event_bytes:
-                    self._stop(f"an SSE event holds more than {self._max_event_bytes} bytes of data")
-                    break
+        try:
+            for raw in lines:
+                if not raw:
+                    event = self._dispatch()
+                    if event is not None:
+                        events.append(event)
+                elif raw[0] == _COLON:  # lines starting with a colon are comments
+                    self.comments += 1
+                else:
+                    self._process_field(raw.decode("utf-8", "replace"))
+        except _EventTooLarge:  # raised, not checked per line: no cost on the common path
+            self._stop(f"an SSE event holds more than {self._max_event_bytes} bytes of data")
         return events
 
     def _process_field(self, line: str) -> None:
@@ -205,6 +226,8 @@ class SSEDecoder:
         if name == "data":
             self._data.append(value)
             self._data_bytes += len(value)
+            if self._data_bytes > self._max_event_bytes:
+                raise _EventTooLarge
         elif name == "event":
             self._event_type = value
         elif name == "id":

@@ -17,6 +17,7 @@ from .._records import Usage
 
 __all__ = [
     "MAX_COUNT",
+    "PIECES_PER_BLOCK",
     "TextPieces",
     "checked_count",
     "describe",
@@ -37,7 +38,7 @@ requests, Prometheus) holds it exactly, and a larger value only ever means a bro
 
 _MAX_MESSAGE_DEPTH: Final = 8  # nesting levels searched for a human message in an error object
 _MAX_MESSAGE_PARTS: Final = 8  # list items joined into one message (FastAPI's validation errors)
-_PIECES_PER_BLOCK: Final = 1024
+PIECES_PER_BLOCK: Final = 1024
 _NAME_CHARS: Final = 200
 
 
@@ -151,24 +152,24 @@ def excerpt(text: str, limit: int) -> str:
 
 
 class TextPieces:
-    """Text received in pieces, joined every ``_PIECES_PER_BLOCK`` pieces.
+    """Text received in pieces, joined into blocks when its owner calls :meth:`compact`.
 
     A list of millions of one-token strings costs ~60 bytes per piece (the list slot plus a
-    ``str`` object); joined blocks cost about one byte per character.
+    ``str`` object); joined blocks cost about one byte per character. ``append`` is the list's
+    own method (no Python call per piece); the parser compacts every ``PIECES_PER_BLOCK`` tokens.
     """
 
-    __slots__ = ("_blocks", "_pieces")
+    __slots__ = ("_blocks", "_pieces", "append")
 
     def __init__(self) -> None:
         self._blocks: list[str] = []
         self._pieces: list[str] = []
+        self.append = self._pieces.append
 
-    def append(self, piece: str) -> None:
-        pieces = self._pieces
-        pieces.append(piece)
-        if len(pieces) >= _PIECES_PER_BLOCK:
-            self._blocks.append("".join(pieces))
-            pieces.clear()
+    def compact(self) -> None:
+        if self._pieces:
+            self._blocks.append("".join(self._pieces))
+            self._pieces.clear()
 
     def __bool__(self) -> bool:
         return bool(self._pieces or self._blocks)

@@ -30,6 +30,7 @@ from .._records import Usage
 from .._sse import SSEEvent
 from ._json import (
     MAX_COUNT,
+    PIECES_PER_BLOCK,
     TextPieces,
     checked_count,
     describe,
@@ -40,7 +41,7 @@ from ._json import (
 )
 from .base import CONTENT, TOKEN, StreamError
 
-__all__ = ["MAX_CHOICES_SCANNED", "MAX_TOOL_CALLS", "OpenAIChatStream", "choice_zero", "stream_error_of"]
+__all__ = ["MAX_CHOICES_SCANNED", "MAX_TOOL_CALLS", "OpenAIChatStream", "choice_zero"]
 
 MAX_CHOICES_SCANNED: Final = 16
 """Entries of ``choices`` looked at for choice 0; a server sending 200,000 costs no more."""
@@ -141,7 +142,10 @@ class OpenAIChatStream:
             self.usage = usage_of(usage)
         choices = chunk.get("choices")
         if choices:
-            choice = choice_zero(choices)
+            choice = choices[0]
+            index = choice.get("index", 0)
+            if type(index) is not int or index:  # the uncommon case, checked in full
+                choice = choice_zero(choices)
             return 0 if choice is None else self._feed_choice(choice)
         if chunk.get("object") == "error" or event_type == "error":
             self._set_error(chunk)
@@ -154,37 +158,48 @@ class OpenAIChatStream:
         delta = choice.get("delta")
         if not delta:
             return 0
-        flags = self._feed_text(delta)
-        if delta.get("tool_calls") or delta.get("function_call"):
-            flags |= self._feed_tool_calls(delta)
-        if flags & TOKEN:
-            self.token_chunks += 1
-            return flags & _TOKEN_AND_CONTENT
-        if flags and "role" not in delta:  # empty text is a token, except in the role chunk
-            self.token_chunks += 1
-            return TOKEN
-        return 0
-
-    def _feed_text(self, delta: dict[str, Any]) -> int:
-        flags = 0
         content = delta.get("content")
-        refusal = delta.get("refusal")
-        text = content or refusal
-        if text and type(text) is str:
-            self._text.append(text)
+        if content and type(content) is str:  # the common case first
+            self._text.append(content)
             flags = _TOKEN_AND_CONTENT
-        elif type(content) is str or type(refusal) is str:
-            flags = _EMPTY_DELTA
+        else:
+            flags = self._feed_refusal(delta, content)
         reasoning = delta.get("reasoning_content")
         if reasoning is None:
             reasoning = delta.get("reasoning")
         if type(reasoning) is str:
-            if reasoning:
-                self._reasoning.append(reasoning)
-                flags |= TOKEN
-            else:
-                flags |= _EMPTY_DELTA
+            flags |= self._feed_reasoning(reasoning)
+        if delta.get("tool_calls") or delta.get("function_call"):
+            flags |= self._feed_tool_calls(delta)
+        if flags & TOKEN:
+            flags &= _TOKEN_AND_CONTENT
+        elif not flags or "role" in delta:  # empty text is a token, except in the role chunk
+            return 0
+        else:
+            flags = TOKEN
+        self.token_chunks += 1
+        if not self.token_chunks % PIECES_PER_BLOCK:
+            self._compact()
         return flags
+
+    def _compact(self) -> None:
+        self._text.compact()
+        self._reasoning.compact()
+        for pieces in self._tool_args.values():
+            pieces.compact()
+
+    def _feed_refusal(self, delta: dict[str, Any], content: object) -> int:
+        refusal = delta.get("refusal")
+        if refusal and type(refusal) is str:
+            self._text.append(refusal)
+            return _TOKEN_AND_CONTENT
+        return _EMPTY_DELTA if type(content) is str or type(refusal) is str else 0
+
+    def _feed_reasoning(self, reasoning: str) -> int:
+        if not reasoning:
+            return _EMPTY_DELTA
+        self._reasoning.append(reasoning)
+        return TOKEN
 
     def _feed_tool_calls(self, delta: dict[str, Any]) -> int:
         found = 0
@@ -216,7 +231,7 @@ class OpenAIChatStream:
 
     def _set_error(self, error: object) -> None:
         if self.error is None:
-            self.error = stream_error_of(error)
+            self.error = _stream_error(error)
 
     def _set_protocol_error(self, message: str) -> None:
         if self.protocol_error is None:
@@ -252,7 +267,7 @@ def _scalar_text(value: object) -> str | None:
     return None
 
 
-def stream_error_of(error: object) -> StreamError:
+def _stream_error(error: object) -> StreamError:
     """A :class:`StreamError` from an error object (or text), bounded in size and depth."""
     if isinstance(error, dict):
         return StreamError(
