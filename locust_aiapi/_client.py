@@ -16,7 +16,7 @@ import gevent
 from gevent import GreenletExit
 from geventhttpclient.client import HTTPClientPool
 
-from ._errors import ResponseError
+from ._errors import ConfigurationError, ResponseError
 from ._records import (
     ChatResult,
     EmbeddingResult,
@@ -31,8 +31,7 @@ from ._requests import ChatRequest, EmbeddingRequest, RequestStart
 from ._retry import RetryPolicy, parse_retry_after
 from ._stream import StreamRecorder, apply_usage
 from ._transport import BodyReader, Response, classify_exception, read_all, send_request
-from .dialects.base import ChatDialect
-from .dialects.openai import build_embeddings_request, parse_embeddings_response
+from .dialects.base import ChatDialect, EmbeddingsDialect
 
 __all__ = ["AIClient"]
 
@@ -97,7 +96,10 @@ class AIClient:
         return ChatResult(output.text, output.reasoning, output.usage, record)
 
     def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
-        body = build_embeddings_request(
+        embeddings = self._dialect.embeddings
+        if embeddings is None:
+            raise ConfigurationError(f"the {self._dialect.name} dialect has no embeddings format")
+        body = embeddings.build_request(
             model=request.model,
             input=request.inputs,
             dimensions=request.dimensions,
@@ -105,11 +107,12 @@ class AIClient:
             extra_body=request.extra_body,
         )
         start = RequestStart.at(request.intended_start_s)
+
         def new_record(attempt: int, first_e2e_ms: float | None) -> RequestRecord:
             return start.record(request, RequestKind.EMBEDDINGS, False, attempt, first_e2e_ms)
 
         def attempt(record: RequestRecord) -> _EmbeddingOutput:
-            return self._embedding_attempt(record, request, body)
+            return self._embedding_attempt(record, request, body, embeddings)
 
         output, record = self._run(new_record, attempt, _EmbeddingOutput)
         return EmbeddingResult(output.vectors, output.usage, record)
@@ -157,6 +160,7 @@ class AIClient:
         record.failure_message = self._redact.optional(record.failure_message)
         record.request_id = self._redact.optional(record.request_id)
         record.finish_reason = self._redact.optional(record.finish_reason)
+        record.served_model = self._redact.optional(record.served_model)
         self._report(record)
 
     def _open(self, record: RequestRecord, url: str, body: bytes, headers: Mapping[str, str]) -> Response:
@@ -200,14 +204,23 @@ class AIClient:
     def _consume_stream(self, record: RequestRecord, response: Response) -> _ChatOutput:
         """The hot loop: read what has arrived, stamp it, hand it on. Nothing else."""
         parser = self._dialect.stream_parser()
-        recorder = StreamRecorder(record, parser)
+        recorder = StreamRecorder(record, parser, body_error=self._dialect.parse_body_error)
         reader = BodyReader(response)
         try:
             while data := reader.read():
-                recorder.feed(data, perf_counter())
+                if not recorder.feed(data, perf_counter()):
+                    break  # a bound was exceeded: the connection is closed, not reused
+        except GreenletExit:
+            recorder.interrupted()
+            raise
+        except Exception as exc:  # a failed stream keeps what it measured, text included
+            recorder.interrupted()
+            record.fail(*classify_exception(exc))
+            record.end_s = perf_counter()
+        else:
+            recorder.end(perf_counter())
         finally:
             reader.close()
-        recorder.end(perf_counter())
         return _ChatOutput(parser.text, parser.reasoning, parser.usage)
 
     def _consume_completion(self, record: RequestRecord, response: Response) -> _ChatOutput:
@@ -215,13 +228,14 @@ class AIClient:
         record.end_s = perf_counter()
         completion = self._dialect.parse_chat_response(body)
         record.finish_reason = completion.finish_reason
+        record.served_model = completion.model
         apply_usage(record, completion.usage, counted=None)
         if not completion.text and not completion.reasoning:
             record.fail(FailureKind.EMPTY_RESPONSE, "the answer has no content")
         return _ChatOutput(completion.text, completion.reasoning, completion.usage)
 
     def _embedding_attempt(
-        self, record: RequestRecord, request: EmbeddingRequest, body: bytes
+        self, record: RequestRecord, request: EmbeddingRequest, body: bytes, embeddings: EmbeddingsDialect
     ) -> _EmbeddingOutput:
         response = self._open(record, request.url, body, self._headers_for(False))
         try:
@@ -231,15 +245,16 @@ class AIClient:
             record.end_s = perf_counter()
         finally:
             response.release()
-        vectors, usage = parse_embeddings_response(
+        parsed = embeddings.parse_response(
             data,
             expected_count=request.count,
             encoding_format=request.encoding_format,
             expected_dimensions=request.dimensions,
         )
-        if usage is not None:
-            record.prompt_tokens = usage.prompt_tokens
-        return _EmbeddingOutput(vectors, usage)
+        record.served_model = parsed.model
+        if parsed.usage is not None:
+            record.prompt_tokens = parsed.usage.prompt_tokens
+        return _EmbeddingOutput(parsed.vectors, parsed.usage)
 
 
 def _guarded(

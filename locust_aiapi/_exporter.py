@@ -9,6 +9,7 @@ gevent's WSGI server, so a scrape is one more greenlet in Locust's loop and neve
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
@@ -38,8 +39,9 @@ def build_registry(environment: Any, state: RunState) -> CollectorRegistry:
     return registry
 
 
-def install(environment: Any, web_ui: Any, state: RunState) -> None:
-    """Start serving /metrics for ``environment`` (master or local runner only).
+def install(environment: Any, web_ui: Any, state: RunState) -> Callable[[], None] | None:
+    """Start serving /metrics for ``environment`` (master or local runner only); returns how to stop
+    the standalone server, if one was started.
 
     Raises :class:`ConfigurationError` when the headless port cannot be bound.
     """
@@ -50,7 +52,8 @@ def install(environment: Any, web_ui: Any, state: RunState) -> None:
         add_route(web_ui, registry, f"{base_path}/metrics")
         log.info("Prometheus metrics at %s/metrics on the web UI", base_path)
     elif parsed is not None:  # Locust used as a library without a web UI: bind no port of our own
-        _serve(environment, registry, state.options.metrics_host, state.options.metrics_port)
+        return _serve(registry, state.options.metrics_host, state.options.metrics_port)
+    return None
 
 
 def add_route(web_ui: Any, registry: CollectorRegistry, path: str = "/metrics") -> None:
@@ -70,7 +73,7 @@ def _url(host: str, port: int) -> str:
     return f"http://{shown}:{port}/metrics"
 
 
-def _serve(environment: Any, registry: CollectorRegistry, host: str, port: int) -> None:
+def _serve(registry: CollectorRegistry, host: str, port: int) -> Callable[[], None]:
     from gevent.pywsgi import WSGIServer
 
     server = WSGIServer((host, port), make_wsgi_app(registry), log=None, error_log=log)
@@ -85,7 +88,4 @@ def _serve(environment: Any, registry: CollectorRegistry, host: str, port: int) 
         ) from None
     log.info("Prometheus metrics at %s", _url(host, server.server_port))
 
-    def stop(**_: Any) -> None:
-        server.stop(timeout=1)
-
-    environment.events.quitting.add_listener(stop)
+    return lambda: server.stop(timeout=1)

@@ -20,6 +20,7 @@ def record_to_dict(record: RequestRecord) -> dict[str, Any]:
         "name": record.name,
         "kind": record.kind.value,
         "model": record.model,
+        "served_model": record.served_model,
         "streamed": record.streamed,
         "outcome": record.outcome.value,
         "failure_kind": record.failure_kind.value if record.failure_kind else None,
@@ -41,6 +42,7 @@ def record_to_dict(record: RequestRecord) -> dict[str, Any]:
         "prompt_tokens": record.prompt_tokens,
         "finish_reason": record.finish_reason,
         "chunk_offsets_ms": [(t - start) * 1000.0 for t in record.token_chunk_times_s],
+        "chunk_times_capped": record.chunk_times_capped,
     }
 
 

@@ -90,9 +90,12 @@ def _set_up(environment: Any, web_ui: Any) -> None:
     if role is Role.WORKER:
         runner = environment.runner
         if _distributed.RUN_MESSAGE not in runner.custom_messages:
-            runner.register_message(_distributed.RUN_MESSAGE, _distributed.follow_run_message)
+            handler = guarded(_distributed.follow_run_message, "following the master's run message")
+            runner.register_message(_distributed.RUN_MESSAGE, handler)
     elif state.options.metrics_enabled:
-        _exporter.install(environment, web_ui, state)
+        stop = _exporter.install(environment, web_ui, state)
+        if stop is not None:
+            environment.events.quitting.add_listener(guarded(lambda **_: stop(), "stopping /metrics"))
     _open_jsonl(environment, state, role)
 
 

@@ -33,11 +33,14 @@ class FailureKind(str, Enum):
     INVALID_RESPONSE = "invalid_response"  # e.g. embeddings: wrong vector count or dimensions
     CONNECTION_ERROR = "connection_error"  # refused, reset, closed early
     TIMEOUT = "timeout"  # connect or read timeout
+    RESPONSE_TOO_LARGE = "response_too_large"  # a line, event or body beyond its bound
 
 
 class TokenSource(str, Enum):
     USAGE = "usage"  # the server's ``usage`` object
-    COUNTED = "counted"  # one per token-carrying chunk (no usage was sent)
+    # No usage was sent: one token per token delta of the dialect (for OpenAI a content,
+    # reasoning or tool-call delta after the role chunk, empty text included).
+    COUNTED = "counted"
 
 
 class RequestKind(str, Enum):
@@ -51,7 +54,7 @@ class RequestRecord:
 
     name: str
     kind: RequestKind
-    model: str
+    model: str  # the model asked for
     streamed: bool
     start_epoch_s: float
     start_s: float
@@ -61,7 +64,10 @@ class RequestRecord:
     first_content_s: float | None = None
     last_token_s: float | None = None
     # arrival time of every chunk that carried at least one token, in order
+    # (at most a cap of them: beyond it ``chunk_times_capped`` is set, while ``last_token_s`` and
+    # the token count still cover every chunk, so ITL and TPOT stay exact)
     token_chunk_times_s: list[float] = field(default_factory=list)
+    chunk_times_capped: bool = False
     output_tokens: int | None = None
     output_tokens_source: TokenSource | None = None
     prompt_tokens: int | None = None
@@ -72,6 +78,7 @@ class RequestRecord:
     request_id: str | None = None
     retry_after_s: float | None = None
     finish_reason: str | None = None
+    served_model: str | None = None  # the ``model`` the server says answered
     attempts: int = 1
     # E2E of the first attempt when retries happened (None when there was one attempt)
     first_attempt_e2e_ms: float | None = None

@@ -13,13 +13,23 @@ Deliberate differences from the spec:
 * ``retry`` is attached to the event whose block contained it (the spec only updates the
   reconnection time); it is reset after each dispatch. ``id`` follows the spec: it is the
   last event ID seen so far and persists across events.
+
+Bounds (a server controls every byte): a line longer than ``max_line_bytes`` or an event whose
+``data`` exceeds ``max_event_bytes`` stops the decoder with :attr:`SSEDecoder.error` set; the
+bytes of that line are dropped as they arrive, so a 50 MB line never sits in memory whole.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
-__all__ = ["SSEDecoder", "SSEEvent"]
+__all__ = ["MAX_EVENT_BYTES", "MAX_LINE_BYTES", "SSEDecoder", "SSEEvent"]
+
+MAX_LINE_BYTES: Final = 1 << 20
+"""Default bound on one line (an OpenAI chunk is ~200 bytes; a whole tool call fits easily)."""
+MAX_EVENT_BYTES: Final = 4 << 20
+"""Default bound on the ``data`` of one event (the sum of its ``data:`` lines)."""
 
 _BOM = b"\xef\xbb\xbf"
 _LF = 0x0A
@@ -54,24 +64,52 @@ def _new_event(data: str, event: str, id: str | None, retry: int | None) -> SSEE
     return self
 
 
+class _EventTooLarge(Exception):
+    """Internal: the data of the current event passed ``max_event_bytes``."""
+
+
 class SSEDecoder:
     """Incremental SSE decoder: ``feed()`` bytes as they arrive, then call ``end()`` once."""
 
-    __slots__ = ("_at_start", "_data", "_event_type", "_last_id", "_pending", "_retry", "_skip_lf")
+    __slots__ = (
+        "_at_start",
+        "_data",
+        "_data_bytes",
+        "_event_type",
+        "_last_id",
+        "_max_event_bytes",
+        "_max_line_bytes",
+        "_pending",
+        "_pending_bytes",
+        "_retry",
+        "_skip_lf",
+        "comments",
+        "error",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, max_line_bytes: int = MAX_LINE_BYTES, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
+        self._max_line_bytes = max_line_bytes
+        self._max_event_bytes = max_event_bytes
+        self.error: str | None = None
+        """Why decoding stopped (a bound was exceeded); feed() and end() then return nothing."""
+        self.comments = 0
+        """Comment lines seen (keep-alives): a body of only comments is an SSE stream, cut short."""
         # bytes of a line whose terminator has not arrived yet
         self._pending: list[bytes] = []
+        self._pending_bytes = 0
         # the previous chunk ended with CR: a LF starting the next one belongs to that CRLF
         self._skip_lf = False
         self._at_start = True
         self._data: list[str] = []
+        self._data_bytes = 0
         self._event_type = ""
         self._last_id: str | None = None
         self._retry: int | None = None
 
     def feed(self, data: bytes) -> list[SSEEvent]:
         """Consume the next bytes of the stream; return the events they completed."""
+        if self.error is not None:
+            return []
         if self._skip_lf and data:
             self._skip_lf = False
             if data[0] == _LF:
@@ -81,29 +119,62 @@ class SSEDecoder:
         if b"\n" not in data and b"\r" not in data:
             # no line completed: keep the bytes (cheaply) until a terminator arrives
             if data:
-                self._pending.append(data)
+                self._keep_pending(data)
             return []
         if self._pending:
             self._pending.append(data)
             data = b"".join(self._pending)
             self._pending.clear()
+            self._pending_bytes = 0
+        return self._complete_lines(data)
+
+    def _complete_lines(self, data: bytes) -> list[SSEEvent]:
+        """Process the lines ``data`` completes; keep its unterminated tail."""
         # bytes.splitlines() breaks only on CR, LF and CRLF (unlike str.splitlines()), and
         # splitting before decoding keeps multi-byte UTF-8 sequences of an unfinished line intact.
         lines = data.splitlines()
         last = data[-1]
+        tail = None
         if last == _CR:
             self._skip_lf = True
         elif last != _LF:
-            self._pending.append(lines.pop())
-        return self._process_lines(lines)
+            tail = lines.pop()
+        if len(data) > self._max_line_bytes:  # rare (reads are 64 KiB): look for an overlong line
+            events = self._process_long_lines(lines)
+        else:
+            events = self._process_lines(lines)
+        if tail is not None and self.error is None:
+            self._keep_pending(tail)
+        return events
+
+    def _keep_pending(self, data: bytes) -> None:
+        self._pending_bytes += len(data)
+        if self._pending_bytes > self._max_line_bytes:
+            self._stop(f"an SSE line is longer than {self._max_line_bytes} bytes")
+        else:
+            self._pending.append(data)
+
+    def _stop(self, error: str) -> None:
+        """Give up on the stream: drop everything buffered, decode nothing more."""
+        if self.error is None:
+            self.error = error
+        self._pending.clear()
+        self._pending_bytes = 0
+        self._data.clear()
+        self._data_bytes = 0
 
     def end(self) -> list[SSEEvent]:
         """Signal end of stream; return the unterminated last event, if any (see module doc)."""
         events: list[SSEEvent] = []
+        if self.error is not None:
+            return events
         if self._pending:
             line = b"".join(self._pending)
             self._pending.clear()
+            self._pending_bytes = 0
             events = self._process_lines([line])
+            if self.error is not None:
+                return events
         event = self._dispatch()
         if event is not None:
             events.append(event)
@@ -113,6 +184,7 @@ class SSEDecoder:
     def _strip_bom(self, data: bytes) -> bytes:
         head = b"".join((*self._pending, data)) if self._pending else data
         self._pending.clear()
+        self._pending_bytes = 0
         if len(head) < len(_BOM) and _BOM.startswith(head):
             # could still become a BOM: wait for more bytes
             if head:
@@ -121,15 +193,30 @@ class SSEDecoder:
         self._at_start = False
         return head[len(_BOM) :] if head.startswith(_BOM) else head
 
+    def _process_long_lines(self, lines: list[bytes]) -> list[SSEEvent]:
+        """The lines before the first one longer than the bound; then stop."""
+        limit = self._max_line_bytes
+        for position, line in enumerate(lines):
+            if len(line) > limit:
+                events = self._process_lines(lines[:position])
+                self._stop(f"an SSE line is longer than {limit} bytes")
+                return events
+        return self._process_lines(lines)
+
     def _process_lines(self, lines: list[bytes]) -> list[SSEEvent]:
         events: list[SSEEvent] = []
-        for raw in lines:
-            if not raw:
-                event = self._dispatch()
-                if event is not None:
-                    events.append(event)
-            elif raw[0] != _COLON:  # lines starting with a colon are comments
-                self._process_field(raw.decode("utf-8", "replace"))
+        try:
+            for raw in lines:
+                if not raw:
+                    event = self._dispatch()
+                    if event is not None:
+                        events.append(event)
+                elif raw[0] == _COLON:  # lines starting with a colon are comments
+                    self.comments += 1
+                else:
+                    self._process_field(raw.decode("utf-8", "replace"))
+        except _EventTooLarge:  # raised, not checked per line: no cost on the common path
+            self._stop(f"an SSE event holds more than {self._max_event_bytes} bytes of data")
         return events
 
     def _process_field(self, line: str) -> None:
@@ -138,6 +225,9 @@ class SSEDecoder:
             value = value[1:]
         if name == "data":
             self._data.append(value)
+            self._data_bytes += len(value)
+            if self._data_bytes > self._max_event_bytes:
+                raise _EventTooLarge
         elif name == "event":
             self._event_type = value
         elif name == "id":
@@ -157,4 +247,5 @@ class SSEDecoder:
             return None
         event = _new_event("\n".join(data), event_type, self._last_id, retry)
         data.clear()
+        self._data_bytes = 0
         return event

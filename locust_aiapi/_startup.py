@@ -19,6 +19,7 @@ from ._pricing import load_prices
 from ._run_state import Role, RunState
 from ._shapes import AIShape
 from ._users import is_ai_user_class
+from .dialects import resolve_dialect
 
 __all__ = ["check_configuration", "check_host"]
 
@@ -28,6 +29,9 @@ log = logging.getLogger("locust_aiapi")
 def check_configuration(environment: Any, state: RunState, role: Role) -> None:
     """Everything that can be checked before the first request (raises ConfigurationError)."""
     _check_hosts(environment)
+    for cls in environment.user_classes or ():
+        if is_ai_user_class(cls):
+            resolve_dialect(state.options.dialect or cls.dialect)
     if role is not Role.WORKER:  # the master (or the single process) runs the shape and writes outputs
         _check_shape(environment)
         for option, path in (

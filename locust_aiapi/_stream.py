@@ -1,69 +1,138 @@
 """From timestamped body bytes to a measured chat stream (pure: no sockets, no clock).
 
-The I/O loop calls ``feed(data, now)`` with each piece of the body as it arrives and
-``end(now)`` at the end of the body; tests call them with synthetic bytes and times.
+The I/O loop calls ``feed(data, now)`` with each piece of the body as it arrives (and stops
+reading when it returns False) and ``end(now)`` at the end of the body; when reading fails
+or the test stops it calls ``interrupted()`` instead, so a failed or cancelled stream keeps
+what it measured. Tests call them with synthetic bytes and times.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Final
+
 from ._records import FailureKind, RequestRecord, TokenSource, Usage
-from ._sse import SSEDecoder, SSEEvent
+from ._sse import MAX_LINE_BYTES, SSEDecoder, SSEEvent
 from .dialects.base import CONTENT, ChatStreamParser
 
-__all__ = ["StreamRecorder", "apply_usage"]
+__all__ = ["MAX_CHUNK_TIMES", "StreamRecorder", "apply_usage"]
+
+MAX_CHUNK_TIMES: Final = 100_000
+"""Token chunk times kept per request (800 kB). Beyond it the record says ``chunk_times_capped``;
+TTFT, ITL, TPOT and tokens/s stay exact (they need only the first and last time and the count)."""
+
+_BODY_HEAD_BYTES: Final = 65536  # kept until the first event, to read an error object sent instead
 
 
 class StreamRecorder:
     """Feeds SSE events to a dialect parser and stamps token-carrying chunks on ``record``."""
 
-    __slots__ = ("_decoder", "_parser", "_record", "_times", "events")
+    __slots__ = (
+        "_body_error",
+        "_decoder",
+        "_events",
+        "_head",
+        "_last_token_s",
+        "_max_times",
+        "_parser",
+        "_record",
+        "_times",
+    )
 
-    def __init__(self, record: RequestRecord, parser: ChatStreamParser) -> None:
+    def __init__(
+        self,
+        record: RequestRecord,
+        parser: ChatStreamParser,
+        *,
+        body_error: Callable[[bytes], str | None] | None = None,
+        max_chunk_times: int = MAX_CHUNK_TIMES,
+        max_line_bytes: int = MAX_LINE_BYTES,
+    ) -> None:
+        """``body_error`` is the dialect's ``parse_body_error``: the server's message when the
+        body is an error object instead of a stream."""
         self._record = record
         self._parser = parser
-        self._decoder = SSEDecoder()
+        self._body_error = body_error
+        self._decoder = SSEDecoder(max_line_bytes=max_line_bytes)
         self._times = record.token_chunk_times_s
-        self.events = 0
+        self._max_times = max(1, max_chunk_times)
+        self._last_token_s: float | None = None
+        self._events = 0
+        self._head: bytearray | None = bytearray() if body_error is not None else None
 
-    def feed(self, data: bytes, now: float) -> None:
-        self._dispatch(self._decoder.feed(data), now)
+    def feed(self, data: bytes, now: float) -> bool:
+        """Consume body bytes that arrived at ``now``; False: stop reading, the stream is over."""
+        head = self._head
+        if head is not None and len(head) < _BODY_HEAD_BYTES:
+            head += data[: _BODY_HEAD_BYTES - len(head)]
+        events = self._decoder.feed(data)
+        if events:
+            self._dispatch(events, now)
+        return self._decoder.error is None
 
     def end(self, now: float) -> None:
-        self._dispatch(self._decoder.end(), now)
-        record = self._record
-        record.end_s = now
-        if self._times:
-            record.first_token_s = self._times[0]
-            record.last_token_s = self._times[-1]
-        record.finish_reason = self._parser.finish_reason
-        apply_usage(record, self._parser.usage, counted=self._parser.token_chunks)
+        """The body ended at ``now``: fill the record and judge the stream."""
+        events = self._decoder.end()
+        if events:
+            self._dispatch(events, now)
+        self._record.end_s = now
+        self.interrupted()
         failure = self._failure()
         if failure is not None:
-            record.fail(*failure)
+            self._record.fail(*failure)
+
+    def interrupted(self) -> None:
+        """Put what was measured so far on the record (times, tokens, model), without judging."""
+        record = self._record
+        parser = self._parser
+        if self._times:
+            record.first_token_s = self._times[0]
+            record.last_token_s = self._last_token_s
+        record.finish_reason = parser.finish_reason
+        record.served_model = parser.model
+        apply_usage(record, parser.usage, counted=parser.token_chunks)
 
     def _dispatch(self, events: list[SSEEvent], now: float) -> None:
+        if self._head is not None:
+            self._head = None  # it is a stream
+        self._events += len(events)
         parser = self._parser
+        times = self._times
         for event in events:
-            self.events += 1
             flags = parser.feed(event)
             if flags:
-                self._times.append(now)
+                self._last_token_s = now
+                if len(times) < self._max_times:
+                    times.append(now)
+                else:
+                    self._record.chunk_times_capped = True
                 if flags & CONTENT and self._record.first_content_s is None:
                     self._record.first_content_s = now
 
     def _failure(self) -> tuple[FailureKind, str] | None:
         parser = self._parser
+        if self._decoder.error is not None:
+            return FailureKind.RESPONSE_TOO_LARGE, self._decoder.error
         if parser.error is not None:
             return FailureKind.STREAM_ERROR, f"error in stream: {parser.error.message}"
         if parser.protocol_error is not None:
             return FailureKind.PROTOCOL_ERROR, parser.protocol_error
-        if self.events == 0:
-            return FailureKind.PROTOCOL_ERROR, "the response holds no server-sent events"
+        if self._events == 0:
+            return self._no_events_failure()
         if not parser.finished:
             return FailureKind.TRUNCATED, "stream ended without [DONE] or finish_reason"
         if parser.token_chunks == 0:
             return FailureKind.EMPTY_RESPONSE, "the stream carried no tokens"
         return None
+
+    def _no_events_failure(self) -> tuple[FailureKind, str]:
+        if self._head is not None and self._body_error is not None:
+            message = self._body_error(bytes(self._head))
+            if message is not None:
+                return FailureKind.STREAM_ERROR, f"error instead of a stream: {message}"
+        if self._decoder.comments:  # keep-alives, then the server hung up: an SSE stream cut short
+            return FailureKind.TRUNCATED, "stream ended after keep-alive comments only, without any event"
+        return FailureKind.PROTOCOL_ERROR, "the response holds no server-sent events"
 
 
 def apply_usage(record: RequestRecord, usage: Usage | None, counted: int | None) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from . import _metrics
 from ._histogram import LogHistogram
-from ._records import FailureKind, Outcome, RequestRecord
+from ._records import FailureKind, Outcome, RequestRecord, TokenSource
 from ._report_types import HISTOGRAM_METRICS, Description, NameRow, SummaryReport
 
 __all__ = ["LLMSummary", "NameStats", "describe", "widen_window"]
@@ -31,7 +31,10 @@ _COUNTERS = (
     "successes",
     "cancelled",
     "prompt_tokens",
+    "prompt_tokens_reported",
     "output_tokens",
+    "output_tokens_usage",
+    "output_tokens_counted",
     "success_output_tokens",
     "retries",
     "rate_limited",
@@ -39,6 +42,12 @@ _COUNTERS = (
 _QUANTILES = (0.5, 0.9, 0.95, 0.99)  # p50, p90, p95, p99
 _WINDOW = ("first_start_epoch_s", "last_end_epoch_s")
 _UNKNOWN_KIND = "unknown"
+
+
+def _by_source(usage: int, counted: int) -> dict[str, int]:
+    """How many requests' output tokens came from usage, and how many were counted (estimated)."""
+    pairs = ((TokenSource.USAGE.value, usage), (TokenSource.COUNTED.value, counted))
+    return {source: n for source, n in pairs if n}
 
 
 def _observe(histogram: LogHistogram, value: float | None) -> None:
@@ -102,7 +111,10 @@ class NameStats:
     output_tokens_per_s: LogHistogram = field(default_factory=LogHistogram)
     first_attempt_e2e_ms: LogHistogram = field(default_factory=LogHistogram)
     prompt_tokens: int = 0
+    prompt_tokens_reported: int = 0  # requests whose prompt tokens the server reported
     output_tokens: int = 0
+    output_tokens_usage: int = 0  # requests whose output tokens came from the server's usage
+    output_tokens_counted: int = 0  # ... were counted from the stream (estimated: no usage)
     success_output_tokens: int = 0
     retries: int = 0
     rate_limited: int = 0
@@ -124,12 +136,19 @@ class NameStats:
             self.cancelled += 1
         else:
             self._add_failure(record)
+        if not record.ok and (record.status_code == 429 or record.failure_kind is FailureKind.RATE_LIMITED):
+            self.rate_limited += 1  # a 429 whose back-off the end of the test cut short too
 
     def _add_tokens(self, record: RequestRecord) -> None:
         if record.prompt_tokens is not None:
             self.prompt_tokens += record.prompt_tokens
+            self.prompt_tokens_reported += 1
         if record.output_tokens is not None:
             self.output_tokens += record.output_tokens
+            if record.output_tokens_source is TokenSource.COUNTED:
+                self.output_tokens_counted += 1
+            else:
+                self.output_tokens_usage += 1
             if record.ok:
                 self.success_output_tokens += record.output_tokens
 
@@ -150,8 +169,6 @@ class NameStats:
     def _add_failure(self, record: RequestRecord) -> None:
         kind = record.failure_kind.value if record.failure_kind is not None else _UNKNOWN_KIND
         self.failures_by_kind[kind] = self.failures_by_kind.get(kind, 0) + 1
-        if record.status_code == 429 or record.failure_kind is FailureKind.RATE_LIMITED:
-            self.rate_limited += 1
 
     @property
     def failures(self) -> int:
@@ -222,8 +239,10 @@ class NameStats:
             "e2e_ms": describe(self.e2e_ms),
             "output_tokens_per_s": describe(self.output_tokens_per_s),
             "first_attempt_e2e_ms": describe(self.first_attempt_e2e_ms),
-            "prompt_tokens": self.prompt_tokens,
+            "prompt_tokens": self.prompt_tokens if self.prompt_tokens_reported else None,
+            "prompt_tokens_unknown": self.requests - self.prompt_tokens_reported,
             "output_tokens": self.output_tokens,
+            "output_tokens_by_source": _by_source(self.output_tokens_usage, self.output_tokens_counted),
             "total_tokens": self.prompt_tokens + self.output_tokens,
             "success_output_tokens": self.success_output_tokens,
             "aggregate_output_tokens_per_s": self.aggregate_output_tokens_per_s,
@@ -243,7 +262,7 @@ class LLMSummary:
 
     __slots__ = ("by_key",)
 
-    FORMAT_VERSION = 2
+    FORMAT_VERSION = 3
 
     def __init__(self) -> None:
         self.by_key: dict[tuple[str, str], NameStats] = {}

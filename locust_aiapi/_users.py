@@ -10,15 +10,14 @@ from locust import FastHttpUser
 from locust.event import EventHook
 
 from ._client import AIClient
-from ._errors import AIRequestFailure
+from ._errors import AIRequestFailure, ConfigurationError
 from ._metrics import e2e_ms, ttft_ms
 from ._records import ChatResult, EmbeddingResult, FailureKind, Outcome, RequestKind, RequestRecord
 from ._requests import ChatRequest, EmbeddingRequest, message_list
 from ._retry import RetryPolicy
 from ._run_state import AI_REQUEST_EVENT, attach
 from ._transport import join_url
-from .dialects import OPENAI
-from .dialects.base import ChatDialect
+from .dialects import ChatDialect, EmbeddingsDialect, resolve_dialect
 
 __all__ = ["AIChatUser", "EmbeddingUser", "is_ai_user_class"]
 
@@ -31,8 +30,14 @@ class _AIUser(FastHttpUser):
 
     abstract = True
 
+    dialect: ClassVar[str | ChatDialect | type] = "openai"
+    """API dialect: a name from :data:`locust_aiapi.dialects.DIALECTS`, a dialect instance or class
+    (``--ai-dialect`` overrides it). The dialect owns the wire format: default paths, auth headers,
+    request bodies, stream and error parsing, embeddings format."""
+
     api_key: str | None = None
-    """API key; ``--ai-api-key`` / ``OPENAI_API_KEY`` take precedence. Sent as a Bearer token."""
+    """API key; ``--ai-api-key`` / ``OPENAI_API_KEY`` take precedence. Sent as the dialect says
+    (OpenAI: ``Authorization: Bearer ...``)."""
 
     extra_headers: ClassVar[Mapping[str, str]] = MappingProxyType({})
     """Headers added to every AI request (e.g. ``{"api-key": ...}`` for Azure, org/project ids)."""
@@ -43,8 +48,9 @@ class _AIUser(FastHttpUser):
     embedding_model: str = "text-embedding-3-small"
     """Model for :meth:`embed` (``--ai-embedding-model`` overrides it)."""
 
-    embeddings_path: str = "/v1/embeddings"
-    """Path of the embeddings endpoint, joined to ``host`` (a host ending in ``/v1`` is fine)."""
+    embeddings_path: str | None = None
+    """Path of the embeddings endpoint, joined to ``host`` (a host ending in ``/v1`` is fine);
+    None: the dialect's own (OpenAI: ``/v1/embeddings``)."""
 
     network_timeout: float = 300.0
     """Seconds a single read may wait (a long non-streamed generation must fit)."""
@@ -55,10 +61,11 @@ class _AIUser(FastHttpUser):
         super().__init__(environment)
         self._ai_options = attach(environment).options
         self._ai_hook: EventHook = getattr(environment.events, AI_REQUEST_EVENT)
+        self._ai_dialect = resolve_dialect(self._ai_options.dialect or self.dialect)
         self._ai_client = AIClient(
             pool=self.client.client.clientpool,
             headers=self._ai_headers(),
-            dialect=self._ai_dialect(),
+            dialect=self._ai_dialect,
             retry=RetryPolicy(
                 self._ai_options.max_retries,
                 self._ai_options.retry_base_delay_s,
@@ -67,14 +74,11 @@ class _AIUser(FastHttpUser):
             report=self._report,
         )
 
-    def _ai_dialect(self) -> ChatDialect:
-        return OPENAI
-
     def _ai_headers(self) -> dict[str, str]:
         headers = {"User-Agent": "locust-aiapi"}
         key = self._ai_options.api_key or self.api_key
         if key:
-            headers["Authorization"] = f"Bearer {key}"
+            headers.update(self._ai_dialect.auth_headers(key))
         headers.update(self.extra_headers)
         return headers
 
@@ -102,7 +106,7 @@ class _AIUser(FastHttpUser):
         chosen_model = model or self._ai_options.embedding_model or self.embedding_model
         request = EmbeddingRequest(
             name=name or "embeddings",
-            url=self._url(self.embeddings_path),
+            url=self._url(self.embeddings_path or self._embeddings_dialect().path),
             model=chosen_model,
             inputs=input if isinstance(input, str) else list(input),
             dimensions=dimensions,
@@ -111,6 +115,14 @@ class _AIUser(FastHttpUser):
             intended_start_s=self._intended_start_s(),
         )
         return self._ai_client.embed(request)
+
+    def _embeddings_dialect(self) -> EmbeddingsDialect:
+        embeddings = self._ai_dialect.embeddings
+        if embeddings is None:
+            raise ConfigurationError(
+                f"{type(self).__name__}.embed(): the {self._ai_dialect.name} dialect has no embeddings API"
+            )
+        return embeddings
 
     def _report(self, record: RequestRecord) -> None:
         """One Locust request event per AI call (plus a TTFT row), then our ``ai_request`` hook."""
@@ -182,8 +194,9 @@ class AIChatUser(_AIUser):
     stream: bool = True
     """Stream the answer (SSE): needed for TTFT and inter-token latency."""
 
-    chat_path: str = "/v1/chat/completions"
-    """Path of the chat endpoint, joined to ``host`` (a host ending in ``/v1`` is fine)."""
+    chat_path: str | None = None
+    """Path of the chat endpoint, joined to ``host`` (a host ending in ``/v1`` is fine);
+    None: the dialect's own (OpenAI: ``/v1/chat/completions``)."""
 
     def chat(
         self,
@@ -200,7 +213,7 @@ class AIChatUser(_AIUser):
         model = params.pop("model", None) or self._ai_options.model or self.model
         request = ChatRequest(
             name=name or "chat",
-            url=self._url(self.chat_path),
+            url=self._url(self.chat_path or self._ai_dialect.chat_path),
             model=model,
             messages=message_list(messages_or_prompt),
             stream=bool(params.pop("stream", self.stream)),

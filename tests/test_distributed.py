@@ -101,7 +101,8 @@ def test_two_workers_merged_equal_one_process_recording_everything() -> None:
 
 def test_a_malformed_report_is_counted_not_fatal() -> None:
     master = RunState(ledger=WorkerLedger())
-    absorb_report(master, "w0", {PAYLOAD_KEY: {"summary": {"format": 2, "rows": [{"name": "x"}]}}})
+    bad_rows = {"format": LLMSummary.FORMAT_VERSION, "rows": [{"name": "x"}]}
+    absorb_report(master, "w0", {PAYLOAD_KEY: {"summary": bad_rows}})
     absorb_report(master, "w0", {PAYLOAD_KEY: ["not", "a", "mapping"]})
     absorb_report(master, "w0", {"stats": []})  # a report without our data
     assert master.ledger is not None and master.ledger.rejected_reports == 2 and not master.summary.by_key

@@ -15,13 +15,12 @@ from locust_aiapi._sse import SSEDecoder, SSEEvent
 from locust_aiapi.dialects import (
     CONTENT,
     OPENAI,
+    OPENAI_EMBEDDINGS,
     TOKEN,
     ChatCompletion,
     OpenAIChatDialect,
     OpenAIChatStream,
     StreamError,
-    build_embeddings_request,
-    parse_embeddings_response,
 )
 
 HEAD = '{"id":"chatcmpl-9xYz","object":"chat.completion.chunk","created":1717000000,"model":"gpt-4o-mini"'
@@ -61,7 +60,7 @@ def test_typical_stream() -> None:
     assert parser.token_chunks == 2
     assert parser.finish_reason == "stop"
     assert parser.usage == Usage(prompt_tokens=12, completion_tokens=3, total_tokens=15)
-    assert parser.done and parser.finished
+    assert parser.finished
     assert parser.error is None and parser.protocol_error is None
 
 
@@ -132,13 +131,14 @@ def test_chunks_without_tokens_return_zero() -> None:
         parser,
         AZURE_FILTER,
         ROLE,
-        delta_chunk({"content": ""}),
-        delta_chunk({"content": None, "tool_calls": [{"index": 0, "function": {"arguments": ""}}]}),
+        delta_chunk({"role": "assistant"}),
+        delta_chunk({"content": None}),
+        delta_chunk({}),
         delta_chunk({"content": 5}),  # not a string: ignored
         delta_chunk({"content": "other choice"}, index=1),  # n > 1 is not supported
         "   ",  # a keep-alive
     )
-    assert flags == [0] * 7
+    assert flags == [0] * 8
     assert parser.token_chunks == 0
     assert parser.text == ""
     assert not parser.finished
@@ -154,7 +154,7 @@ def test_finish_chunk_with_content_and_usage() -> None:
         }
     ).decode()
     assert parser.feed(SSEEvent(chunk)) == TOKEN | CONTENT
-    assert parser.finished and not parser.done
+    assert parser.finished
     assert parser.finish_reason == "length"
     assert parser.usage == Usage(1, 2, 3)
 
@@ -225,7 +225,7 @@ def test_protocol_errors_never_raise(data: str, message: str) -> None:
 def test_done_with_surrounding_whitespace() -> None:
     parser = OpenAIChatStream()
     assert parser.feed(SSEEvent(" [DONE] ")) == 0
-    assert parser.done and parser.protocol_error is None
+    assert parser.finished and parser.protocol_error is None
 
 
 def test_bytes_to_flags_through_the_sse_decoder() -> None:
@@ -240,7 +240,7 @@ def test_bytes_to_flags_through_the_sse_decoder() -> None:
         ]
         flags += [parser.feed(event) for event in decoder.end()]
         assert flags == [0, TOKEN | CONTENT, TOKEN | CONTENT, 0, 0, 0]
-        assert parser.text == "Hi!" and parser.done
+        assert parser.text == "Hi!" and parser.finished
 
 
 # -- non-streamed answers ---------------------------------------------------------------------
@@ -402,17 +402,18 @@ def float32_base64(values: list[float]) -> str:
 
 
 def parse(body: bytes, count: int, encoding_format: str = "float", dimensions: int | None = None) -> Any:
-    return parse_embeddings_response(
+    response = OPENAI_EMBEDDINGS.parse_response(
         body, expected_count=count, encoding_format=encoding_format, expected_dimensions=dimensions
     )
+    return response.vectors, response.usage
 
 
 def test_build_embeddings_request() -> None:
-    body = build_embeddings_request(
+    body = OPENAI_EMBEDDINGS.build_request(
         model="m", input=["a", "b"], dimensions=None, encoding_format="float", extra_body={}
     )
     assert orjson.loads(body) == {"model": "m", "input": ["a", "b"], "encoding_format": "float"}
-    body = build_embeddings_request(
+    body = OPENAI_EMBEDDINGS.build_request(
         model="m", input="a", dimensions=256, encoding_format="base64", extra_body={"user": "u", "model": "n"}
     )
     expected = {"model": "n", "input": "a", "encoding_format": "base64", "dimensions": 256, "user": "u"}

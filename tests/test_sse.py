@@ -192,3 +192,56 @@ def test_agrees_with_sseclient(stream: bytes) -> None:
     reference = [(event.data, event.event) for event in sseclient.SSEClient(iter([stream])).events()]
     assert reference, "the input must produce events"
     assert [(event.data, event.event) for event in decode([stream])] == reference
+
+
+# -- bounds: a server controls every byte -------------------------------------------------------
+
+
+def test_a_line_at_the_bound_passes_one_byte_more_stops_the_decoder() -> None:
+    at_bound = b"data: " + b"x" * 58 + b"\n\n"  # a 64-byte line
+    for chunks in _chunkings(at_bound):
+        decoder = SSEDecoder(max_line_bytes=64)
+        assert [len(e.data) for e in _feed_all(decoder, chunks) + decoder.end()] == [58]
+        assert decoder.error is None
+    over = b"data: first\n\n" + b"data: " + b"x" * 59 + b"\n\ndata: after\n\n"
+    for chunks in _chunkings(over):
+        decoder = SSEDecoder(max_line_bytes=64)
+        events = _feed_all(decoder, chunks) + decoder.end()
+        assert [e.data for e in events] == ["first"]  # what came before is delivered
+        assert decoder.error == "an SSE line is longer than 64 bytes"
+        assert decoder.feed(b"data: more\n\n") == [] and decoder.end() == []
+
+
+def test_an_unterminated_line_is_dropped_as_it_arrives_not_kept_whole() -> None:
+    import tracemalloc
+
+    piece = b"x" * 65536
+    decoder = SSEDecoder()  # the default bound: 1 MiB
+    tracemalloc.start()
+    try:
+        for _ in range(800):  # a 50 MB line
+            decoder.feed(piece)
+        peak_bytes = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert decoder.error == "an SSE line is longer than 1048576 bytes"
+    assert peak_bytes < 3 * 1048576
+
+
+def test_event_data_is_bounded_across_its_lines() -> None:
+    stream = b"data: ok\n\n" + b"data: 0123456789\n" * 20
+    for chunks in _chunkings(stream):
+        decoder = SSEDecoder(max_event_bytes=100)
+        events = _feed_all(decoder, chunks) + decoder.end()
+        assert [e.data for e in events] == ["ok"]
+        assert decoder.error == "an SSE event holds more than 100 bytes of data"
+    many_small_events = b"data: 0123456789\n\n" * 20  # each event is small: no error
+    decoder = SSEDecoder(max_event_bytes=100)
+    assert len(decoder.feed(many_small_events)) == 20 and decoder.error is None
+
+
+def test_comment_lines_are_counted() -> None:
+    for chunks in _chunkings(b": ping\n\n:\n: pong\r\n"):
+        decoder = SSEDecoder()
+        assert _feed_all(decoder, chunks) + decoder.end() == []
+        assert decoder.comments == 3

@@ -116,13 +116,12 @@ def test_reasoning_before_content_separates_ttft_from_first_content() -> None:
     assert itl_ms(record) == pytest.approx(250.0 / 2)
 
 
-def test_azure_filter_chunk_and_empty_content_are_not_tokens() -> None:
+def test_azure_filter_and_role_chunks_are_not_tokens() -> None:
     filter_chunk = chunk(None, prompt_filter_results=[{"prompt_index": 0}])
     record = replay(
         [
             (0.020, filter_chunk),
             (0.030, ROLE),
-            (0.040, chunk({"content": ""})),
             (0.250, chunk({"content": "Hi"}, finish="stop")),
             (0.251, DONE),
         ],
@@ -131,6 +130,25 @@ def test_azure_filter_chunk_and_empty_content_are_not_tokens() -> None:
     assert ttft_ms(record) == pytest.approx(250.0)
     assert record.output_tokens == 1
     assert itl_ms(record) is None and tpot_ms(record) is None  # undefined for one token
+
+
+def test_empty_content_after_the_role_chunk_is_a_token() -> None:
+    # llama-cpp-python: no usage, one chunk per token, "" for a token that is not yet a character
+    record = replay(
+        [
+            (0.030, chunk({"role": "assistant"})),
+            (0.040, chunk({"content": ""})),
+            (0.250, chunk({"content": "Hi"})),
+            (0.260, chunk({}, finish="stop")),
+            (0.261, DONE),
+        ],
+        end_at=0.270,
+    )
+    assert ttft_ms(record) == pytest.approx(40.0)
+    assert ttfc_ms(record) == pytest.approx(250.0)  # visible text came later
+    assert record.output_tokens == 2 and record.output_tokens_source is TokenSource.COUNTED
+    assert itl_ms(record) == pytest.approx(210.0)
+    assert record.token_chunk_times_s == [START + 0.040, START + 0.250]
 
 
 def test_several_events_in_one_read_share_the_arrival_time() -> None:

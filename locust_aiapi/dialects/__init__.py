@@ -1,24 +1,38 @@
-"""API dialects: the wire formats the I/O loop speaks, as sans-IO request builders and parsers."""
+"""API dialects: the wire formats the I/O loop speaks, as sans-IO request builders and parsers.
 
-from .base import CONTENT, TOKEN, ChatCompletion, ChatDialect, ChatStreamParser, StreamError
-from .openai import (
-    OPENAI,
-    OpenAIChatDialect,
-    OpenAIChatStream,
-    build_embeddings_request,
-    parse_embeddings_response,
+``resolve_dialect("openai")`` (or an instance, or a dialect class) gives a :class:`ChatDialect`;
+``DIALECTS`` lists the built-in ones by name.
+"""
+
+from .base import (
+    CONTENT,
+    TOKEN,
+    ChatCompletion,
+    ChatDialect,
+    ChatStreamParser,
+    EmbeddingsDialect,
+    EmbeddingsResponse,
+    StreamError,
 )
+from .openai import OPENAI, OpenAIChatDialect
+from .openai_embeddings import OPENAI_EMBEDDINGS, OpenAIEmbeddingsDialect
+from .openai_stream import OpenAIChatStream
+from .registry import DIALECTS, resolve_dialect
 
 __all__ = [
     "CONTENT",
     "ChatCompletion",
     "ChatDialect",
     "ChatStreamParser",
+    "DIALECTS",
+    "EmbeddingsDialect",
+    "EmbeddingsResponse",
     "OPENAI",
+    "OPENAI_EMBEDDINGS",
     "OpenAIChatDialect",
     "OpenAIChatStream",
+    "OpenAIEmbeddingsDialect",
     "StreamError",
     "TOKEN",
-    "build_embeddings_request",
-    "parse_embeddings_response",
+    "resolve_dialect",
 ]

@@ -1,8 +1,10 @@
 """The extension point for API dialects: what the I/O loop needs from a wire format.
 
-A dialect turns a chat request into bytes and bytes back into answers; it never does I/O.
-Adding Anthropic Messages or OpenAI Responses means writing one more module that satisfies
-:class:`ChatDialect` and :class:`ChatStreamParser`; the I/O loop does not change.
+A dialect owns its wire format completely: the default path, the auth headers made from the
+API key, request bodies, the stream parser, error messages and, where it has one, its
+embeddings format. It never does I/O. Adding Anthropic Messages or OpenAI Responses means
+writing one more module that satisfies :class:`ChatDialect` (and registering it in
+:mod:`.registry`); the I/O loop does not change. Dialect instances are immutable.
 
 The loop feeds every SSE event to :meth:`ChatStreamParser.feed` and reads its bit mask: with
 :data:`TOKEN` set, the event's arrival time is a token time (first one = TTFT); with
@@ -15,9 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-import orjson
-
-from .._errors import ConfigurationError, ProtocolError
 from .._records import Usage
 from .._sse import SSEEvent
 
@@ -26,19 +25,21 @@ __all__ = [
     "ChatCompletion",
     "ChatDialect",
     "ChatStreamParser",
+    "EmbeddingsDialect",
+    "EmbeddingsResponse",
     "StreamError",
     "TOKEN",
-    "encode_json",
-    "error_message_of",
-    "excerpt",
-    "load_json_object",
-    "usage_of",
 ]
 
 TOKEN: Final = 1
-"""The event carried at least one generated token (content, reasoning or tool-call text)."""
+"""The event carried a token delta: the dialect's definition of one generated token.
+
+For OpenAI: a content, reasoning or tool-call delta after the role chunk, empty text
+included (llama.cpp sends ``"content": ""`` for a token whose bytes are not yet a whole
+character). Without ``usage``, the output token count is the number of such events.
+"""
 CONTENT: Final = 2
-"""The event carried visible answer content (always set together with :data:`TOKEN`)."""
+"""The event carried visible answer text (always set together with :data:`TOKEN`)."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -49,6 +50,8 @@ class ChatCompletion:
     reasoning: str
     usage: Usage | None
     finish_reason: str | None
+    model: str | None = None
+    """The model the server says answered (None when it did not say)."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -60,16 +63,23 @@ class StreamError:
     code: str | None
 
 
+@dataclass(slots=True, frozen=True)
+class EmbeddingsResponse:
+    """A parsed embeddings answer: one vector per input, in input order."""
+
+    vectors: list[list[float]]
+    usage: Usage | None
+    model: str | None = None
+
+
 class ChatStreamParser(Protocol):
-    """Parses the SSE events of one streamed chat answer. Never raises on server input."""
+    """Parses the SSE events of one streamed chat answer. Never raises on server input.
+
+    Events after the dialect's end marker (``[DONE]`` for OpenAI) are ignored.
+    """
 
     def feed(self, event: SSEEvent) -> int:
         """Parse one event; return a mask of :data:`TOKEN` / :data:`CONTENT` (0 if neither)."""
-        ...
-
-    @property
-    def done(self) -> bool:
-        """The dialect's explicit end-of-stream marker was seen (``[DONE]`` for OpenAI)."""
         ...
 
     @property
@@ -84,14 +94,21 @@ class ChatStreamParser(Protocol):
 
     @property
     def protocol_error(self) -> str | None:
-        """A short description of the first unparseable event, if any."""
+        """A short description of the first unparseable or invalid event, if any."""
         ...
 
     @property
-    def usage(self) -> Usage | None: ...
+    def usage(self) -> Usage | None:
+        """The server's last valid usage, if it sent one (every count already range-checked)."""
+        ...
 
     @property
     def finish_reason(self) -> str | None: ...
+
+    @property
+    def model(self) -> str | None:
+        """The model the server says answered (the first one it named)."""
+        ...
 
     @property
     def token_chunks(self) -> int:
@@ -109,15 +126,53 @@ class ChatStreamParser(Protocol):
         ...
 
 
-class ChatDialect(Protocol):
-    """A chat wire format: request bodies, response parsing and error messages."""
+class EmbeddingsDialect(Protocol):
+    """An embeddings wire format: default path, request body, response parsing."""
 
     @property
-    def name(self) -> str: ...
+    def path(self) -> str:
+        """The URL path of the embeddings endpoint, e.g. ``/v1/embeddings``."""
+        ...
+
+    def build_request(
+        self,
+        *,
+        model: str,
+        input: str | list[str],
+        dimensions: int | None,
+        encoding_format: str,
+        extra_body: Mapping[str, Any],
+    ) -> bytes:
+        """The JSON request body; ``extra_body`` is merged last so it can override anything."""
+        ...
+
+    def parse_response(
+        self, body: bytes, *, expected_count: int, encoding_format: str, expected_dimensions: int | None
+    ) -> EmbeddingsResponse:
+        """Parse an answer; raise ``ProtocolError`` / ``InvalidResponseError``."""
+        ...
+
+
+class ChatDialect(Protocol):
+    """A chat wire format: path, auth, request bodies, response parsing and error messages."""
+
+    @property
+    def name(self) -> str:
+        """The name ``--ai-dialect`` and ``AIChatUser.dialect`` choose it by."""
+        ...
 
     @property
     def chat_path(self) -> str:
-        """The URL path of the chat endpoint, e.g. ``/v1/chat/completions``."""
+        """The default URL path of the chat endpoint, e.g. ``/v1/chat/completions``."""
+        ...
+
+    @property
+    def embeddings(self) -> EmbeddingsDialect | None:
+        """The dialect's embeddings format, or None when the API has none."""
+        ...
+
+    def auth_headers(self, api_key: str) -> Mapping[str, str]:
+        """The headers that carry ``api_key`` (empty when the key is empty)."""
         ...
 
     def build_chat_request(
@@ -145,74 +200,7 @@ class ChatDialect(Protocol):
         """The server's human-readable message in an error body, or a short excerpt of it."""
         ...
 
-
-# -- helpers for dialect implementations ------------------------------------------------------
-
-
-def encode_json(body: Mapping[str, Any]) -> bytes:
-    """A request body as JSON; a value that cannot be encoded is the user's configuration error."""
-    try:
-        return orjson.dumps(dict(body))
-    except orjson.JSONEncodeError as exc:
-        raise ConfigurationError(f"the request body cannot be encoded as JSON: {exc}") from None
-
-
-def load_json_object(body: bytes, what: str) -> dict[str, Any]:
-    """Parse a response body that must be a JSON object, else raise :class:`ProtocolError`."""
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise ProtocolError(f"{what} is not valid JSON") from None
-    if not isinstance(value, dict):
-        raise ProtocolError(f"{what} is not a JSON object")
-    return value
-
-
-def usage_of(value: object) -> Usage | None:
-    """A :class:`Usage` from an object with its field names (OpenAI's ``usage``), else None."""
-    if not isinstance(value, dict):
-        return None
-    return Usage(
-        prompt_tokens=_int_or_none(value.get("prompt_tokens")),
-        completion_tokens=_int_or_none(value.get("completion_tokens")),
-        total_tokens=_int_or_none(value.get("total_tokens")),
-    )
-
-
-def _int_or_none(value: object) -> int | None:
-    return value if type(value) is int else None
-
-
-def error_message_of(value: object) -> str | None:
-    """The human message in a parsed error body, or None.
-
-    Understands ``{"error": {"message": ...}}`` (OpenAI, Anthropic), ``{"error": "..."}``,
-    ``{"message": ...}``, ``{"detail": ...}`` (FastAPI, including its list of validation
-    errors) and the same wrapped in a one-element list (some gateways).
-    """
-    if isinstance(value, list) and value:
-        value = value[0]
-    if not isinstance(value, dict):
-        return None
-    for key in ("error", "message", "detail"):
-        message = _text_of(value.get(key))
-        if message:
-            return message
-    return None
-
-
-def _text_of(value: object) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        return _text_of(value.get("message") or value.get("msg"))
-    if isinstance(value, list):
-        texts = [_text_of(item) for item in value]
-        return "; ".join(text for text in texts if text) or None
-    return None
-
-
-def excerpt(text: str, limit: int) -> str:
-    """``text`` with its whitespace collapsed, cut to at most ``limit`` characters."""
-    collapsed = " ".join(text.split())
-    return collapsed if len(collapsed) <= limit else collapsed[: limit - 1] + "…"
+    def parse_body_error(self, body: bytes) -> str | None:
+        """The server's message when ``body`` (the start of an answer that should have been a
+        stream, e.g. an HTTP 200 ``application/json`` body) is an error object; else None."""
+        ...

@@ -81,7 +81,7 @@ _COLUMNS: tuple[Column[NameRow], ...] = (
     _stat("e2e_ms", "p50", "E2E"),
     _stat("e2e_ms", "p95", "E2E"),
     _stat("e2e_ms", "p99", "E2E"),
-    Column("Out tok", lambda row: _num(row["output_tokens"]), 7),
+    Column("Out tok", lambda row: _num(row["output_tokens"]) + _estimated_mark(row), 7),
     Column("Tok/s", lambda row: _num(row["aggregate_output_tokens_per_s"]), 6),
 )
 
@@ -100,10 +100,29 @@ def render_summary(report: SummaryReport) -> str:
     rows: dict[str, NameRow] = {**report["requests"]}
     table = _text_table("Name", _NAME_WIDTH, _COLUMNS, list(rows.items()))
     total = _line(AGGREGATED, _NAME_WIDTH, cells(_COLUMNS, [report["total"]])[0], _COLUMNS)
-    lines = [_TITLE, _group_line(), *table, table[1], total]
+    lines = [_TITLE, _group_line(), *table, table[1], total, *token_notes(report["total"])]
     if len(rows) > 1:
         rows[AGGREGATED] = report["total"]
     return "\n".join(lines + _failure_lines(rows)) + "\n"
+
+
+def _estimated_mark(row: NameRow) -> str:
+    return "~" if row["output_tokens_by_source"].get("counted") else ""
+
+
+def token_notes(total: NameRow) -> list[str]:
+    """Say when token figures are estimated, and when prompt tokens are unknown (never shown as 0)."""
+    notes = []
+    counted = total["output_tokens_by_source"].get("counted", 0)
+    if counted:
+        notes.append(
+            f"~ output tokens estimated for {counted} of {total['count']} requests: the server sent no "
+            "usage, so each token delta of the stream was counted as one token"
+        )
+    if total["count"] and total["prompt_tokens_unknown"]:
+        unknown = total["prompt_tokens_unknown"]
+        notes.append(f"prompt tokens unknown for {unknown} of {total['count']} requests (no usage sent)")
+    return notes
 
 
 def _failure_lines(rows: Mapping[str, NameRow]) -> list[str]:

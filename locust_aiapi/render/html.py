@@ -13,6 +13,7 @@ from importlib.resources import files
 from .._report_types import ReportMeta, RunReport, TimeSeriesPoint
 from . import html_tables as tables
 from .charts import Series, bar_chart, line_chart
+from .console import token_notes
 from .format import HTML
 
 __all__ = ["render_html"]
@@ -125,8 +126,17 @@ def _definitions() -> str:
     return f'<section><h2>Definitions</h2><dl class="defs">{items}</dl></section>'
 
 
+def _token_notes(report: RunReport) -> str:
+    """Estimated token figures and unknown prompt tokens are said, never passed off as measured."""
+    notes = token_notes(report["total"])
+    if not notes:
+        return ""
+    items = "".join(f"<li>{escape(note)}</li>" for note in notes)
+    return f'<section class="notes"><h2>Token counts</h2><ul>{items}</ul></section>'
+
+
 _SECTIONS: tuple[Callable[[RunReport], str], ...] = (
-    _verdict, _kpis, _thresholds, tables.phases, _charts, tables.requests, tables.percentiles,
+    _verdict, _kpis, _thresholds, _token_notes, tables.phases, _charts, tables.requests, tables.percentiles,
     tables.failures, tables.arrival, tables.cost,
 )  # fmt: skip
 
