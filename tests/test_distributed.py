@@ -185,3 +185,43 @@ def test_a_worker_killed_mid_run_is_reported_lost_and_its_reports_kept(tmp_path:
     survivor_id = next(worker for worker in by_worker if worker != lost_id)
     assert len(survivor_file.read_text().splitlines()) == by_worker[survivor_id]
     assert "1 worker(s) lost during the run" in master_log
+
+
+def test_a_paused_worker_that_comes_back_is_no_longer_lost(tmp_path: Path) -> None:
+    """SIGSTOP a worker for longer than Locust's heartbeat timeout, then SIGCONT: its later reports merge
+    and it is not listed as lost at the end (the summary says how long it was missing)."""
+    with MockProcess(["--ttft-ms", "30", "--itl-ms", "3", "--output-tokens", "8"]) as mock:
+        run = start_distributed(COUNTING, tmp_path, mock.url, users=10, run_time="24s")
+        time.sleep(6)
+        paused = run.workers[0]
+        paused.send_signal(signal.SIGSTOP)
+        time.sleep(10)
+        paused.send_signal(signal.SIGCONT)
+        code = run.wait()
+    master_log = run.log("master")
+    assert code in (0, 1), master_log[-3000:]
+    assert "Traceback" not in master_log
+    workers = run.summary["workers"]
+    assert "was lost" in master_log and "reports again" in master_log, master_log[-3000:]
+    assert workers["lost"] == 0 and workers["lost_ids"] == []
+    (missing_s,) = workers["missing_s"].values()
+    assert 3.0 <= missing_s <= 14.0
+    assert run.summary["total"]["count"] == sum(workers["requests_by_worker"].values())
+
+
+def test_the_requests_jsonl_is_flushed_every_second(tmp_path: Path) -> None:
+    """A worker killed with SIGKILL loses at most about a second of its JSONL, not a whole buffer."""
+    # one user per worker at ~3 requests/s writes ~1 KB/s: an 8 KB buffer would hold ~8 s of records
+    with MockProcess(["--ttft-ms", "300", "--itl-ms", "3", "--output-tokens", "8"]) as mock:
+        run = start_distributed(COUNTING, tmp_path, mock.url, users=2, run_time="30s")
+        time.sleep(6)
+        victim = run.workers[0]
+        path = tmp_path / f"requests.{victim.pid}.jsonl"
+        samples = []
+        for _ in range(4):  # the file on disk grows while the worker runs: it is flushed as it goes
+            time.sleep(1.1)
+            samples.append(path.stat().st_size)
+        victim.send_signal(signal.SIGKILL)
+        run.master.terminate()
+        run.wait()
+    assert all(later > earlier for earlier, later in zip(samples, samples[1:], strict=False)), samples
