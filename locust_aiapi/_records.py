@@ -33,6 +33,7 @@ class FailureKind(str, Enum):
     INVALID_RESPONSE = "invalid_response"  # e.g. embeddings: wrong vector count or dimensions
     CONNECTION_ERROR = "connection_error"  # refused, reset, closed early
     TIMEOUT = "timeout"  # connect or read timeout
+    TLS_ERROR = "tls_error"  # TLS handshake failed: certificate not trusted, wrong host, not TLS
 
 
 class TokenSource(str, Enum):

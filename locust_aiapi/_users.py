@@ -14,6 +14,7 @@ from ._options import AIOptions
 from ._plugin import ensure_ai_request_hook
 from ._records import ChatResult, EmbeddingResult, FailureKind, Outcome, RequestKind, RequestRecord
 from ._retry import RetryPolicy
+from ._tls import ContextFactory, context_factory
 from ._transport import join_url
 from .dialects import OPENAI
 from .dialects.base import ChatDialect
@@ -48,6 +49,14 @@ class _AIUser(FastHttpUser):
     """Seconds a single read may wait (a long non-streamed generation must fit)."""
 
     connection_timeout: float = 30.0
+
+    insecure: bool = False
+    """False, unlike FastHttpUser: whether TLS is verified is ``ssl_context_factory``'s to decide."""
+
+    ssl_context_factory: ContextFactory = context_factory(verify=True, ca_bundle=None)
+    """One TLS context per process, shared by every user, certificates verified with the system CA store.
+    ``context_factory(ca_bundle=PATH)`` trusts a PEM bundle instead, ``context_factory(verify=False)``
+    nobody (``--ai-ca-bundle`` / ``--ai-insecure`` set this)."""
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
