@@ -7,6 +7,7 @@ import json
 import logging
 import ssl
 import statistics
+import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -207,10 +208,12 @@ class Impostor:
         return f"https://127.0.0.1:{self.server.server_port}"
 
 
-def _chat_once(url: str, factory: Callable[[], ssl.SSLContext], max_retries: int = 3) -> RequestRecord:
+def _chat_once(
+    url: str, factory: Callable[[], ssl.SSLContext], max_retries: int = 3, timeout_s: float = 5.0
+) -> RequestRecord:
     records: list[RequestRecord] = []
     pool = HTTPClientPool(
-        ssl_context_factory=factory, insecure=False, network_timeout=5, connection_timeout=5
+        ssl_context_factory=factory, insecure=False, network_timeout=timeout_s, connection_timeout=timeout_s
     )
     client = AIClient(
         pool=pool,
@@ -278,6 +281,45 @@ class _HostnameFactory:
 class _Renaming(gevent.ssl.SSLContext):  # type: ignore[misc]
     def wrap_socket(self, sock: Any, server_hostname: str | None = None, **kw: Any) -> Any:
         return super().wrap_socket(sock, server_hostname="api.example.invalid", **kw)
+
+
+def test_a_server_silent_after_connect_is_a_timeout_and_others_still_get_their_turn(pki: Pki) -> None:
+    def silent(sock: Any, _address: Any) -> None:
+        gevent.sleep(3)  # accepts the connection, never answers the ClientHello
+        sock.close()
+
+    black_hole = StreamServer(("127.0.0.1", 0), silent)
+    black_hole.start()
+    factory = context_factory(ca_bundle=str(pki.ca_bundle))
+    config = MockConfig(
+        port=0, ttft_ms=1, itl_ms=1, output_tokens=2, tls_cert=str(pki.cert), tls_key=str(pki.key)
+    )
+    try:
+        with MockServer(config) as mock:
+            stuck = gevent.spawn(_chat_once, f"https://127.0.0.1:{black_hole.server_port}", factory, 0, 1.0)
+            gevent.sleep(0.05)  # the silent handshake is under way
+            started_s = time.monotonic()
+            served = _chat_once(mock.base_url, factory)
+            served_after_s = time.monotonic() - started_s
+            stuck_record = stuck.get(timeout=5)
+    finally:
+        black_hole.stop(timeout=1)
+    assert served.ok, served.failure_message
+    assert served_after_s < 0.9  # not queued behind the silent handshake's 1 s timeout
+    assert (stuck_record.failure_kind, stuck_record.failure_message) == (FailureKind.TIMEOUT, "timed out")
+
+
+def test_many_concurrent_handshakes_all_verify(pki: Pki) -> None:
+    config = MockConfig(
+        port=0, ttft_ms=1, itl_ms=1, output_tokens=2, tls_cert=str(pki.cert), tls_key=str(pki.key)
+    )
+    factory = context_factory(ca_bundle=str(pki.ca_bundle))
+    with MockServer(config) as mock:
+        calls = [gevent.spawn(_chat_once, mock.base_url, factory) for _ in range(40)]
+        records = [call.get(timeout=20) for call in calls]
+        stats = mock.stats
+    assert all(r.ok and r.output_tokens == 2 for r in records), {r.failure_message for r in records}
+    assert stats["tls_handshake_failures"] == 0
 
 
 def test_insecure_talks_to_the_impostor(pki: Pki) -> None:
