@@ -69,6 +69,7 @@ class Figures:
     steady_p99_ms: float
     all_p99_ms: float
     all_max_ms: float
+    send_p99_ms: float
     locust_cpu_pct: float
     mock_cpu_pct: float
 
@@ -81,6 +82,7 @@ class Arrival:
     end_s: float
     chunks: int
     error_ms: float  # client stamp of the first token - mock's sendall of it
+    send_ms: float  # mock's receipt of the request - client's start stamp (connect, TLS, queueing)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -123,17 +125,20 @@ def run_level(
 
 def arrivals_with_truth(truth: Path, arrivals: Path) -> list[Arrival]:
     written = {
-        str(r["request_id"]): float(str(r["first_token_s"])) for r in read_jsonl(truth) if r["first_token_s"]
+        str(r["request_id"]): (float(str(r["received_s"])), float(str(r["first_token_s"])))
+        for r in read_jsonl(truth)
+        if r["first_token_s"]
     }
     rows = []
     for row in read_jsonl(arrivals):
         request_id, first_token_s = str(row["request_id"]), row["first_token_s"]
         if first_token_s is None or request_id not in written:
             continue
-        error_ms = (float(str(first_token_s)) - written[request_id]) * 1000.0
-        rows.append(
-            Arrival(float(str(row["start_s"])), float(str(row["end_s"])), int(str(row["chunks"])), error_ms)
-        )
+        received_s, written_s = written[request_id]
+        start_s = float(str(row["start_s"]))
+        error_ms = (float(str(first_token_s)) - written_s) * 1000.0
+        send_ms = (received_s - start_s) * 1000.0
+        rows.append(Arrival(start_s, float(str(row["end_s"])), int(str(row["chunks"])), error_ms, send_ms))
     return rows
 
 
@@ -156,14 +161,15 @@ def summarise(
         steady_p99_ms=percentile(steady, 0.99),
         all_p99_ms=percentile(every, 0.99),
         all_max_ms=max(every),
+        send_p99_ms=percentile([r.send_ms for r in rows], 0.99),
         locust_cpu_pct=100.0 * cpu_s / span_s,
         mock_cpu_pct=100.0 * mock_cpu_s / elapsed_s,
     )
 
 
 TITLES = ("scheme", "users", "requests", "chunks/s", "steady p50", "steady p99", "all p99", "all max",
-          "Locust CPU", "mock CPU")  # fmt: skip
-WIDTHS = (6, 6, 9, 9, 10, 10, 9, 9, 10, 9)
+          "send p99", "Locust CPU", "mock CPU")  # fmt: skip
+WIDTHS = (6, 6, 9, 9, 10, 10, 9, 9, 9, 10, 9)
 
 
 def row(cells: tuple[object, ...]) -> str:
@@ -174,6 +180,7 @@ def figures_row(f: Figures) -> str:
     return row((
         f.scheme, f.users, f.requests, f"{f.chunks_per_s:.0f}",
         f"{f.steady_p50_ms:.2f}", f"{f.steady_p99_ms:.2f}", f"{f.all_p99_ms:.2f}", f"{f.all_max_ms:.2f}",
+        f"{f.send_p99_ms:.1f}",
         f"{f.locust_cpu_pct:.0f}%", f"{f.mock_cpu_pct:.0f}%",
     ))  # fmt: skip
 
@@ -202,6 +209,7 @@ def main() -> int:
     ]  # fmt: skip
     print(f"mock: {' '.join(mock_args)}; Locust on core 0, mock on core 1; {args.run_time}s per level")
     print("TTFT error = client's first-token stamp - mock's first-token sendall (ms)")
+    print("send = mock's receipt of the request - client's start stamp (ms): connect, TLS, queueing")
     print(row(TITLES))
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(args.keep or tmp)

@@ -189,12 +189,15 @@ class Impostor:
         sock.settimeout(5)
         try:
             tls = self._context.wrap_socket(sock, server_side=True)
-            while data := tls.recv(65536):  # bounded: the client closes, or the 5 s timeout ends it
-                self.application_bytes += data
         except OSError:
-            pass  # the client's alert ("unknown ca") ends the handshake
-        finally:
             sock.close()
+            return  # the client's alert ("unknown ca") ended the handshake
+        with tls:
+            try:
+                while data := tls.recv(65536):  # bounded: the client closes, or the 5 s timeout ends it
+                    self.application_bytes += data
+            except OSError:
+                pass
 
     def __enter__(self) -> Impostor:
         self.server.start()
@@ -242,6 +245,18 @@ def test_an_impostor_gets_tls_error_no_retry_and_not_one_byte(pki: Pki) -> None:
     assert impostor.application_bytes == b""
 
 
+def test_the_impostor_does_receive_the_key_when_verification_is_off(pki: Pki) -> None:
+    """The control for the test above: the impostor's byte count sees a request when one is sent."""
+    with Impostor(pki.impostor_cert, pki.impostor_key) as impostor:
+        record = _chat_once(impostor.url, context_factory(verify=False), max_retries=0, timeout_s=0.5)
+        for _ in range(100):  # bounded: the impostor's greenlet reads what the client wrote
+            if API_KEY.encode() in impostor.application_bytes:
+                break
+            gevent.sleep(0.02)
+    assert record.failure_kind is FailureKind.TIMEOUT  # it never answers
+    assert f"Authorization: Bearer {API_KEY}".encode() in impostor.application_bytes
+
+
 def test_a_self_signed_server_is_tls_error_with_the_reason(tmp_path: Path) -> None:
     # the server presents a CA certificate as its own: a self-signed chain of one
     ca = trustme.CA()
@@ -283,7 +298,7 @@ class _Renaming(gevent.ssl.SSLContext):  # type: ignore[misc]
         return super().wrap_socket(sock, server_hostname="api.example.invalid", **kw)
 
 
-def test_a_server_silent_after_connect_is_a_timeout_and_others_still_get_their_turn(pki: Pki) -> None:
+def test_a_server_silent_after_connect_is_a_timeout_and_holds_up_no_other_handshake(pki: Pki) -> None:
     def silent(sock: Any, _address: Any) -> None:
         gevent.sleep(3)  # accepts the connection, never answers the ClientHello
         sock.close()
@@ -305,7 +320,7 @@ def test_a_server_silent_after_connect_is_a_timeout_and_others_still_get_their_t
     finally:
         black_hole.stop(timeout=1)
     assert served.ok, served.failure_message
-    assert served_after_s < 0.9  # not queued behind the silent handshake's 1 s timeout
+    assert served_after_s < 0.9  # not queued behind the silent handshake (1 s timeout)
     assert (stuck_record.failure_kind, stuck_record.failure_message) == (FailureKind.TIMEOUT, "timed out")
 
 
