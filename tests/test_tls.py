@@ -298,6 +298,18 @@ class _Renaming(gevent.ssl.SSLContext):  # type: ignore[misc]
         return super().wrap_socket(sock, server_hostname="api.example.invalid", **kw)
 
 
+def test_https_to_a_plain_http_server_is_tls_error() -> None:
+    with MockServer(MockConfig(port=0)) as mock:
+        record = _chat_once(mock.base_url.replace("http://", "https://"), context_factory())
+        stats = mock.stats
+    assert (record.failure_kind, record.failure_message) == (
+        FailureKind.TLS_ERROR,
+        "TLS error: wrong version number",
+    )
+    assert record.attempts == 1
+    assert stats["requests"] == {}  # the ClientHello is answered with a 400, never taken as a request
+
+
 def test_a_server_silent_after_connect_is_a_timeout_and_holds_up_no_other_handshake(pki: Pki) -> None:
     def silent(sock: Any, _address: Any) -> None:
         gevent.sleep(3)  # accepts the connection, never answers the ClientHello
