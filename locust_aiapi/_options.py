@@ -53,6 +53,12 @@ OPTIONS: tuple[Option, ...] = (
            help="Embedding model (overrides the class attribute 'embedding_model')."),
     Option("--ai-dialect", "dialect", metavar="NAME",
            help="API dialect for every AI user (overrides the class attribute 'dialect'), e.g. openai."),
+    # TLS
+    Option("--ai-ca-bundle", "ca_bundle", metavar="PATH",
+           help="Verify the server's certificate with this PEM bundle instead of the system CA store."),
+    Option("--ai-insecure", "insecure", switch=True,
+           help="Do not verify TLS certificates (the API key goes to whoever answers). One warning at "
+           "start."),
     # retries
     Option("--ai-max-retries", "max_retries", type=types.non_negative_int,
            help="Retries after 429, 5xx or connection errors, with exponential back-off and jitter that "
@@ -144,6 +150,8 @@ class AIOptions:
     model: str | None = None
     embedding_model: str | None = None
     dialect: str | None = None
+    ca_bundle: str | None = None
+    insecure: bool = False
     max_retries: int = 0
     retry_base_delay_s: float = 1.0
     retry_max_delay_s: float = 30.0

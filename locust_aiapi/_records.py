@@ -34,6 +34,7 @@ class FailureKind(str, Enum):
     CONNECTION_ERROR = "connection_error"  # refused, reset, closed early
     TIMEOUT = "timeout"  # connect or read timeout
     RESPONSE_TOO_LARGE = "response_too_large"  # a line, event or body beyond its bound
+    TLS_ERROR = "tls_error"  # TLS handshake failed: certificate not trusted, wrong host, not TLS
 
 
 class TokenSource(str, Enum):

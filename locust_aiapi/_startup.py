@@ -18,6 +18,7 @@ from ._files import ensure_writable
 from ._pricing import load_prices
 from ._run_state import Role, RunState
 from ._shapes import AIShape
+from ._tls import check_ca_bundle, shared_context
 from ._users import is_ai_user_class
 from .dialects import resolve_dialect
 
@@ -29,6 +30,7 @@ log = logging.getLogger("locust_aiapi")
 def check_configuration(environment: Any, state: RunState, role: Role) -> None:
     """Everything that can be checked before the first request (raises ConfigurationError)."""
     _check_hosts(environment)
+    _check_tls(state.options.insecure, state.options.ca_bundle)
     for cls in environment.user_classes or ():
         if is_ai_user_class(cls):
             resolve_dialect(state.options.dialect or cls.dialect)
@@ -77,6 +79,16 @@ def _check_hosts(environment: Any) -> None:
             f"no host for {', '.join(missing)}: pass --host URL "
             "(for the mock server: locust-aiapi-mock --port 8000, then --host http://127.0.0.1:8000)"
         )
+
+
+def _check_tls(insecure: bool, ca_bundle: str | None) -> None:
+    if insecure and ca_bundle:
+        raise ConfigurationError("--ai-insecure and --ai-ca-bundle contradict each other: pass one of them")
+    if ca_bundle:
+        check_ca_bundle(ca_bundle)
+        shared_context(True, ca_bundle)  # built now: a bad bundle fails here, not at the first request
+    if insecure:
+        shared_context(False, None)  # logs the one warning line now, at start
 
 
 def _check_shape(environment: Any) -> None:

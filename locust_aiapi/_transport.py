@@ -11,6 +11,7 @@ import contextlib
 import errno
 import ipaddress
 import socket
+import ssl
 import time
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -211,6 +212,17 @@ def read_all(response: Response) -> bytes:
 _TIMEOUTS: tuple[type[BaseException], ...] = (socket.timeout, TimeoutError, gevent.Timeout)
 
 
+# the peer closed the TLS connection: a connection problem (retryable), not a trust problem
+_TLS_CLOSED = (ssl.SSLEOFError, ssl.SSLZeroReturnError)
+
+
+def _tls_reason(exc: ssl.SSLError) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {exc.verify_message}"
+    reason = str(exc.reason or exc).lower().replace("_", " ")
+    return f"TLS error: {reason}"
+
+
 def classify_exception(exc: BaseException) -> tuple[FailureKind, str]:
     """Map an I/O exception to a failure kind and a short, stable message."""
     if isinstance(exc, _TIMEOUTS):
@@ -219,6 +231,8 @@ def classify_exception(exc: BaseException) -> tuple[FailureKind, str]:
         return FailureKind.CONNECTION_ERROR, str(exc) or "connection closed"
     if isinstance(exc, HTTPParseError):
         return FailureKind.PROTOCOL_ERROR, f"invalid HTTP response: {exc}"
+    if isinstance(exc, ssl.SSLError) and not isinstance(exc, _TLS_CLOSED):
+        return FailureKind.TLS_ERROR, _tls_reason(exc)
     if isinstance(exc, ConnectionRefusedError):
         return FailureKind.CONNECTION_ERROR, "connection refused"
     if isinstance(exc, ConnectionResetError):

@@ -16,6 +16,7 @@ from ._records import ChatResult, EmbeddingResult, FailureKind, Outcome, Request
 from ._requests import ChatRequest, EmbeddingRequest, message_list
 from ._retry import RetryPolicy
 from ._run_state import AI_REQUEST_EVENT, attach
+from ._tls import ContextFactory, context_factory
 from ._transport import join_url
 from .dialects import ChatDialect, EmbeddingsDialect, resolve_dialect
 
@@ -57,9 +58,19 @@ class _AIUser(FastHttpUser):
 
     connection_timeout: float = 30.0
 
+    insecure: bool = False
+    """False, unlike FastHttpUser: whether TLS is verified is ``ssl_context_factory``'s to decide."""
+
+    ssl_context_factory: ContextFactory = context_factory(verify=True, ca_bundle=None)
+    """One TLS context per process, shared by every user, certificates verified with the system CA store.
+    ``context_factory(ca_bundle=PATH)`` trusts a PEM bundle instead, ``context_factory(verify=False)``
+    nobody (``--ai-ca-bundle`` / ``--ai-insecure`` set this)."""
+
     def __init__(self, environment: Any) -> None:
+        options = self._ai_options = attach(environment).options
+        if options.insecure or options.ca_bundle:  # FastHttpUser reads it in its __init__
+            self.ssl_context_factory = context_factory(not options.insecure, options.ca_bundle)
         super().__init__(environment)
-        self._ai_options = attach(environment).options
         self._ai_hook: EventHook = getattr(environment.events, AI_REQUEST_EVENT)
         self._ai_dialect = resolve_dialect(self._ai_options.dialect or self.dialect)
         self._ai_client = AIClient(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import signal
 import time
@@ -224,4 +225,4 @@ def test_the_requests_jsonl_is_flushed_every_second(tmp_path: Path) -> None:
         victim.send_signal(signal.SIGKILL)
         run.master.terminate()
         run.wait()
-    assert all(later > earlier for earlier, later in zip(samples, samples[1:], strict=False)), samples
+    assert all(later > earlier for earlier, later in itertools.pairwise(samples)), samples

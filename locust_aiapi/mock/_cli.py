@@ -46,6 +46,8 @@ _OPTIONS: tuple[tuple[str, str, type, str], ...] = (
     ("--record", "record_path", str, "write a JSON line of ground-truth timestamps per API request"),
     ("--ready-file", "ready_file", str, "write the base URL to PATH once listening"),
     ("--seed", "seed", int, "seed of the random generator behind jitter, faults and token text"),
+    ("--tls-cert", "tls_cert", str, "serve HTTPS with this PEM certificate chain (needs --tls-key)"),
+    ("--tls-key", "tls_key", str, "PEM private key of --tls-cert"),
 )
 
 
@@ -62,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     for flag, field_name, value_type, help_text in _OPTIONS:
-        metavar = "PATH" if field_name in ("record_path", "ready_file") else None
+        metavar = "PATH" if field_name in ("record_path", "ready_file", "tls_cert", "tls_key") else None
         parser.add_argument(
             flag,
             dest=field_name,

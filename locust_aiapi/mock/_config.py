@@ -49,6 +49,8 @@ class MockConfig:
     record_path: str | None = None
     ready_file: str | None = None
     seed: int = 0
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
     def __post_init__(self) -> None:
         _check_ranges(self)
@@ -86,5 +88,8 @@ def _check_ranges(config: MockConfig) -> None:
             raise MockConfigError(name, f"must be a probability between 0 and 1, got {getattr(config, name)}")
     if not 0 <= config.port <= 65535:
         raise MockConfigError("port", f"must be between 0 and 65535, got {config.port}")
+    if (config.tls_cert is None) != (config.tls_key is None):
+        missing = "tls_key" if config.tls_key is None else "tls_cert"
+        raise MockConfigError(missing, "--tls-cert and --tls-key go together")
     if config.api_key == "":
         raise MockConfigError("api_key", "must not be empty")

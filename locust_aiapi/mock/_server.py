@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import time
 from types import TracebackType
 from typing import BinaryIO
 
 import gevent
+import gevent.ssl
 from gevent.pool import Pool
 from gevent.server import StreamServer
 
@@ -20,6 +22,7 @@ from ._record import Recorder
 
 LISTEN_BACKLOG = 1024
 STOP_TIMEOUT_S = 1.0
+TLS_HANDSHAKE_TIMEOUT_S = 10.0
 
 
 class MockServer:
@@ -34,12 +37,14 @@ class MockServer:
         self._server: StreamServer | None = None
         self._app: App | None = None
         self._connections = Pool()
+        self._tls: ssl.SSLContext | None = None
         self.base_url = ""
 
     def start(self) -> str:
         """Bind, start accepting connections, write the ready file if configured; returns the base URL."""
         if self._server is not None:
             raise RuntimeError("MockServer is already running")
+        self._tls = _server_context(self.config)  # before binding: a bad cert or key fails the start
         recorder = Recorder(self.config.record_path) if self.config.record_path else None
         self._app = App(self.config, recorder)
         server = StreamServer(
@@ -55,7 +60,7 @@ class MockServer:
                 recorder.close()
             raise
         self._server = server
-        self.base_url = _base_url(self.config.bind, server.server_port)
+        self.base_url = _base_url(self.config.bind, server.server_port, self._tls is not None)
         if self.config.ready_file:
             try:
                 _write_atomically(self.config.ready_file, self.base_url)
@@ -98,6 +103,11 @@ class MockServer:
     def _handle(self, sock: socket.socket, address: tuple[str, int]) -> None:
         # Without TCP_NODELAY, Nagle plus delayed ACK can hold a small chunk back by ~40 ms.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._tls is not None:
+            tls_sock = self._handshake(sock)
+            if tls_sock is None:
+                return
+            sock = tls_sock
         rfile = sock.makefile("rb")
         try:
             self._serve_connection(sock, rfile)
@@ -106,6 +116,19 @@ class MockServer:
         finally:
             rfile.close()
             sock.close()
+
+    def _handshake(self, sock: socket.socket) -> socket.socket | None:
+        """The TLS side of a new connection, or None (counted) if the client gave up on the handshake."""
+        assert self._tls is not None and self._app is not None
+        sock.settimeout(TLS_HANDSHAKE_TIMEOUT_S)
+        try:
+            tls_sock = self._tls.wrap_socket(sock, server_side=True)
+        except (OSError, ValueError):  # ssl.SSLError is an OSError: an untrusted cert, not TLS at all
+            self._app.state.stats.tls_handshake_failures += 1
+            sock.close()
+            return None
+        tls_sock.settimeout(None)
+        return tls_sock
 
     def _serve_connection(self, sock: socket.socket, rfile: BinaryIO) -> None:
         assert self._app is not None
@@ -129,10 +152,20 @@ def _reject(sock: socket.socket, reason: str) -> None:
     sock.sendall(encode_response(400, [("content-type", "application/json")], body, keep_alive=False))
 
 
-def _base_url(host: str, port: int) -> str:
+def _server_context(config: MockConfig) -> ssl.SSLContext | None:
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    context: ssl.SSLContext = gevent.ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_alpn_protocols(["http/1.1"])
+    context.load_cert_chain(config.tls_cert, config.tls_key)
+    return context
+
+
+def _base_url(host: str, port: int, tls: bool = False) -> str:
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{port}"
+    return f"{'https' if tls else 'http'}://{host}:{port}"
 
 
 def _write_atomically(path: str, text: str) -> None:

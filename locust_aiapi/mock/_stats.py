@@ -17,6 +17,7 @@ class ServerStats:
         self.by_endpoint: Counter[str] = Counter()
         self.by_outcome: Counter[str] = Counter(dict.fromkeys(OUTCOMES, 0))
         self.in_flight = 0
+        self.tls_handshake_failures = 0
 
     def begin(self, endpoint: str) -> None:
         self.by_endpoint[endpoint] += 1
@@ -35,6 +36,7 @@ class ServerStats:
             "in_flight": self.in_flight,
             "queued": self._capacity.queued,
             "generating": self._capacity.active,
+            "tls_handshake_failures": self.tls_handshake_failures,
         }
 
 
