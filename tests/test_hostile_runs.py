@@ -7,6 +7,10 @@ counts against what was recorded, and no traceback.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +21,16 @@ from tests.hostile_echo import ECHO_PLACES, key_forms
 from tests.hostile_scenarios import scenario
 from tests.hostile_server import HostileServer
 
-from ._support import TEST_LOCUSTFILES, LocustRun, headless, run_locust
+from ._support import (
+    ROOT,
+    TEST_LOCUSTFILES,
+    LocustRun,
+    free_port,
+    headless,
+    locust_env,
+    run_locust,
+    terminate,
+)
 
 COUNTING = TEST_LOCUSTFILES / "counting_chat.py"
 KEY = "sk-live/Ab+cd=Ef0123456789"  # its raw, base64 and URL-encoded forms all differ
@@ -116,3 +129,36 @@ def test_the_key_never_reaches_an_artefact_whatever_the_server_echoes(place: str
         leaked = [name for name, text in artefacts.items() if form in text]
         assert not leaked, (form, leaked)
     assert "[redacted]" in artefacts["requests.jsonl"]
+
+
+def test_the_key_never_reaches_locusts_web_ui(tmp_path: Path) -> None:
+    """Locust's own /stats/requests and /stats/failures/csv show the server's messages: redacted."""
+    port = free_port()
+    pages: dict[str, str] = {}
+    with HostileServer(scenario("echo_key", place="error_object")) as server:
+        command = [
+            sys.executable, "-m", "locust", "-f", str(COUNTING), "--host", server.url, "-u", "2", "-r", "2",
+            "-t", "6s", "--web-host", "127.0.0.1", "--web-port", str(port), "--autostart", "--autoquit", "5",
+        ]  # fmt: skip
+        env = locust_env({"OPENAI_API_KEY": KEY})
+        with open(tmp_path / "locust.log", "w") as log:
+            process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and len(pages) < 2:
+                time.sleep(0.5)
+                for path in ("/stats/requests", "/stats/failures/csv"):
+                    try:
+                        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
+                            text = response.read().decode()
+                    except OSError:
+                        continue
+                    if "Incorrect API key" in text:
+                        pages[path] = text
+        finally:
+            terminate(process)
+    log_tail = (tmp_path / "locust.log").read_text()[-2000:]
+    assert set(pages) == {"/stats/requests", "/stats/failures/csv"}, log_tail
+    for form in key_forms(KEY):
+        assert not [path for path, text in pages.items() if form in text], form
+    assert all("[redacted]" in text for text in pages.values())
