@@ -30,9 +30,9 @@ import gevent
 from gevent.event import AsyncResult
 
 from ._histogram import LogHistogram
+from ._name_stats import describe
 from ._options import AIOptions
 from ._report_types import ArrivalReport, ArrivalSettings
-from ._summary import describe
 
 __all__ = ["ArrivalConfig", "ArrivalScheduler", "ArrivalStats"]
 

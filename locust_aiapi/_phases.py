@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._name_stats import NameStats
 from ._records import RequestRecord
 from ._report_types import PhaseRow
-from ._summary import NameStats
 
 __all__ = ["Phase", "PhaseAggregator", "PhaseInfo"]
 

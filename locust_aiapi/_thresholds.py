@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._name_stats import NameStats
 from ._report_types import LATENCY_METRICS, ArrivalReport, GoodputReport, ThresholdResult
-from ._summary import NameStats
 
 __all__ = ["Threshold", "evaluate", "parse_threshold", "parse_thresholds", "split_thresholds"]
 

@@ -15,9 +15,9 @@ from typing import Any
 
 from . import _metrics
 from ._histogram import LogHistogram
+from ._name_stats import widen_window
 from ._records import Outcome, RequestRecord
 from ._report_types import TimeSeriesPoint, TimeSeriesReport
-from ._summary import widen_window
 
 __all__ = ["INTERVAL_S", "TimeSeries"]
 

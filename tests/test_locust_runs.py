@@ -132,7 +132,8 @@ def test_the_batched_embeddings_locustfile(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr[-2000:]
     row = run.summary["requests"]["embeddings-batch-16"]
     assert row["count"] > 0 and row["failures"] == 0
-    assert all(r["prompt_tokens"] for r in run.records)
+    answered = [r for r in run.records if r["outcome"] != "cancelled"]  # the stop can cut one short
+    assert answered and all(r["prompt_tokens"] for r in answered)
 
 
 def test_the_api_key_never_appears_in_output_or_reports(tmp_path: Path) -> None:

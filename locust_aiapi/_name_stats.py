@@ -1,0 +1,249 @@
+"""One row of the summary: everything aggregated for one request name (and model).
+
+Failures are counted (``requests``, ``failures_by_kind``, tokens, retries) but never folded into the latency
+and rate histograms: a request that timed out after 60 s is not a 60 s latency sample. The histograms take
+only successful requests, and only the metrics that are defined for them (see :mod:`locust_aiapi._metrics`).
+``to_dict``/``from_dict`` carry the full mergeable state (workers -> master); ``report_row`` is the
+human/CI-facing row (typed in :mod:`_report_types`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import _metrics
+from ._histogram import LogHistogram
+from ._records import FailureKind, Outcome, RequestRecord, TokenSource
+from ._report_types import HISTOGRAM_METRICS, Description, NameRow
+
+__all__ = ["NameStats", "describe", "widen_window"]
+
+_HISTOGRAMS = HISTOGRAM_METRICS
+_DICTS = ("failures_by_kind", "status_codes")
+_COUNTERS = (
+    "requests",
+    "successes",
+    "cancelled",
+    "prompt_tokens",
+    "prompt_tokens_reported",
+    "output_tokens",
+    "output_tokens_usage",
+    "output_tokens_counted",
+    "success_output_tokens",
+    "retries",
+    "rate_limited",
+)
+_QUANTILES = (0.5, 0.9, 0.95, 0.99)  # p50, p90, p95, p99
+_WINDOW = ("first_start_epoch_s", "last_end_epoch_s")
+_UNKNOWN_KIND = "unknown"
+
+
+def _by_source(usage: int, counted: int) -> dict[str, int]:
+    """How many requests' output tokens came from usage, and how many were counted (estimated)."""
+    pairs = ((TokenSource.USAGE.value, usage), (TokenSource.COUNTED.value, counted))
+    return {source: n for source, n in pairs if n}
+
+
+def _observe(histogram: LogHistogram, value: float | None) -> None:
+    # a negative span means a clock went wrong; a listener must not raise, so the sample is dropped
+    if value is not None and value >= 0.0:
+        histogram.add(value)
+
+
+def _add_counts(target: dict[str, int], source: Mapping[str, int]) -> None:
+    for key, n in source.items():
+        target[key] = target.get(key, 0) + n
+
+
+def widen_window(
+    window: tuple[float | None, float | None], first_s: float | None, last_s: float | None
+) -> tuple[float | None, float | None]:
+    """``(first, last)`` widened to take in ``first_s`` and ``last_s`` (None: nothing known yet)."""
+    first, last = window
+    if first_s is not None and (first is None or first_s < first):
+        first = first_s
+    if last_s is not None and (last is None or last_s > last):
+        last = last_s
+    return first, last
+
+
+def describe(histogram: LogHistogram) -> Description:
+    """Mean, p50, p90, p95, p99, max, min and count, unrounded; None (count 0) without samples."""
+    p50, p90, p95, p99 = histogram.quantiles(_QUANTILES)
+    return {
+        "mean": histogram.mean,
+        "p50": p50,
+        "p90": p90,
+        "p95": p95,
+        "p99": p99,
+        "max": histogram.max,
+        "min": histogram.min,
+        "count": histogram.count,
+    }
+
+
+@dataclass(slots=True)
+class NameStats:
+    """Everything aggregated for one request name.
+
+    ``prompt_tokens``/``output_tokens`` sum every request that reported them, failed ones included;
+    ``success_output_tokens`` only successful ones. ``rate_limited`` counts requests whose final outcome
+    was a 429 (a retried request that finally succeeded is not counted; see ``retries``).
+    ``first_attempt_e2e_ms`` holds the first attempt's E2E of every retried request, whatever its outcome.
+    """
+
+    requests: int = 0
+    successes: int = 0
+    cancelled: int = 0
+    failures_by_kind: dict[str, int] = field(default_factory=dict)
+    status_codes: dict[str, int] = field(default_factory=dict)
+    ttft_ms: LogHistogram = field(default_factory=LogHistogram)
+    ttfc_ms: LogHistogram = field(default_factory=LogHistogram)
+    itl_ms: LogHistogram = field(default_factory=LogHistogram)
+    tpot_ms: LogHistogram = field(default_factory=LogHistogram)
+    e2e_ms: LogHistogram = field(default_factory=LogHistogram)
+    output_tokens_per_s: LogHistogram = field(default_factory=LogHistogram)
+    first_attempt_e2e_ms: LogHistogram = field(default_factory=LogHistogram)
+    prompt_tokens: int = 0
+    prompt_tokens_reported: int = 0  # requests whose prompt tokens the server reported
+    output_tokens: int = 0
+    output_tokens_usage: int = 0  # requests whose output tokens came from the server's usage
+    output_tokens_counted: int = 0  # ... were counted from the stream (estimated: no usage)
+    success_output_tokens: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    first_start_epoch_s: float | None = None
+    last_end_epoch_s: float | None = None
+
+    def add(self, record: RequestRecord) -> None:
+        self.requests += 1
+        self.retries += max(0, record.attempts - 1)
+        self._add_tokens(record)
+        self._extend_window(record.start_epoch_s, _metrics.end_epoch_s(record))
+        if record.status_code is not None:
+            code = str(record.status_code)
+            self.status_codes[code] = self.status_codes.get(code, 0) + 1
+        _observe(self.first_attempt_e2e_ms, record.first_attempt_e2e_ms)
+        if record.ok:
+            self._add_success(record)
+        elif record.outcome is Outcome.CANCELLED:
+            self.cancelled += 1
+        else:
+            self._add_failure(record)
+        if not record.ok and (record.status_code == 429 or record.failure_kind is FailureKind.RATE_LIMITED):
+            self.rate_limited += 1  # a 429 whose back-off the end of the test cut short too
+
+    def _add_tokens(self, record: RequestRecord) -> None:
+        if record.prompt_tokens is not None:
+            self.prompt_tokens += record.prompt_tokens
+            self.prompt_tokens_reported += 1
+        if record.output_tokens is not None:
+            self.output_tokens += record.output_tokens
+            if record.output_tokens_source is TokenSource.COUNTED:
+                self.output_tokens_counted += 1
+            else:
+                self.output_tokens_usage += 1
+            if record.ok:
+                self.success_output_tokens += record.output_tokens
+
+    def _extend_window(self, first_s: float | None, last_s: float | None) -> None:
+        self.first_start_epoch_s, self.last_end_epoch_s = widen_window(
+            (self.first_start_epoch_s, self.last_end_epoch_s), first_s, last_s
+        )
+
+    def _add_success(self, record: RequestRecord) -> None:
+        self.successes += 1
+        _observe(self.ttft_ms, _metrics.ttft_ms(record))
+        _observe(self.ttfc_ms, _metrics.ttfc_ms(record))
+        _observe(self.itl_ms, _metrics.itl_ms(record))
+        _observe(self.tpot_ms, _metrics.tpot_ms(record))
+        _observe(self.e2e_ms, _metrics.e2e_ms(record))
+        _observe(self.output_tokens_per_s, _metrics.output_tokens_per_s(record))
+
+    def _add_failure(self, record: RequestRecord) -> None:
+        kind = record.failure_kind.value if record.failure_kind is not None else _UNKNOWN_KIND
+        self.failures_by_kind[kind] = self.failures_by_kind.get(kind, 0) + 1
+
+    @property
+    def failures(self) -> int:
+        return self.requests - self.successes - self.cancelled
+
+    @property
+    def success_rate(self) -> float | None:
+        """Successes among the requests that completed (cancelled ones are neither)."""
+        completed = self.requests - self.cancelled
+        return self.successes / completed if completed else None
+
+    @property
+    def window_s(self) -> float | None:
+        """Wall-clock span from the first request's start to the last request's end."""
+        if self.first_start_epoch_s is None or self.last_end_epoch_s is None:
+            return None
+        return self.last_end_epoch_s - self.first_start_epoch_s
+
+    @property
+    def aggregate_output_tokens_per_s(self) -> float | None:
+        """Output tokens of successful requests per second of the wall-clock window; None for a 0 s window."""
+        window = self.window_s
+        return self.success_output_tokens / window if window else None
+
+    def merge(self, other: NameStats) -> None:
+        for name in _COUNTERS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in _DICTS:
+            _add_counts(getattr(self, name), getattr(other, name))
+        for name in _HISTOGRAMS:
+            getattr(self, name).merge(getattr(other, name))
+        self._extend_window(other.first_start_epoch_s, other.last_end_epoch_s)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {name: getattr(self, name) for name in (*_COUNTERS, *_WINDOW)}
+        data.update((name, dict(getattr(self, name))) for name in _DICTS)
+        data["histograms"] = {name: getattr(self, name).to_dict() for name in _HISTOGRAMS}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NameStats:
+        stats = cls()
+        try:
+            for name in (*_COUNTERS, *_WINDOW):
+                setattr(stats, name, data[name])
+            for name in _DICTS:
+                setattr(stats, name, {str(key): int(n) for key, n in data[name].items()})
+            for name in _HISTOGRAMS:
+                setattr(stats, name, LogHistogram.from_dict(data["histograms"][name]))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a NameStats dict: {exc!r}") from exc
+        return stats
+
+    def report_row(self) -> NameRow:
+        """The human/CI-facing summary of this row (unrounded floats, None where undefined)."""
+        return {
+            "count": self.requests,
+            "successes": self.successes,
+            "failures": self.failures,
+            "cancelled": self.cancelled,
+            "failures_by_kind": dict(sorted(self.failures_by_kind.items())),
+            "success_rate": self.success_rate,
+            "status_codes": dict(sorted(self.status_codes.items())),
+            "ttft_ms": describe(self.ttft_ms),
+            "ttfc_ms": describe(self.ttfc_ms),
+            "itl_ms": describe(self.itl_ms),
+            "tpot_ms": describe(self.tpot_ms),
+            "e2e_ms": describe(self.e2e_ms),
+            "output_tokens_per_s": describe(self.output_tokens_per_s),
+            "first_attempt_e2e_ms": describe(self.first_attempt_e2e_ms),
+            "prompt_tokens": self.prompt_tokens if self.prompt_tokens_reported else None,
+            "prompt_tokens_unknown": self.requests - self.prompt_tokens_reported,
+            "output_tokens": self.output_tokens,
+            "output_tokens_by_source": _by_source(self.output_tokens_usage, self.output_tokens_counted),
+            "total_tokens": self.prompt_tokens + self.output_tokens,
+            "success_output_tokens": self.success_output_tokens,
+            "aggregate_output_tokens_per_s": self.aggregate_output_tokens_per_s,
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "first_start_epoch_s": self.first_start_epoch_s,
+            "last_end_epoch_s": self.last_end_epoch_s,
+        }
