@@ -16,7 +16,8 @@ import gevent
 from gevent import GreenletExit
 from geventhttpclient.client import HTTPClientPool
 
-from ._errors import ResponseError
+from ._errors import ProtocolError, ResponseError
+from ._limits import Deadlines, Limits
 from ._records import (
     ChatResult,
     EmbeddingResult,
@@ -30,7 +31,15 @@ from ._redaction import Redactor
 from ._requests import ChatRequest, EmbeddingRequest, RequestStart
 from ._retry import RetryPolicy, parse_retry_after
 from ._stream import StreamRecorder, apply_usage
-from ._transport import BodyReader, Response, classify_exception, read_all, send_request
+from ._transport import (
+    BodyReader,
+    Response,
+    classify_exception,
+    decoded,
+    read_body,
+    read_limited,
+    send_request,
+)
 from .dialects.base import ChatDialect
 from .dialects.openai import build_embeddings_request, parse_embeddings_response
 
@@ -66,8 +75,10 @@ class AIClient:
         retry: RetryPolicy,
         report: Callable[[RequestRecord], None],
         rng: random.Random | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self._pool = pool
+        self._limits = limits or Limits()
         self._headers = dict(headers)
         self._redact = Redactor.from_headers(self._headers)
         self._dialect = dialect
@@ -159,22 +170,33 @@ class AIClient:
         record.finish_reason = self._redact.optional(record.finish_reason)
         self._report(record)
 
-    def _open(self, record: RequestRecord, url: str, body: bytes, headers: Mapping[str, str]) -> Response:
-        response = send_request(self._pool, url, body, headers)
+    def _open(
+        self, record: RequestRecord, url: str, body: bytes, headers: Mapping[str, str], deadlines: Deadlines
+    ) -> Response:
+        response = send_request(self._pool, url, body, headers, deadlines)
         record.headers_s = perf_counter()
         record.status_code = response.status_code
-        record.request_id = response.get("x-request-id")
+        record.request_id = _text(response.get("x-request-id"))
         return response
 
-    def _http_failed(self, record: RequestRecord, response: Response) -> bool:
+    def _error_message(self, response: Response, deadlines: Deadlines) -> str:
+        """The server's message from an error body, reading at most what is kept of it."""
+        limit = self._limits.max_error_body_bytes
+        body, _ = read_body(response, deadlines, limit)
+        text = decoded(body, _text(response.get("content-encoding")), limit)
+        try:
+            return self._dialect.parse_error_message(text)
+        except (RecursionError, ValueError):  # nested too deep for the parser: still the server's error
+            return "(an error body that cannot be parsed)"
+
+    def _http_failed(self, record: RequestRecord, response: Response, deadlines: Deadlines) -> bool:
         status = response.status_code
         if 200 <= status < 300:
             return False
-        body = read_all(response)
+        message = f"HTTP {status}: {self._error_message(response, deadlines)}"
         record.end_s = perf_counter()
-        message = f"HTTP {status}: {self._dialect.parse_error_message(body)}"
         if status == 429:
-            record.retry_after_s = parse_retry_after(response.get("retry-after"), time.time())
+            record.retry_after_s = parse_retry_after(_text(response.get("retry-after")), time.time())
             record.fail(FailureKind.RATE_LIMITED, message)
         elif 400 <= status < 500:
             record.fail(FailureKind.CLIENT_ERROR, message)
@@ -187,22 +209,35 @@ class AIClient:
     def _chat_attempt(
         self, record: RequestRecord, url: str, body: bytes, headers: Mapping[str, str], stream: bool
     ) -> _ChatOutput:
-        response = self._open(record, url, body, headers)
+        deadlines = Deadlines(self._limits, perf_counter(), first_token=stream)
+        response = self._open(record, url, body, headers, deadlines)
         try:
-            if self._http_failed(record, response):
+            if self._http_failed(record, response, deadlines):
                 return _ChatOutput()
+            if stream and _is_json(response):
+                message = self._error_message(response, deadlines)
+                raise ProtocolError(f"HTTP {response.status_code} application/json, not a stream: {message}")
             if stream:
-                return self._consume_stream(record, response)
-            return self._consume_completion(record, response)
+                return self._consume_stream(record, response, deadlines)
+            return self._consume_completion(record, response, deadlines)
         finally:
-            response.release()
+            response.release()  # closes a connection whose body was not read to the end
 
-    def _consume_stream(self, record: RequestRecord, response: Response) -> _ChatOutput:
-        """The hot loop: read what has arrived, stamp it, hand it on. Nothing else."""
+    def _consume_stream(self, record: RequestRecord, response: Response, deadlines: Deadlines) -> _ChatOutput:
+        """The hot loop: read what has arrived, stamp it, hand it on. Nothing else.
+
+        Until the first token the loop also looks for it, so the TTFT deadline ends then: comments
+        and keep-alive bytes are no progress towards a first token.
+        """
         parser = self._dialect.stream_parser()
         recorder = StreamRecorder(record, parser)
-        reader = BodyReader(response)
+        reader = BodyReader(response, deadlines)
         try:
+            while data := reader.read():
+                recorder.feed(data, perf_counter())
+                if record.first_token_s is not None or record.token_chunk_times_s:
+                    reader.token_arrived()
+                    break
             while data := reader.read():
                 recorder.feed(data, perf_counter())
         finally:
@@ -210,8 +245,10 @@ class AIClient:
         recorder.end(perf_counter())
         return _ChatOutput(parser.text, parser.reasoning, parser.usage)
 
-    def _consume_completion(self, record: RequestRecord, response: Response) -> _ChatOutput:
-        body = read_all(response)
+    def _consume_completion(
+        self, record: RequestRecord, response: Response, deadlines: Deadlines
+    ) -> _ChatOutput:
+        body = read_limited(response, deadlines, self._limits.max_body_bytes, "the response body")
         record.end_s = perf_counter()
         completion = self._dialect.parse_chat_response(body)
         record.finish_reason = completion.finish_reason
@@ -223,11 +260,12 @@ class AIClient:
     def _embedding_attempt(
         self, record: RequestRecord, request: EmbeddingRequest, body: bytes
     ) -> _EmbeddingOutput:
-        response = self._open(record, request.url, body, self._headers_for(False))
+        deadlines = Deadlines(self._limits, perf_counter(), first_token=False)
+        response = self._open(record, request.url, body, self._headers_for(False), deadlines)
         try:
-            if self._http_failed(record, response):
+            if self._http_failed(record, response, deadlines):
                 return _EmbeddingOutput()
-            data = read_all(response)
+            data = read_limited(response, deadlines, self._limits.max_body_bytes, "the response body")
             record.end_s = perf_counter()
         finally:
             response.release()
@@ -240,6 +278,18 @@ class AIClient:
         if usage is not None:
             record.prompt_tokens = usage.prompt_tokens
         return _EmbeddingOutput(vectors, usage)
+
+
+def _text(value: object) -> str | None:
+    """A header's value; a header sent twice comes back as a list, and its first value is kept."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return value if isinstance(value, str) else None
+
+
+def _is_json(response: Response) -> bool:
+    content_type = _text(response.get("content-type")) or ""
+    return content_type.split(";", 1)[0].strip().lower() == "application/json"
 
 
 def _guarded(

@@ -33,6 +33,7 @@ class FailureKind(str, Enum):
     INVALID_RESPONSE = "invalid_response"  # e.g. embeddings: wrong vector count or dimensions
     CONNECTION_ERROR = "connection_error"  # refused, reset, closed early
     TIMEOUT = "timeout"  # connect or read timeout
+    RESPONSE_TOO_LARGE = "response_too_large"  # a line, event or body beyond its bound
 
 
 class TokenSource(str, Enum):
