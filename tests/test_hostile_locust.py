@@ -113,3 +113,36 @@ def test_one_flooding_user_does_not_freeze_the_others(tmp_path: Path) -> None:
     assert max(len(r["chunk_offsets_ms"]) for r in flood) > 10_000  # it did flood
     ttfts = sorted(r["ttft_ms"] for r in others)
     assert len(others) > 100 and ttfts[int(len(ttfts) * 0.99)] < 250.0, ttfts[-5:]
+
+
+RETRIES = ("--ai-max-retries", "2", "--ai-retry-max-delay", "0.5")
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "extra"),
+    [
+        ("interim_1xx", {}, ()),
+        ("retry_after", {"value": "inf", "times": 5}, RETRIES),
+        ("retry_after", {"value": "3600", "times": 5}, RETRIES),
+    ],
+)
+def test_interim_responses_and_a_huge_retry_after_still_give_normal_answers(
+    tmp_path: Path, name: str, params: dict[str, Any], extra: tuple[str, ...]
+) -> None:
+    with HostileServer(scenario(name, **params)) as server:
+        run, locust, _ = measured_locust(tmp_path, server.url, "3s", *extra)
+        accepted = server.connections_accepted
+        served = server.served
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr and run.peak_rss_mib < MAX_RSS_MIB
+    ok = [r for r in locust.records if r["outcome"] == "success"]
+    assert len(ok) > 50 and {r["output_tokens"] for r in ok} == {9}
+    assert {r["outcome"] for r in locust.records} <= {"success", "cancelled"}
+    assert len(ok) <= len(served)
+    if name == "interim_1xx":
+        assert accepted == 5  # one keep-alive connection per user: no connection was left dirty
+    else:
+        retried = [r for r in ok if r["attempts"] > 1]  # each 429 waited at most the 0.5 s cap
+        limited = sum(s.notes.get("rate_limited", 0) for s in served)
+        assert limited == 5 == sum(r["attempts"] - 1 for r in retried)
+        assert all(r["e2e_ms"] < 2000 for r in retried)
