@@ -17,6 +17,8 @@ from gevent import GreenletExit
 from geventhttpclient.client import HTTPClientPool
 
 from ._errors import ConfigurationError, ResponseError
+from ._http_errors import header_text, http_failed, is_json, json_instead_of_stream
+from ._limits import Deadlines, Limits
 from ._records import (
     ChatResult,
     EmbeddingResult,
@@ -28,9 +30,15 @@ from ._records import (
 )
 from ._redaction import Redactor
 from ._requests import ChatRequest, EmbeddingRequest, RequestStart
-from ._retry import RetryPolicy, parse_retry_after
+from ._retry import RetryPolicy
 from ._stream import StreamRecorder, apply_usage
-from ._transport import BodyReader, Response, classify_exception, read_all, send_request
+from ._transport import (
+    BodyReader,
+    Response,
+    classify_exception,
+    read_limited,
+    send_request,
+)
 from .dialects.base import ChatDialect, EmbeddingsDialect
 
 __all__ = ["AIClient"]
@@ -65,8 +73,10 @@ class AIClient:
         retry: RetryPolicy,
         report: Callable[[RequestRecord], None],
         rng: random.Random | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self._pool = pool
+        self._limits = limits or Limits()
         self._headers = dict(headers)
         self._redact = Redactor.from_headers(self._headers)
         self._dialect = dialect
@@ -163,59 +173,49 @@ class AIClient:
         record.served_model = self._redact.optional(record.served_model)
         self._report(record)
 
-    def _open(self, record: RequestRecord, url: str, body: bytes, headers: Mapping[str, str]) -> Response:
-        response = send_request(self._pool, url, body, headers)
+    def _open(
+        self, record: RequestRecord, url: str, body: bytes, headers: Mapping[str, str], deadlines: Deadlines
+    ) -> Response:
+        response = send_request(self._pool, url, body, headers, deadlines)
         record.headers_s = perf_counter()
         record.status_code = response.status_code
-        record.request_id = response.get("x-request-id")
+        record.request_id = header_text(response.get("x-request-id"))
         return response
-
-    def _http_failed(self, record: RequestRecord, response: Response) -> bool:
-        status = response.status_code
-        if 200 <= status < 300:
-            return False
-        body = read_all(response)
-        record.end_s = perf_counter()
-        message = f"HTTP {status}: {self._dialect.parse_error_message(body)}"
-        if status == 429:
-            record.retry_after_s = parse_retry_after(response.get("retry-after"), time.time())
-            record.fail(FailureKind.RATE_LIMITED, message)
-        elif 400 <= status < 500:
-            record.fail(FailureKind.CLIENT_ERROR, message)
-        elif status >= 500:
-            record.fail(FailureKind.SERVER_ERROR, message)
-        else:
-            record.fail(FailureKind.PROTOCOL_ERROR, f"unexpected HTTP status {status}")
-        return True
 
     def _chat_attempt(
         self, record: RequestRecord, url: str, body: bytes, headers: Mapping[str, str], stream: bool
     ) -> _ChatOutput:
-        response = self._open(record, url, body, headers)
+        deadlines = Deadlines(self._limits, perf_counter(), first_token=stream)
+        response = self._open(record, url, body, headers, deadlines)
         try:
-            if self._http_failed(record, response):
+            if http_failed(record, response, deadlines, self._dialect, self._limits):
+                return _ChatOutput()
+            if stream and is_json(response):  # an error object, or a whole answer, instead of a stream
+                json_instead_of_stream(record, response, deadlines, self._dialect, self._limits)
                 return _ChatOutput()
             if stream:
-                return self._consume_stream(record, response)
-            return self._consume_completion(record, response)
+                return self._consume_stream(record, response, deadlines)
+            return self._consume_completion(record, response, deadlines)
         finally:
-            response.release()
+            response.release()  # closes a connection whose body was not read to the end
 
-    def _consume_stream(self, record: RequestRecord, response: Response) -> _ChatOutput:
-        """The hot loop: read what has arrived, stamp it, hand it on. Nothing else."""
+    def _consume_stream(self, record: RequestRecord, response: Response, deadlines: Deadlines) -> _ChatOutput:
+        """The hot loop: read what has arrived, stamp it, hand it on. Nothing else.
+
+        Until the first token the loop also looks for it, so the TTFT deadline ends then: comments
+        and keep-alive bytes are no progress towards a first token.
+        """
         parser = self._dialect.stream_parser()
         recorder = StreamRecorder(record, parser, body_error=self._dialect.parse_body_error)
-        reader = BodyReader(response)
+        reader = BodyReader(response, deadlines)
         try:
-            while data := reader.read():
-                if not recorder.feed(data, perf_counter()):
-                    break  # a bound was exceeded: the connection is closed, not reused
+            _pump(record, recorder, reader)
         except GreenletExit:
             recorder.interrupted()
             raise
         except Exception as exc:  # a failed stream keeps what it measured, text included
             recorder.interrupted()
-            record.fail(*classify_exception(exc))
+            _fail(record, exc)
             record.end_s = perf_counter()
         else:
             recorder.end(perf_counter())
@@ -223,8 +223,10 @@ class AIClient:
             reader.close()
         return _ChatOutput(parser.text, parser.reasoning, parser.usage)
 
-    def _consume_completion(self, record: RequestRecord, response: Response) -> _ChatOutput:
-        body = read_all(response)
+    def _consume_completion(
+        self, record: RequestRecord, response: Response, deadlines: Deadlines
+    ) -> _ChatOutput:
+        body = read_limited(response, deadlines, self._limits.max_body_bytes, "the response body")
         record.end_s = perf_counter()
         completion = self._dialect.parse_chat_response(body)
         record.finish_reason = completion.finish_reason
@@ -237,11 +239,12 @@ class AIClient:
     def _embedding_attempt(
         self, record: RequestRecord, request: EmbeddingRequest, body: bytes, embeddings: EmbeddingsDialect
     ) -> _EmbeddingOutput:
-        response = self._open(record, request.url, body, self._headers_for(False))
+        deadlines = Deadlines(self._limits, perf_counter(), first_token=False)
+        response = self._open(record, request.url, body, self._headers_for(False), deadlines)
         try:
-            if self._http_failed(record, response):
+            if http_failed(record, response, deadlines, self._dialect, self._limits):
                 return _EmbeddingOutput()
-            data = read_all(response)
+            data = read_limited(response, deadlines, self._limits.max_body_bytes, "the response body")
             record.end_s = perf_counter()
         finally:
             response.release()
@@ -257,6 +260,28 @@ class AIClient:
         return _EmbeddingOutput(parsed.vectors, parsed.usage)
 
 
+def _pump(record: RequestRecord, recorder: StreamRecorder, reader: BodyReader) -> None:
+    """Feed what arrives to the recorder; until the first token also watch for it (the TTFT deadline
+    ends then), after that only feed. Stops early when the recorder refuses more (a bound was hit)."""
+    while data := reader.read():
+        if not recorder.feed(data, perf_counter()):
+            return
+        if record.first_token_s is not None or record.token_chunk_times_s:
+            reader.token_arrived()
+            break
+    while data := reader.read():
+        if not recorder.feed(data, perf_counter()):
+            return
+
+
+def _fail(record: RequestRecord, exc: Exception) -> None:
+    """An exception of an attempt as a failure of the record: our own kinds kept, I/O ones classified."""
+    if isinstance(exc, ResponseError):
+        record.fail(exc.kind, str(exc))
+    else:
+        record.fail(*classify_exception(exc))
+
+
 def _guarded(
     record: RequestRecord, attempt: Callable[[RequestRecord], _Output], empty: Callable[[], _Output]
 ) -> _Output:
@@ -264,10 +289,8 @@ def _guarded(
     output = empty()
     try:
         output = attempt(record)
-    except ResponseError as exc:
-        record.fail(exc.kind, str(exc))
     except Exception as exc:
-        record.fail(*classify_exception(exc))
+        _fail(record, exc)
     if not record.end_s:
         record.end_s = perf_counter()
     return output

@@ -67,6 +67,17 @@ OPTIONS: tuple[Option, ...] = (
            help="Back-off base in seconds: attempt n waits base*2^n + U(0, base). Default 1."),
     Option("--ai-retry-max-delay", "retry_max_delay_s", type=types.non_negative_seconds,
            help="Upper bound of one back-off delay in seconds, Retry-After included. Default 30."),
+    # bounds on what a server may make us wait for or hold
+    Option("--ai-ttft-timeout", "ttft_timeout_s", type=types.non_negative_seconds,
+           help="Streamed chat: seconds from sending a request to its first token; then the request fails "
+           "as 'timeout' (\"no token within N s\"). Comments and keep-alive bytes are no progress. 0: off. "
+           "Default 60."),
+    Option("--ai-request-timeout", "request_timeout_s", type=types.non_negative_seconds,
+           help="Seconds one attempt may take from sending to the end of the answer; then it fails as "
+           "'timeout'. 0: off. Default 600. (A user's network_timeout, 300 s, bounds each silent wait.)"),
+    Option("--ai-max-body-mib", "max_body_mib", type=types.positive_float,
+           help="Largest non-streamed answer (chat completion, embeddings) in MiB; a larger one fails as "
+           "'response_too_large' and is not read. Default 64."),
     # outputs
     Option("--ai-requests-jsonl", "requests_jsonl", metavar="PATH",
            help="Write one JSON line per AI request (timings, tokens, outcome) to PATH."),
@@ -155,6 +166,9 @@ class AIOptions:
     max_retries: int = 0
     retry_base_delay_s: float = 1.0
     retry_max_delay_s: float = 30.0
+    ttft_timeout_s: float = 60.0
+    request_timeout_s: float = 600.0
+    max_body_mib: float = 64.0
     requests_jsonl: str | None = None
     summary_json: str | None = None
     report_html: str | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -19,7 +20,9 @@ RETRYABLE_KINDS = frozenset(
 class RetryPolicy:
     """``max_retries`` extra attempts; delay ``base * 2**n + U(0, base)`` capped at ``max_delay_s``.
 
-    A ``Retry-After`` from the server is a lower bound on the delay. Off by default.
+    A ``Retry-After`` from the server is a lower bound on the delay, and ``max_delay_s`` caps that
+    too: a server answering ``Retry-After: 3600`` must not park every user for the rest of the run.
+    Off by default.
     """
 
     max_retries: int = 0
@@ -32,20 +35,25 @@ class RetryPolicy:
     def delay_s(self, retries_done: int, retry_after_s: float | None, rng: random.Random) -> float:
         backoff = self.base_delay_s * (2.0**retries_done) + rng.uniform(0.0, self.base_delay_s)
         delay = min(backoff, self.max_delay_s)
-        if retry_after_s is not None:
+        if retry_after_s is not None and math.isfinite(retry_after_s):
             delay = max(delay, retry_after_s)
-        return delay
+        return min(delay, self.max_delay_s)
 
 
 def parse_retry_after(value: str | None, now_epoch_s: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date.
+
+    ``inf``, ``nan`` and other values that are not a finite number of seconds are ignored (None).
+    """
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):

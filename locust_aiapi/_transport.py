@@ -3,16 +3,20 @@
 geventhttpclient's own ``read(n)`` keeps reading until ``n`` bytes are buffered, which would
 hold a streamed token back until later ones arrive. :class:`BodyReader` instead returns
 whatever the last ``recv`` produced, so every chunk is timestamped when it actually arrives.
+
+Nothing a server sends is trusted: headers are read by our own loop under the bounds of
+:class:`~locust_aiapi._limits.Limits`, and every read loop yields to other greenlets while a
+server keeps the socket full (:class:`~locust_aiapi._head.Pacer`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import ipaddress
 import socket
 import ssl
 import time
+import zlib
 from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -23,9 +27,20 @@ from geventhttpclient.client import HTTPClientPool
 from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError
 from geventhttpclient.url import URL
 
+from ._head import BoundedResponse, Pacer, tune_connection_pool
+from ._limits import Deadlines, ResponseTooLarge
 from ._records import FailureKind
 
-__all__ = ["BodyReader", "Response", "classify_exception", "join_url", "read_all", "send_request"]
+__all__ = [
+    "BodyReader",
+    "Response",
+    "classify_exception",
+    "decoded",
+    "join_url",
+    "read_body",
+    "read_limited",
+    "send_request",
+]
 
 RECV_SIZE = 65536
 
@@ -64,95 +79,80 @@ def join_url(host: str, path: str) -> str:
 
 
 def send_request(
-    pool: HTTPClientPool, url: str, body: bytes, headers: Mapping[str, str], method: str = "POST"
+    pool: HTTPClientPool,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    deadlines: Deadlines,
+    method: str = "POST",
 ) -> Response:
-    """Send the request and return once the response headers have arrived."""
+    """Send the request and return once the final (non-1xx) response headers have arrived.
+
+    geventhttpclient's ``request`` reads headers without a bound on size, count or time, so the
+    request is written here and the headers are read by :class:`~locust_aiapi._head.BoundedResponse`. Like
+    geventhttpclient, a POST is never re-sent on another connection.
+    """
     parsed = URL(url)
     client = pool.get_client(parsed)
-    _tune_connection_pool(client._connection_pool)
+    connections = client._connection_pool
+    tune_connection_pool(connections)
     uri = getattr(parsed, "quoted_uri", parsed.request_uri)
-    response: Response = client.request(method, uri, body=body, headers=dict(headers))
-    return response
-
-
-_unpatched_select = gevent.monkey.get_original("select", "select")
-_unpatched_getaddrinfo = gevent.monkey.get_original("socket", "getaddrinfo")
-
-
-def _tune_connection_pool(connections: Any) -> None:
-    """Keep geventhttpclient from yielding to the hub between our start stamp and the send.
-
-    Each yield puts the request behind every other ready greenlet, and that wait would be
-    reported as server latency: measured 5-15 ms for the first request of each of 20 users
-    (thread-pool DNS for an IP literal) and ~10 ms at p99 for keep-alive reuse (see below).
-    """
-    if connections.__dict__.get("_is_socket_alive") is _socket_is_idle:
-        return
-    connections._is_socket_alive = _socket_is_idle
-    host = str(connections._connection_host).strip("[]")
+    head = client._build_request(method, uri, body=body, headers=dict(headers), chunked=False)
+    sock = connections.get_socket()
     try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return  # a name: keep gevent's cooperative resolver, a DNS lookup may take a while
-    family = socket.AF_INET if connections.disable_ipv6 else 0
-    info = _unpatched_getaddrinfo(
-        host, connections._connection_port, family, socket.SOCK_STREAM, socket.SOL_TCP, socket.AI_NUMERICHOST
-    )
-    connections._resolve = lambda: info
-
-
-def _socket_is_idle(sock: Any) -> bool:
-    """geventhttpclient's check that a pooled keep-alive socket is still usable, minus the yield.
-
-    Its own check calls gevent's ``select(..., 0)``, which also yields to the hub; under load the
-    request then waits behind every other greenlet (p99 ~10 ms at 20 users) after its start was
-    stamped, and that wait would be reported as server latency. A zero-timeout poll of one
-    descriptor never blocks, so the unpatched ``select`` is safe here.
-    """
-    try:
-        if sock.fileno() < 0:
-            return False
-        readable, _, _ = _unpatched_select([sock], [], [], 0.0)
-        return not readable
-    except (OSError, ValueError):
-        return False
+        sock.sendall(head.encode("latin-1") + body)
+    except OSError as exc:
+        if exc.errno not in (errno.ECONNRESET, errno.EPIPE):
+            connections.release_socket(sock)
+            raise
+        # the server may have answered (e.g. 413) before closing: read that answer
+    return BoundedResponse(sock, connections, deadlines, method=method, headers_type=client.headers_type)
 
 
 class BodyReader:
-    """Reads one response body as it arrives, with one idle timer for the whole body.
+    """Reads one response body as it arrives, with one timer for the whole body.
 
     gevent arms and disarms a timer on every blocking ``recv`` of a socket that has a timeout;
     at one recv per streamed chunk that was ~18 % of the load generator's CPU. Here the socket
-    waits without a timeout and a single timer, re-armed only when it fires, throws
-    ``socket.timeout`` into the reading greenlet once nothing has arrived for the socket's
-    timeout (``network_timeout``).
+    waits without a timeout and a single timer, re-armed only when it fires, throws into the
+    reading greenlet once nothing has arrived for the socket's timeout (``network_timeout``) or
+    a deadline of the attempt (first token, whole request) has passed.
     """
 
-    __slots__ = ("_greenlet", "_idle_s", "_last_s", "_response", "_timer")
+    __slots__ = ("_deadlines", "_greenlet", "_idle_s", "_last_s", "_pacer", "_response", "_timer")
 
-    def __init__(self, response: Response) -> None:
+    def __init__(self, response: Response, deadlines: Deadlines) -> None:
         self._response = response
+        self._deadlines = deadlines
         sock = response._sock  # type: ignore[attr-defined]
         self._idle_s: float | None = sock.gettimeout() if sock is not None else None
         self._last_s = time.perf_counter()
         self._greenlet = gevent.getcurrent()
+        self._pacer = Pacer()
         self._timer: Any = None
-        if self._idle_s:
-            self._arm(self._idle_s)
+        self._arm(self._last_s)
 
-    def _arm(self, after_s: float) -> None:
-        self._timer = gevent.get_hub().loop.timer(after_s)
-        self._timer.start(self._on_timer)
+    def _arm(self, now_s: float) -> None:
+        wait_s = self._deadlines.wait_s(now_s, self._idle_s and self._idle_s - (now_s - self._last_s), None)
+        if wait_s is not None:
+            self._timer = gevent.get_hub().loop.timer(wait_s)
+            self._timer.start(self._on_timer)
 
     def _on_timer(self) -> None:
-        assert self._idle_s is not None
         self._timer.close()
-        idle_s = time.perf_counter() - self._last_s
-        if idle_s >= self._idle_s:
-            self._timer = None
-            self._greenlet.throw(TimeoutError("timed out"))
+        self._timer = None
+        now_s = time.perf_counter()
+        expired: BaseException | None = self._deadlines.expired(now_s)
+        if expired is None and self._idle_s and now_s - self._last_s >= self._idle_s:
+            expired = TimeoutError("timed out")
+        if expired is not None:
+            self._greenlet.throw(expired)
         else:
-            self._arm(self._idle_s - idle_s)
+            self._arm(now_s)
+
+    def token_arrived(self) -> None:
+        """The first token is in: the TTFT deadline no longer applies (the timer re-arms lazily)."""
+        self._deadlines.token_arrived()
 
     def close(self) -> None:
         if self._timer is not None:
@@ -178,14 +178,17 @@ class BodyReader:
 
     def _recv(self, sock: Any) -> bytes:
         timeout = self._idle_s
+        began_s = time.perf_counter()
         if timeout is None:
-            return bytes(sock.recv(RECV_SIZE))
-        sock.settimeout(None)  # our timer guards the wait; restored before a pool can reuse it
-        try:
             data = bytes(sock.recv(RECV_SIZE))
-        finally:
-            sock.settimeout(timeout)
-        self._last_s = time.perf_counter()
+        else:
+            sock.settimeout(None)  # our timer guards the wait; restored before a pool can reuse it
+            try:
+                data = bytes(sock.recv(RECV_SIZE))
+            finally:
+                sock.settimeout(timeout)
+        self._last_s = now_s = time.perf_counter()
+        self._pacer.after_recv(len(data), began_s, now_s)
         return data
 
 
@@ -198,15 +201,58 @@ def _feed_eof(response: Response) -> None:
         raise HTTPConnectionClosed("connection closed before the end of the response body")
 
 
-def read_all(response: Response) -> bytes:
-    reader = BodyReader(response)
+def read_body(response: Response, deadlines: Deadlines, max_bytes: int) -> tuple[bytes, bool]:
+    """The body, or its first ``max_bytes`` and True when it is longer (the rest is never read).
+
+    A connection whose body was not read to the end is closed by ``release()``, never pooled.
+    """
+    reader = BodyReader(response, deadlines)
     parts: list[bytes] = []
+    size = 0
     try:
         while chunk := reader.read():
             parts.append(chunk)
+            size += len(chunk)
+            if size > max_bytes:
+                return b"".join(parts)[:max_bytes], True
     finally:
         reader.close()
-    return b"".join(parts)
+    return b"".join(parts), False
+
+
+def _content_length(response: Response) -> int | None:
+    value = response.get("content-length")
+    try:
+        return int(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def read_limited(response: Response, deadlines: Deadlines, max_bytes: int, what: str) -> bytes:
+    """The whole body, or :class:`ResponseTooLarge` beyond ``max_bytes`` (declared or read)."""
+    length = _content_length(response)
+    body, cut = (
+        (b"", True)
+        if length is not None and length > max_bytes
+        else read_body(response, deadlines, max_bytes)
+    )
+    if cut:
+        raise ResponseTooLarge(f"{what} exceeds {max_bytes} bytes")
+    return body
+
+
+def decoded(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
+    """An error body as text bytes: gzip/deflate decoded (at most ``max_bytes``), else as sent.
+
+    We ask for identity, but some servers and gateways compress their errors anyway.
+    """
+    encoding = (content_encoding or "").strip().lower()
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        return body
+    try:
+        return zlib.decompressobj(zlib.MAX_WBITS | 32).decompress(body, max_bytes)
+    except zlib.error:
+        return body
 
 
 _TIMEOUTS: tuple[type[BaseException], ...] = (socket.timeout, TimeoutError, gevent.Timeout)
@@ -233,6 +279,8 @@ def classify_exception(exc: BaseException) -> tuple[FailureKind, str]:
         return FailureKind.PROTOCOL_ERROR, f"invalid HTTP response: {exc}"
     if isinstance(exc, ssl.SSLError) and not isinstance(exc, _TLS_CLOSED):
         return FailureKind.TLS_ERROR, _tls_reason(exc)
+    if isinstance(exc, (RecursionError, ValueError)):  # a body we cannot parse: never a connection problem
+        return FailureKind.PROTOCOL_ERROR, f"invalid response: {type(exc).__name__}"
     if isinstance(exc, ConnectionRefusedError):
         return FailureKind.CONNECTION_ERROR, "connection refused"
     if isinstance(exc, ConnectionResetError):

@@ -11,7 +11,9 @@ from locust.event import EventHook
 
 from ._client import AIClient
 from ._errors import AIRequestFailure, ConfigurationError
+from ._limits import MIB, Limits
 from ._metrics import e2e_ms, ttft_ms
+from ._options import AIOptions
 from ._records import ChatResult, EmbeddingResult, FailureKind, Outcome, RequestKind, RequestRecord
 from ._requests import ChatRequest, EmbeddingRequest, message_list
 from ._retry import RetryPolicy
@@ -83,6 +85,7 @@ class _AIUser(FastHttpUser):
                 self._ai_options.retry_max_delay_s,
             ),
             report=self._report,
+            limits=_limits(self._ai_options),
         )
 
     def _ai_headers(self) -> dict[str, str]:
@@ -172,6 +175,15 @@ class _AIUser(FastHttpUser):
                 start_time=record.start_epoch_s,
                 url=None,
             )
+
+
+def _limits(options: AIOptions) -> Limits:
+    """The transport's bounds from ``--ai-ttft-timeout``, ``--ai-request-timeout``, ``--ai-max-body-mib``."""
+    return Limits(
+        ttft_timeout_s=options.ttft_timeout_s or None,
+        request_timeout_s=options.request_timeout_s or None,
+        max_body_bytes=int(options.max_body_mib * MIB),
+    )
 
 
 def _response_length(record: RequestRecord) -> int:

@@ -171,7 +171,8 @@ def test_retry_honours_retry_after_and_keeps_first_attempt_latency(serve) -> Non
     limited = plain("429 Too Many Requests", b'{"error":{"message":"slow down"}}', "Retry-After: 0.25")
     ok = STREAM_HEAD + chunked(delta("hi", "stop") + sse("[DONE]")) + END
     url, server = serve([(0, limited)], [(0, ok)])
-    client, reported = make_client(RetryPolicy(max_retries=3, base_delay_s=0.01, max_delay_s=0.05))
+    # back-off alone would wait ~0.01-0.02 s; Retry-After (under the 0.5 s cap) makes it 0.25 s
+    client, reported = make_client(RetryPolicy(max_retries=3, base_delay_s=0.01, max_delay_s=0.5))
     record = chat(client, url)
     assert record.outcome is Outcome.SUCCESS
     assert record.attempts == 2 and len(server.requests) == 2
