@@ -32,6 +32,7 @@ from ._redaction import Redactor
 from ._requests import ChatRequest, EmbeddingRequest, RequestStart
 from ._retry import RetryPolicy
 from ._stream import StreamRecorder, apply_usage
+from ._tokenizer import count_received_text
 from ._transport import (
     BodyReader,
     Response,
@@ -74,8 +75,10 @@ class AIClient:
         report: Callable[[RequestRecord], None],
         rng: random.Random | None = None,
         limits: Limits | None = None,
+        count_text: Callable[[str], int] | None = None,
     ) -> None:
         self._pool = pool
+        self._count_text = count_text  # tokens of received text, for streams without usage
         self._limits = limits or Limits()
         self._headers = dict(headers)
         self._redact = Redactor.from_headers(self._headers)
@@ -219,6 +222,7 @@ class AIClient:
             record.end_s = perf_counter()
         else:
             recorder.end(perf_counter())
+            count_received_text(record, parser.text + parser.reasoning, self._count_text)
         finally:
             reader.close()
         return _ChatOutput(parser.text, parser.reasoning, parser.usage)

@@ -21,7 +21,7 @@ from ._report_types import HISTOGRAM_METRICS, Description, NameRow
 __all__ = ["NameStats", "describe", "widen_window"]
 
 _HISTOGRAMS = HISTOGRAM_METRICS
-_DICTS = ("failures_by_kind", "status_codes")
+_DICTS = ("failures_by_kind", "status_codes", "output_token_sources")
 _COUNTERS = (
     "requests",
     "successes",
@@ -29,8 +29,6 @@ _COUNTERS = (
     "prompt_tokens",
     "prompt_tokens_reported",
     "output_tokens",
-    "output_tokens_usage",
-    "output_tokens_counted",
     "success_output_tokens",
     "retries",
     "rate_limited",
@@ -38,12 +36,6 @@ _COUNTERS = (
 _QUANTILES = (0.5, 0.9, 0.95, 0.99)  # p50, p90, p95, p99
 _WINDOW = ("first_start_epoch_s", "last_end_epoch_s")
 _UNKNOWN_KIND = "unknown"
-
-
-def _by_source(usage: int, counted: int) -> dict[str, int]:
-    """How many requests' output tokens came from usage, and how many were counted (estimated)."""
-    pairs = ((TokenSource.USAGE.value, usage), (TokenSource.COUNTED.value, counted))
-    return {source: n for source, n in pairs if n}
 
 
 def _observe(histogram: LogHistogram, value: float | None) -> None:
@@ -109,8 +101,8 @@ class NameStats:
     prompt_tokens: int = 0
     prompt_tokens_reported: int = 0  # requests whose prompt tokens the server reported
     output_tokens: int = 0
-    output_tokens_usage: int = 0  # requests whose output tokens came from the server's usage
-    output_tokens_counted: int = 0  # ... were counted from the stream (estimated: no usage)
+    # requests by where their output tokens came from: "usage", or estimated ("counted", "tokenized")
+    output_token_sources: dict[str, int] = field(default_factory=dict)
     success_output_tokens: int = 0
     retries: int = 0
     rate_limited: int = 0
@@ -141,10 +133,8 @@ class NameStats:
             self.prompt_tokens_reported += 1
         if record.output_tokens is not None:
             self.output_tokens += record.output_tokens
-            if record.output_tokens_source is TokenSource.COUNTED:
-                self.output_tokens_counted += 1
-            else:
-                self.output_tokens_usage += 1
+            source = (record.output_tokens_source or TokenSource.USAGE).value
+            self.output_token_sources[source] = self.output_token_sources.get(source, 0) + 1
             if record.ok:
                 self.success_output_tokens += record.output_tokens
 
@@ -238,7 +228,7 @@ class NameStats:
             "prompt_tokens": self.prompt_tokens if self.prompt_tokens_reported else None,
             "prompt_tokens_unknown": self.requests - self.prompt_tokens_reported,
             "output_tokens": self.output_tokens,
-            "output_tokens_by_source": _by_source(self.output_tokens_usage, self.output_tokens_counted),
+            "output_tokens_by_source": dict(sorted(self.output_token_sources.items())),
             "total_tokens": self.prompt_tokens + self.output_tokens,
             "success_output_tokens": self.success_output_tokens,
             "aggregate_output_tokens_per_s": self.aggregate_output_tokens_per_s,

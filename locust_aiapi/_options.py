@@ -59,6 +59,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("--ai-insecure", "insecure", switch=True,
            help="Do not verify TLS certificates (the API key goes to whoever answers). One warning at "
            "start."),
+    Option("--ai-tokenizer", "tokenizer", metavar="ENCODING",
+           help="When a server sends no usage, count the text received with this tokenizer encoding "
+           "(needs the 'tokenizer' extra: bpe-openai), else one token per token delta. 'off' disables it. "
+           "Default o200k_base."),
     # retries
     Option("--ai-max-retries", "max_retries", type=types.non_negative_int,
            help="Retries after 429, 5xx or connection errors, with exponential back-off and jitter that "
@@ -163,6 +167,7 @@ class AIOptions:
     dialect: str | None = None
     ca_bundle: str | None = None
     insecure: bool = False
+    tokenizer: str = "o200k_base"
     max_retries: int = 0
     retry_base_delay_s: float = 1.0
     retry_max_delay_s: float = 30.0

@@ -42,6 +42,9 @@ class TokenSource(str, Enum):
     # No usage was sent: one token per token delta of the dialect (for OpenAI a content,
     # reasoning or tool-call delta after the role chunk, empty text included).
     COUNTED = "counted"
+    # No usage was sent, and the received text (content and reasoning) was counted with the tokenizer
+    # of the ``tokenizer`` extra (OpenAI's o200k_base): exact for OpenAI models, close for others.
+    TOKENIZED = "tokenized"
 
 
 class RequestKind(str, Enum):

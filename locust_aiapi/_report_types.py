@@ -79,7 +79,7 @@ class NameRow(TypedDict):
     prompt_tokens: int | None  # None: no request of the row reported it (unknown, not 0)
     prompt_tokens_unknown: int  # requests whose prompt tokens the server did not report
     output_tokens: int
-    output_tokens_by_source: dict[str, int]  # requests by source: "usage", "counted" (estimated)
+    output_tokens_by_source: dict[str, int]  # requests by source: "usage"; estimates: "counted", "tokenized"
     total_tokens: int
     success_output_tokens: int
     aggregate_output_tokens_per_s: float | None

@@ -19,6 +19,7 @@ from ._requests import ChatRequest, EmbeddingRequest, message_list
 from ._retry import RetryPolicy
 from ._run_state import AI_REQUEST_EVENT, attach
 from ._tls import ContextFactory, context_factory
+from ._tokenizer import text_token_counter
 from ._transport import join_url
 from .dialects import ChatDialect, EmbeddingsDialect, resolve_dialect
 
@@ -86,6 +87,7 @@ class _AIUser(FastHttpUser):
             ),
             report=self._report,
             limits=_limits(self._ai_options),
+            count_text=None if options.tokenizer == "off" else text_token_counter(options.tokenizer),
         )
 
     def _ai_headers(self) -> dict[str, str]:

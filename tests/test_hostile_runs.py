@@ -76,7 +76,7 @@ def test_numbers_a_server_sends_are_checked_not_trusted(hostile: HostileServer, 
 
 @pytest.mark.parametrize("hostile", [("no_usage_empty_deltas", {"tokens": 64, "empty": 25})], indirect=True)
 def test_without_usage_every_token_delta_counts(hostile: HostileServer, tmp_path: Path) -> None:
-    run = run_against(hostile, tmp_path)
+    run = run_against(hostile, tmp_path, "--ai-tokenizer", "off")
     no_traceback(run)
     assert run.returncode == 0, run.stderr[-2000:]
     records = finished(run)
@@ -162,3 +162,21 @@ def test_the_key_never_reaches_locusts_web_ui(tmp_path: Path) -> None:
     for form in key_forms(KEY):
         assert not [path for path, text in pages.items() if form in text], form
     assert all("[redacted]" in text for text in pages.values())
+
+
+@pytest.mark.parametrize("hostile", [("no_usage_empty_deltas", {"tokens": 64, "empty": 25})], indirect=True)
+def test_without_usage_the_received_text_is_tokenized_when_a_tokenizer_is_there(
+    hostile: HostileServer, tmp_path: Path
+) -> None:
+    from locust_aiapi._tokenizer import text_token_counter
+
+    counter = text_token_counter()
+    assert counter is not None  # the tokenizer extra is a dev dependency
+    text = "".join(f" w{i}" for i in range(64) if (i + 1) * 25 // 64 == i * 25 // 64)
+    run = run_against(hostile, tmp_path)
+    no_traceback(run)
+    records = finished(run)
+    assert records and all(record["output_tokens_source"] == "tokenized" for record in records)
+    assert {record["output_tokens"] for record in records} == {counter(text)}
+    assert all(len(record["chunk_offsets_ms"]) == 64 for record in records)  # stamps are per delta
+    assert "o200k_base tokenizer" in run.stderr + run.stdout

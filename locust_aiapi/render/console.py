@@ -107,18 +107,23 @@ def render_summary(report: SummaryReport) -> str:
 
 
 def _estimated_mark(row: NameRow) -> str:
-    return "~" if row["output_tokens_by_source"].get("counted") else ""
+    return "~" if set(row["output_tokens_by_source"]) - {"usage"} else ""
+
+
+_ESTIMATES = {
+    "counted": "the server sent no usage, so each token delta of the stream counted as one token",
+    "tokenized": "the server sent no usage, so the text received was counted with the o200k_base tokenizer",
+}
 
 
 def token_notes(total: NameRow) -> list[str]:
     """Say when token figures are estimated, and when prompt tokens are unknown (never shown as 0)."""
     notes = []
-    counted = total["output_tokens_by_source"].get("counted", 0)
-    if counted:
-        notes.append(
-            f"~ output tokens estimated for {counted} of {total['count']} requests: the server sent no "
-            "usage, so each token delta of the stream was counted as one token"
-        )
+    sources = total["output_tokens_by_source"]
+    for source, how in _ESTIMATES.items():
+        if sources.get(source):
+            count = sources[source]
+            notes.append(f"~ output tokens estimated for {count} of {total['count']} requests: {how}")
     if total["count"] and total["prompt_tokens_unknown"]:
         unknown = total["prompt_tokens_unknown"]
         notes.append(f"prompt tokens unknown for {unknown} of {total['count']} requests (no usage sent)")
