@@ -173,10 +173,12 @@ def test_without_usage_the_received_text_is_tokenized_when_a_tokenizer_is_there(
     counter = text_token_counter()
     assert counter is not None  # the tokenizer extra is a dev dependency
     text = "".join(f" w{i}" for i in range(64) if (i + 1) * 25 // 64 == i * 25 // 64)
-    run = run_against(hostile, tmp_path)
+    run = run_against(hostile, tmp_path, "--ai-report-html", str(tmp_path / "report.html"))
     no_traceback(run)
     records = finished(run)
     assert records and all(record["output_tokens_source"] == "tokenized" for record in records)
+    page = (tmp_path / "report.html").read_text()
+    assert "<h2>Token counts</h2>" in page and "o200k_base tokenizer" in page
     assert {record["output_tokens"] for record in records} == {counter(text)}
     assert all(len(record["chunk_offsets_ms"]) == 64 for record in records)  # stamps are per delta
     assert "o200k_base tokenizer" in run.stderr + run.stdout

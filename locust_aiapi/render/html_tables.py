@@ -101,9 +101,14 @@ _REQUEST_COLUMNS: tuple[Column[_RequestLine], ...] = (
     Column("Success", lambda line: _pct(line.row["success_rate"])),
     Column("Goodput", _good(lambda good: good["goodput"], _pct)),
     Column("Good req/s", _good(lambda good: good["good_per_s"], lambda value: _num(value, 2))),
-    Column("Tokens", lambda line: _count(line.row["total_tokens"])),
-    Column("Out tok/s", lambda line: _num(line.row["aggregate_output_tokens_per_s"])),
+    Column("Tokens", lambda line: _count(line.row["total_tokens"]) + _estimated(line.row)),
+    Column("Out tok/s", lambda line: _num(line.row["aggregate_output_tokens_per_s"]) + _estimated(line.row)),
 )
+
+
+def _estimated(row: NameRow) -> str:
+    """``~`` when some output tokens of the row were estimated (no usage): see "Token counts"."""
+    return "~" if set(row["output_tokens_by_source"]) - {"usage"} else ""
 
 
 def requests(report: RunReport) -> str:
