@@ -82,11 +82,23 @@ def _failures(status: LiveStatus, shown: int) -> str:
 
 
 def live_line(status: LiveStatus, width: int = LIVE_WIDTH) -> str:
-    """The line, at most ``width`` characters: when it is too long, the phase's label goes first, then
-    the rarer failure kinds (counted as ``+N more``), and only then is the end cut."""
+    """The line, at most ``width`` characters: when it is too long, the phase's label goes first;
+    then it continues on an indented second line (several failure kinds, hours-long runs with
+    five-digit rates), the rarest kinds counted as ``+N more`` only if they fill a line of their own."""
     kinds = len(status.failures_by_kind)
-    for phase_label, shown in [(True, kinds)] + [(False, n) for n in range(kinds, -1, -1)]:
-        line = _SEPARATOR.join([*_head(status, phase_label), *_window(status), _failures(status, shown)])
+    for phase_label in (True, False):
+        line = _SEPARATOR.join([*_head(status, phase_label), *_window(status), _failures(status, kinds)])
         if len(line) <= width:
             return line
-    return line[: width - 1] + "…"
+    shown = next((n for n in range(kinds, 0, -1) if len(_failures(status, n)) <= width - 4), min(kinds, 1))
+    parts = [*_head(status, False), *_window(status), _failures(status, shown)]
+    return "\n    ".join(_SEPARATOR.join(row) for row in _rows(parts, width - 4))
+
+
+def _rows(parts: list[str], width: int) -> list[list[str]]:
+    rows: list[list[str]] = [[]]
+    for part in parts:
+        if rows[-1] and len(_SEPARATOR.join([*rows[-1], part])) > width:
+            rows.append([])
+        rows[-1].append(part)
+    return rows
