@@ -19,7 +19,7 @@ from ._guard import guarded
 from ._run_state import Role, RunState, role_of, state_of
 from .render.live import LiveStatus, live_line
 
-__all__ = ["LIVE_INTERVAL_S", "WINDOW_S", "live_status", "on_test_start", "on_test_stop", "wanted"]
+__all__ = ["LIVE_INTERVAL_S", "WINDOW_S", "live_status", "start_live_line", "stop_live_line", "wanted"]
 
 LIVE_INTERVAL_S = 5.0
 WINDOW_S = 10.0
@@ -35,7 +35,7 @@ def wanted(environment: Any) -> bool:
     return bool(getattr(parsed, "headless", False) or getattr(parsed, "print_stats", False))
 
 
-def on_test_start(environment: Any, **_: Any) -> None:
+def start_live_line(environment: Any, **_: Any) -> None:
     state = state_of(environment)
     if state is None or not wanted(environment):
         return
@@ -52,7 +52,7 @@ def on_test_start(environment: Any, **_: Any) -> None:
     state.live = gevent.spawn(loop)
 
 
-def on_test_stop(environment: Any, **_: Any) -> None:
+def stop_live_line(environment: Any, **_: Any) -> None:
     state = state_of(environment)
     if state is not None and state.live is not None:
         state.live.kill(block=False)

@@ -50,8 +50,8 @@ def install(events: Any) -> None:
         (events.test_stop, _on_test_stop),
         (events.quitting, _on_quitting),
         (events.quit, _on_quit),
-        (events.test_start, _live.on_test_start),
-        (events.test_stop, _live.on_test_stop),
+        (events.test_start, _live.start_live_line),
+        (events.test_stop, _live.stop_live_line),
         (events.report_to_master, _on_report_to_master),
         (events.worker_report, _on_worker_report),
     ):
