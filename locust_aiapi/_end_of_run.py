@@ -9,6 +9,7 @@ written, and the thresholds still decide the exit code.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,10 +20,11 @@ from ._report_types import ReportMeta, ReportSections, RunReport, ThresholdResul
 from ._run_state import RunState
 from ._thresholds import Context, evaluate
 from .render import render_json
-from .render.console import render_extras, render_summary, render_thresholds
+from .render.console import render_summary, render_thresholds
+from .render.console_extras import render_extras
 from .render.html import render_html
 
-__all__ = ["THRESHOLDS_FAILED_EXIT_CODE", "build_report", "write_outputs"]
+__all__ = ["THRESHOLDS_FAILED_EXIT_CODE", "build_report", "console_width", "print_held", "write_outputs"]
 
 THRESHOLDS_FAILED_EXIT_CODE = 3
 """Process exit code when a threshold fails (1 stays Locust's "requests failed", 2 a usage error)."""
@@ -68,7 +70,7 @@ def write_outputs(environment: Any, state: RunState) -> None:
         return
     steps: tuple[tuple[str, Callable[[], None]], ...] = (
         ("summary JSON", lambda: _write_json(state, report)),
-        ("console summary", lambda: _print(state, report)),
+        ("console summary", lambda: _print(environment, state, report)),
         ("exit code", lambda: _set_exit_code(environment, state, report.get("thresholds") or [])),
         ("HTML report", lambda: _write_html(environment, state, report)),
     )
@@ -86,15 +88,39 @@ def _write_json(state: RunState, report: RunReport) -> None:
             file.write(render_json(report))
 
 
-def _print(state: RunState, report: RunReport) -> None:
+def _print(environment: Any, state: RunState, report: RunReport) -> None:
+    width = console_width()
     show = state.options.print_summary and report["total"]["count"]
     if show:
-        console.info("\nLLM summary (locust-aiapi)\n%s%s", render_summary(report), _lost_line(report))
+        summary = render_summary(report, width)
+        _emit(environment, state, f"\nLLM summary (locust-aiapi)\n{summary}{_lost_line(report)}")
     text = render_thresholds(report.get("thresholds") or [])
     if show:
-        text = render_extras(report) + ("\n" + text if text else "")
+        text = render_extras(report, width) + ("\n" + text if text else "")
     if text:
-        console.info("\n%s", text)
+        _emit(environment, state, f"\n{text}")
+
+
+def console_width() -> int:
+    """The terminal's width; 120 when the output is not a terminal (a log file, CI) and no COLUMNS."""
+    return shutil.get_terminal_size((120, 24)).columns
+
+
+def _emit(environment: Any, state: RunState, text: str) -> None:
+    """Print now, or (headless) hold it for :func:`print_held`: Locust prints its own tables at
+    shutdown, after ``quitting``, and our summary must be the last thing on the screen."""
+    parsed = environment.parsed_options
+    if parsed is not None and getattr(parsed, "headless", False):
+        state.console_text.append(text)
+    else:
+        console.info("%s", text)
+
+
+def print_held(state: RunState) -> None:
+    """Listener work for Locust's ``quit`` event, fired after its final tables: print what was held."""
+    for text in state.console_text:
+        console.info("%s", text)
+    state.console_text.clear()
 
 
 def _lost_line(report: RunReport) -> str:
@@ -132,7 +158,7 @@ def _write_html(environment: Any, state: RunState, report: RunReport) -> None:
     page = render_html(report, _meta(environment, report))
     with open(path, "w", encoding="utf-8") as file:
         file.write(page)
-    console.info("LLM report written to %s", path)
+    _emit(environment, state, f"LLM report written to {path}")
 
 
 def _meta(environment: Any, report: RunReport) -> ReportMeta:

@@ -91,8 +91,10 @@ OPTIONS: tuple[Option, ...] = (
            help="Write the self-contained LLM HTML report to PATH at the end."),
     Option("--ai-no-summary", "print_summary", switch=True, negate=True,
            help="Do not print the LLM summary table at the end of a run."),
-    Option("--ai-no-ttft-stats", "ttft_stats", switch=True, negate=True,
-           help="Do not add 'TTFT' rows to Locust's statistics (web UI, CSV, HTML)."),
+    Option("--ai-ttft-stats", "ttft_stats", switch=True,
+           help="Also add a 'TTFT' row per request name to Locust's statistics (web UI, CSV, HTML). Off by "
+           "default: each row counts as requests, so Locust's RPS, failure ratio and Aggregated row (and "
+           "locust_requests_total) then mix TTFT samples with real calls."),
     Option("--ai-pricing", "pricing", metavar="PATH",
            help='JSON file of model -> US$ per million tokens (a number, or {"input": x, "output": y}), '
            "added to the built-in prices for the cost estimate."),
@@ -178,7 +180,7 @@ class AIOptions:
     summary_json: str | None = None
     report_html: str | None = None
     print_summary: bool = True
-    ttft_stats: bool = True
+    ttft_stats: bool = False
     pricing: str | None = None
     metrics_port: int = 9646
     metrics_host: str = "127.0.0.1"

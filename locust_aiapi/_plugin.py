@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import gevent
 
-from . import _distributed, _end_of_run, _exporter
+from . import _distributed, _end_of_run, _exporter, _live
 from ._errors import ConfigurationError
 from ._files import ensure_writable
 from ._guard import guarded
@@ -49,6 +49,9 @@ def install(events: Any) -> None:
         (events.test_start, _on_test_start),
         (events.test_stop, _on_test_stop),
         (events.quitting, _on_quitting),
+        (events.quit, _on_quit),
+        (events.test_start, _live.start_live_line),
+        (events.test_stop, _live.stop_live_line),
         (events.report_to_master, _on_report_to_master),
         (events.worker_report, _on_worker_report),
     ):
@@ -166,6 +169,12 @@ def _on_quitting(environment: Any, **_: Any) -> None:
     state.flush()
     if _headless_master(environment):
         _end_of_run.write_outputs(environment, state)
+
+
+def _on_quit(exit_code: int, **_: Any) -> None:
+    """After Locust's final tables (``quit`` names no environment): our held end-of-run text."""
+    for _environment, state in all_states():
+        _end_of_run.print_held(state)
 
 
 def _headless_master(environment: Any) -> bool:

@@ -72,6 +72,8 @@ class RunState:
     prices: dict[str, Price] = field(default_factory=dict)
     exit_code: int | None = None  # what we last set environment.process_exit_code to
     ticker: gevent.Greenlet | None = None  # samples users and flushes the JSONL during a test
+    live: gevent.Greenlet | None = None  # prints the console's live line during a headless test
+    console_text: list[str] = field(default_factory=list)  # end-of-run text held until Locust's tables
 
     def record(self, record: RequestRecord) -> None:
         """One finished AI request of this process."""

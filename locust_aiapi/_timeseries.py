@@ -19,7 +19,7 @@ from ._name_stats import widen_window
 from ._records import Outcome, RequestRecord
 from ._report_types import TimeSeriesPoint, TimeSeriesReport
 
-__all__ = ["INTERVAL_S", "TimeSeries"]
+__all__ = ["INTERVAL_S", "TimeSeries", "WindowFigures"]
 
 INTERVAL_S = 2.0
 MAX_POINTS = 240  # longer runs are shown with wider buckets
@@ -61,6 +61,25 @@ class _Bucket:
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a time-series bucket: {exc!r}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class WindowFigures:
+    """The requests that ended in the whole buckets of a recent window (the console's live line)."""
+
+    seconds: float  # 0.0: no whole bucket in the window yet
+    requests: int
+    output_tokens: int
+    ttft_p50_ms: float | None
+    ttft_p95_ms: float | None
+
+    @property
+    def requests_per_s(self) -> float | None:
+        return self.requests / self.seconds if self.seconds else None
+
+    @property
+    def output_tokens_per_s(self) -> float | None:
+        return self.output_tokens / self.seconds if self.seconds else None
 
 
 @dataclass
@@ -129,6 +148,18 @@ class TimeSeries:
         self._extend(other.first_epoch_s, other.last_epoch_s)
         for key, part in other.buckets.items():
             self.buckets.setdefault(key, _Bucket()).merge(part)
+
+    def window(self, start_epoch_s: float, end_epoch_s: float) -> WindowFigures:
+        """The buckets lying wholly in [start, end): a bucket still filling is left out, not diluted."""
+        first = math.ceil(start_epoch_s / INTERVAL_S)
+        last = math.floor(end_epoch_s / INTERVAL_S)  # exclusive: bucket ``last`` ends after ``end``
+        merged = _Bucket()
+        for key in range(first, last):
+            if key in self.buckets:
+                merged.merge(self.buckets[key])
+        p50, p95 = merged.ttft_ms.quantiles((0.5, 0.95))
+        seconds = max(0, last - first) * INTERVAL_S
+        return WindowFigures(seconds, merged.requests, merged.output_tokens, p50, p95)
 
     def points(self, max_points: int = MAX_POINTS) -> TimeSeriesReport:
         """``{"interval_s", "points": [...]}``: every bucket from the first to the last (empty ones too)."""

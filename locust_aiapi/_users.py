@@ -141,7 +141,7 @@ class _AIUser(FastHttpUser):
         return embeddings
 
     def _report(self, record: RequestRecord) -> None:
-        """One Locust request event per AI call (plus a TTFT row), then our ``ai_request`` hook."""
+        """One Locust request event per AI call (and a TTFT row with --ai-ttft-stats), then ai_request."""
         if record.outcome is not Outcome.CANCELLED:
             self._fire_locust_events(record)
         self._ai_hook.fire(record=record, user=self)  # type: ignore[no-untyped-call]

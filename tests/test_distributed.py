@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 import signal
 import time
 from pathlib import Path
@@ -161,7 +162,13 @@ def test_master_and_two_workers_count_exactly_what_the_workers_recorded(tmp_path
     assert summary["total"]["failures_by_kind"] == {"rate_limited": rate_limited}
     assert rate_limited == served["outcomes"]["rate_limited"]
     assert summary["total"]["output_tokens"] == sum(r["output_tokens"] or 0 for r in recorded)
-    assert "LLM summary" in master_log
+    # the master prints the live line (from the workers' reports) and, last, the LLM summary
+    lines = master_log.splitlines()
+    live = [i for i, line in enumerate(lines) if re.match(r"LLM 0:0\d/0:06  10 users  ", line)]
+    assert live, master_log[-3000:]
+    assert not re.search(r"^LLM \d", run.log("worker0") + run.log("worker1"), re.M)
+    percentiles = max(i for i, line in enumerate(lines) if "Response time percentiles" in line)
+    assert live[0] < percentiles < lines.index("LLM summary (locust-aiapi)")
 
 
 def test_a_worker_killed_mid_run_is_reported_lost_and_its_reports_kept(tmp_path: Path) -> None:

@@ -167,7 +167,7 @@ def fixed_locust_stats() -> RequestStats:
     for response_time_ms in (100, 200, 300, 50):
         stats.log_request("CHAT", "chat", response_time_ms, 10)
     stats.log_error("CHAT", "chat", "boom")
-    for response_time_ms in (40, 120, 180):
+    for response_time_ms in (40, 120, 180):  # the rows --ai-ttft-stats adds
         stats.log_request("TTFT", "chat", response_time_ms, 0)
     # current_rps averages the per-second counts of the 10 s before the last request
     stats.total.start_time, stats.total.last_request_timestamp = 1000.0, 1013.5
@@ -451,7 +451,13 @@ def test_a_headless_run_serves_metrics_on_the_metrics_port(tmp_path: Path) -> No
             assert locust.wait(timeout_s=30) == 0, locust.output[-2000:]
     assert value(text, "locust_aiapi_users") == 2
     assert value(text, "locust_aiapi_run_state", state="running") == 1
-    assert (value(text, "locust_requests_total", method="CHAT", name="chat") or 0) > 0
+    # Locust's own series count each AI call once: no TTFT rows (they are opt-in, --ai-ttft-stats)
+    assert label_values(text, "locust_requests_total", "method") == {"CHAT"}
+    finished = sum(
+        value(text, "locust_aiapi_requests_total", name="chat", outcome=outcome) or 0
+        for outcome in ("success", "failure")
+    )
+    assert value(text, "locust_requests_total", method="CHAT", name="chat") == finished > 0
     assert (value(text, "locust_aiapi_output_tokens_total", name="chat") or 0) > 0
     assert f"Prometheus metrics at http://127.0.0.1:{port}/metrics" in locust.output
     assert not is_listening(port)  # stopped with the run

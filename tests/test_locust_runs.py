@@ -76,17 +76,32 @@ def test_each_injected_fault_is_counted_under_its_kind(tmp_path: Path) -> None:
         assert kinds.get(kind, 0) > 0, kind
     assert set(kinds) == {"rate_limited", "server_error", "stream_error", "truncated"}
     assert total["successes"] <= outcomes["ok"] <= total["successes"] + cancelled
-    # Locust's own statistics saw every call once, and a TTFT row per successful stream
+    # Locust's own statistics saw every call once, and nothing else (no TTFT rows by default)
     rows = {(row["method"], row["name"]): row for row in run.locust_stats}
+    assert set(rows) == {("CHAT", "chat")}
     chat_row = rows[("CHAT", "chat")]
-    assert chat_row["num_requests"] == started - cancelled
+    assert chat_row["num_requests"] == started - cancelled == sum(outcomes.values()) - cancelled
     assert chat_row["num_failures"] == total["failures"]
-    assert rows[("TTFT", "chat")]["num_requests"] == total["successes"]
     with open(tmp_path / "csv_failures.csv") as file:
         failures = {row["Error"]: int(row["Occurrences"]) for row in csv.DictReader(file)}
     assert {error.split(":")[0] for error in failures} == set(kinds)
     rate_limited = [error for error in failures if error.startswith("rate_limited: HTTP 429: ")]
     assert rate_limited and "Rate limit" in rate_limited[0]  # the server's own message
+
+
+def test_ai_ttft_stats_adds_one_ttft_row_per_successful_stream_to_locusts_stats(tmp_path: Path) -> None:
+    with MockProcess(
+        ["--ttft-ms", "20", "--itl-ms", "2", "--output-tokens", "5", "--rate-500", "0.2"]
+    ) as mock:
+        run = run_locust(
+            COUNTING, tmp_path, headless(mock.url, 4, "3s", "--stop-timeout", "5", "--ai-ttft-stats")
+        )
+    total = run.summary["total"]
+    rows = {(row["method"], row["name"]): row for row in run.locust_stats}
+    assert set(rows) == {("CHAT", "chat"), ("TTFT", "chat")}
+    assert rows[("CHAT", "chat")]["num_requests"] == total["count"] - total["cancelled"]
+    assert rows[("TTFT", "chat")]["num_requests"] == total["successes"] > 0
+    assert rows[("TTFT", "chat")]["num_failures"] == 0 < total["failures"]
 
 
 def test_requests_in_flight_when_the_test_stops_are_recorded_as_cancelled(tmp_path: Path) -> None:
@@ -113,10 +128,21 @@ def test_the_article_locustfile_runs_chat_and_embeddings(tmp_path: Path) -> None
             headless(mock.url, 8, "6s", "--stop-timeout", "5"),
             env={"AI_MODEL": "deepseek-v3.2"},
         )
+        served_stats = mock_stats(mock.url)
     assert run.returncode == 0, run.stderr[-2000:]
     by_name = run.summary["requests"]
     assert by_name["chat"]["count"] > 0 and by_name["embeddings"]["count"] > 0
     assert by_name["chat"]["failures"] == 0 and by_name["embeddings"]["failures"] == 0
+    # Locust's stats: one row per AI name, each call counted once (what the mock served, less the
+    # calls cut off by the end of the run, which Locust never hears of)
+    rows = {(row["method"], row["name"]): row["num_requests"] for row in run.locust_stats}
+    cancelled = {name: row["cancelled"] for name, row in by_name.items()}
+    assert rows == {
+        ("CHAT", "chat"): by_name["chat"]["count"] - cancelled["chat"],
+        ("EMBED", "embeddings"): by_name["embeddings"]["count"] - cancelled["embeddings"],
+    }
+    served = sum(served_stats["outcomes"].values())
+    assert sum(rows.values()) == served - sum(cancelled.values())
     chat_models = {r["model"] for r in run.records if r["kind"] == "chat"}
     assert chat_models == {"deepseek-v3.2"}
     assert "LLM summary" in run.stdout + run.stderr
