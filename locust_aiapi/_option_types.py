@@ -24,6 +24,7 @@ __all__ = [
     "stages_text",
     "steps_text",
     "thresholds_text",
+    "tokenizer_name",
 ]
 
 
@@ -66,6 +67,16 @@ def positive_float(text: str) -> float:
     if value <= 0.0:
         raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
     return value
+
+
+def tokenizer_name(text: str) -> str:
+    """``off`` or one of the tokenizer encodings (checked without loading the tokenizer)."""
+    from ._tokenizer import ENCODINGS
+
+    name = text.strip().lower()
+    if name != "off" and name not in ENCODINGS:
+        raise argparse.ArgumentTypeError(f"expected off or one of {', '.join(ENCODINGS)}, got {text!r}")
+    return name
 
 
 def port(text: str) -> int:

@@ -59,7 +59,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("--ai-insecure", "insecure", switch=True,
            help="Do not verify TLS certificates (the API key goes to whoever answers). One warning at "
            "start."),
-    Option("--ai-tokenizer", "tokenizer", metavar="ENCODING",
+    Option("--ai-tokenizer", "tokenizer", type=types.tokenizer_name, metavar="ENCODING",
            help="When a server sends no usage, count the text received with this tokenizer encoding "
            "(needs the 'tokenizer' extra: bpe-openai), else one token per token delta. 'off' disables it. "
            "Default o200k_base."),

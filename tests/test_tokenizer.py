@@ -39,7 +39,7 @@ def test_only_counted_streams_are_recounted() -> None:
 
 def test_without_the_package_there_is_no_counter(monkeypatch: pytest.MonkeyPatch) -> None:
     text_token_counter.cache_clear()
-    monkeypatch.setitem(sys.modules, "bpe_openai", None)  # import fails as if it were not installed
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)  # as if it were not installed
     try:
         assert text_token_counter() is None
         counted = record(TokenSource.COUNTED, 3)
@@ -49,6 +49,14 @@ def test_without_the_package_there_is_no_counter(monkeypatch: pytest.MonkeyPatch
         text_token_counter.cache_clear()
 
 
-def test_an_unknown_encoding_warns_and_counts_deltas(caplog: pytest.LogCaptureFixture) -> None:
-    assert text_token_counter("no-such-encoding") is None
-    assert "not available" in caplog.text
+def test_an_unknown_encoding_is_refused_and_nothing_loads_before_it_is_needed() -> None:
+    with pytest.raises(ValueError, match="unknown tokenizer encoding"):
+        text_token_counter("no-such-encoding")
+    text_token_counter.cache_clear()
+    sys.modules.pop("bpe_openai", None)
+    try:
+        counter = text_token_counter("cl100k_base")
+        assert counter is not None and "bpe_openai" not in sys.modules  # ~140 MB, paid only when used
+        assert counter("Hello world") == 2 and "bpe_openai" in sys.modules
+    finally:
+        text_token_counter.cache_clear()
