@@ -19,6 +19,7 @@ from .._report_types import (
     SummaryReport,
     ThresholdResult,
 )
+from . import workload
 from .format import CONSOLE, Column, cells
 
 __all__ = ["AGGREGATED", "render_extras", "render_summary", "render_thresholds"]
@@ -227,4 +228,5 @@ def render_extras(report: RunReport) -> str:
     lines += _cost_line(report["cost"])
     if report["phases"]:
         lines += ["", *_phase_table(report["phases"])]
+    lines += workload.console_lines(report)
     return "\n".join(lines) + "\n" if lines else ""
