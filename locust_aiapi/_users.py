@@ -10,6 +10,7 @@ from locust import FastHttpUser
 from locust.event import EventHook
 
 from ._client import AIClient
+from ._conversation import Conversation
 from ._errors import AIRequestFailure, ConfigurationError
 from ._metrics import e2e_ms, ttft_ms
 from ._prompts import ConversationScript, Prompt, as_script, first_prompt
@@ -230,6 +231,35 @@ class AIChatUser(_AIUser):
     def next_conversation(self) -> ConversationScript:
         """The next conversation of this class's source (a single prompt is a one-turn conversation)."""
         return as_script(next_item(self))
+
+    def conversation(
+        self,
+        system: str | None = None,
+        *,
+        think_time_s: float | None = None,
+        history_budget_tokens: int | None = None,
+        keep_reasoning: bool = False,
+        name: str | None = None,
+    ) -> Conversation:
+        """A new conversation: ``conv.ask(text, **chat_kwargs)`` per turn (see :class:`Conversation`).
+
+        Between turns the user waits ``think_time_s``, else its ``wait_time`` (an open-model user: 0).
+        """
+        if think_time_s is not None:
+            fixed = think_time_s
+
+            def think() -> float:
+                return fixed
+        elif hasattr(type(self), "arrival_rate_per_s"):  # ArrivalRateUser: wait_time waits for a start
+
+            def think() -> float:
+                return 0.0
+        else:
+            think = self.wait_time
+        return Conversation(
+            self.chat, think, system, history_budget_tokens=history_budget_tokens,
+            keep_reasoning=keep_reasoning, name=name,
+        )  # fmt: skip
 
     def chat(
         self,

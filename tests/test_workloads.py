@@ -216,3 +216,22 @@ def test_workers_send_disjoint_shares_of_a_dataset(tmp_path: Path) -> None:
     assert not duplicates
     numbers = sorted(int(name[1:]) for name in names)
     assert {n % 2 for n in numbers} == {0, 1}  # both workers took part, each its own half
+
+
+def test_synthetic_run_records_requested_and_reported_tokens_and_warns_once(tmp_path: Path) -> None:
+    with MockProcess(["--ttft-ms", "5", "--itl-ms", "1", "--output-tokens", "8"]) as mock:
+        run = run_locust(
+            DATASET_CHAT, tmp_path,
+            headless(mock.url, 2, "3s", "--stop-timeout", "3", "--ai-prompt-tokens", "uniform:50-150",
+                     "--ai-output-tokens", "200", "--ai-shared-prefix-tokens", "16", "--ai-seed", "4"),
+        )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    records = [r for r in run.records if r["outcome"] == "success"]
+    assert len(records) > 10
+    for record in records:
+        assert 66 <= record["requested_prompt_tokens"] <= 166 and record["requested_output_tokens"] == 200
+        assert record["prompt_tokens"] == record["requested_prompt_tokens"]  # the mock: 4 characters a token
+    requested = run.summary["workload"]["requested"]
+    assert requested["requested_prompt_tokens"] == sum(r["requested_prompt_tokens"] for r in records)
+    assert requested["short_answers"] == requested["output_requests"] == len(records)
+    assert run.stderr.count("answers were much shorter than asked") == 1
