@@ -14,7 +14,14 @@ from locust_aiapi._datasets import DatasetError, parse_dataset
 from locust_aiapi._distributions import parse_distribution
 from locust_aiapi._errors import ConfigurationError
 from locust_aiapi._options import AIOptions
-from locust_aiapi._prompts import ONE_TOKEN_WORDS, ConversationScript, ListSource, Prompt, SyntheticSource
+from locust_aiapi._prompts import (
+    ONE_TOKEN_WORDS,
+    ConversationScript,
+    ListSource,
+    Prompt,
+    SyntheticSource,
+    first_prompt,
+)
 from locust_aiapi._workload import options_source
 from locust_aiapi.mock import MockProcess
 
@@ -191,12 +198,13 @@ def test_shards_are_disjoint_deterministic_and_cycle() -> None:
     source = ListSource(items, "shuffle", seed=5)
     shards = [source.shard(i, 3) for i in range(3)]
     taken = [[shard.next_item() for _ in range(len(shard.items))] for shard in shards]
-    sent = sorted(str(p.messages[0]["content"]) for part in taken for p in part)
+    sent = sorted(str(first_prompt(p).messages[0]["content"]) for part in taken for p in part)
     assert sent == sorted(map(str, range(10)))
     assert [ListSource(items, "shuffle", seed=5).shard(1, 3).next_item() for _ in range(1)] == taken[1][:1]
     assert shards[0].next_item() == taken[0][0]  # exhausted: it starts again
     assert ListSource(items, "shuffle", seed=6).items != source.items
-    assert [p.messages[0]["content"] for p in ListSource(items).items] == [str(i) for i in range(10)]
+    in_order = [first_prompt(p).messages[0]["content"] for p in ListSource(items).items]
+    assert in_order == [str(i) for i in range(10)]
 
 
 def test_workers_send_disjoint_shares_of_a_dataset(tmp_path: Path) -> None:
