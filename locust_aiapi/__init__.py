@@ -9,6 +9,9 @@ from __future__ import annotations
 from locust import events as _locust_events
 
 from ._arrival_user import ArrivalRateUser
+from ._conversation import Conversation
+from ._datasets import DatasetError, load_dataset
+from ._distributions import Distribution, parse_distribution
 from ._errors import (
     AIAPIError,
     AIRequestFailure,
@@ -30,6 +33,7 @@ from ._metrics import (
     ttft_ms,
 )
 from ._plugin import get_summary, install
+from ._prompts import ConversationScript, ListSource, Prompt, PromptSource, SyntheticSource
 from ._records import (
     ChatResult,
     EmbeddingResult,
@@ -37,6 +41,7 @@ from ._records import (
     Outcome,
     RequestKind,
     RequestRecord,
+    RequestTags,
     TokenSource,
     Usage,
 )
@@ -59,23 +64,32 @@ __all__ = [
     "ChatResult",
     "ConfigurationError",
     "ConstantArrivalRateShape",
+    "Conversation",
+    "ConversationScript",
+    "DatasetError",
+    "Distribution",
     "EmbeddingResult",
     "EmbeddingUser",
     "FailureKind",
     "InvalidResponseError",
     "LLMSummary",
+    "ListSource",
     "LogHistogram",
     "Outcome",
     "Phase",
+    "Prompt",
+    "PromptSource",
     "ProtocolError",
     "RequestKind",
     "RequestRecord",
+    "RequestTags",
     "ResponseError",
     "RetryPolicy",
     "SpikeShape",
     "SpikeSpec",
     "StagesShape",
     "StepSweepShape",
+    "SyntheticSource",
     "TokenSource",
     "Usage",
     "__version__",
@@ -83,7 +97,9 @@ __all__ = [
     "e2e_ms",
     "get_summary",
     "itl_ms",
+    "load_dataset",
     "output_tokens_per_s",
+    "parse_distribution",
     "record_to_dict",
     "time_to_headers_ms",
     "tpot_ms",

@@ -24,6 +24,7 @@ from ._phases import Phase, PhaseAggregator, PhaseInfo
 from ._run_state import Role, RunState, role_of, state_of
 from ._summary import LLMSummary
 from ._timeseries import TimeSeries
+from ._workload_stats import WorkloadStats
 
 __all__ = [
     "PAYLOAD_KEY",
@@ -56,6 +57,7 @@ def take_report(state: RunState) -> dict[str, Any] | None:
         ("series", state.series.take_report()),
         ("goodput", state.goodput.take_report()),
         ("arrival", state.arrival.take_report()),
+        ("workload", state.workload.take_report()),
     ):
         if part is not None:
             parts[key] = part
@@ -73,26 +75,36 @@ def absorb_report(state: RunState, client_id: str, data: dict[str, Any]) -> None
         state.ledger.rejected_reports += 1
         log.error("locust-aiapi: ignored a malformed report from worker %s: %s", client_id, exc)
         return
-    summary, phases, series, goodput, arrival = parts
+    summary, phases, series, goodput, arrival, workload = parts
     state.summary.merge(summary)
     state.phases.merge(phases)
     state.series.merge(series)
     state.goodput.merge(goodput)
     state.arrival.merge(arrival)
+    state.workload.merge(workload)
     requests = sum(stats.requests for stats in summary.by_key.values())
     state.ledger.note_report(client_id, requests, time.monotonic())
 
 
-def _parse(payload: Any) -> tuple[LLMSummary, PhaseAggregator, TimeSeries, GoodputCounter, ArrivalStats]:
+def _parse(
+    payload: Any,
+) -> tuple[LLMSummary, PhaseAggregator, TimeSeries, GoodputCounter, ArrivalStats, WorkloadStats]:
     """Every part of a payload, parsed into fresh aggregates (raises on anything malformed)."""
     if not isinstance(payload, dict):
         raise ValueError(f"expected a mapping, got {type(payload).__name__}")
     summary = LLMSummary.from_dict(payload["summary"]) if "summary" in payload else LLMSummary()
     phases, series, goodput, arrival = PhaseAggregator(), TimeSeries(), GoodputCounter(), ArrivalStats()
-    for key, target in (("phases", phases), ("series", series), ("goodput", goodput), ("arrival", arrival)):
+    workload = WorkloadStats()
+    for key, target in (
+        ("phases", phases),
+        ("series", series),
+        ("goodput", goodput),
+        ("arrival", arrival),
+        ("workload", workload),
+    ):
         if payload.get(key) is not None:
             target.absorb(payload[key])
-    return summary, phases, series, goodput, arrival
+    return summary, phases, series, goodput, arrival, workload
 
 
 def missing_workers(runner: Any) -> set[str]:

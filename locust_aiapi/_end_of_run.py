@@ -58,6 +58,7 @@ def _sections(state: RunState) -> ReportSections:
         "timeseries": state.series.points(),
         "arrival": arrival,
         "cost": cost_report(summary, state.prices, state.options.pricing),
+        "workload": state.workload.report(),
     }
 
 

@@ -10,16 +10,19 @@ from __future__ import annotations
 import argparse
 import math
 
+from ._distributions import parse_distribution
 from ._shape_specs import checked, parse_duration_s, parse_spike, parse_stages, parse_steps
 from ._thresholds import parse_thresholds
 
 __all__ = [
+    "distribution_text",
     "duration_text",
     "non_negative_int",
     "non_negative_seconds",
     "port",
     "positive_float",
     "positive_int",
+    "prompt_order",
     "spike_text",
     "stages_text",
     "steps_text",
@@ -79,6 +82,13 @@ def tokenizer_name(text: str) -> str:
     return name
 
 
+def prompt_order(text: str) -> str:
+    value = text.strip().lower()
+    if value not in ("sequential", "shuffle"):
+        raise argparse.ArgumentTypeError(f"expected 'sequential' or 'shuffle', got {text!r}")
+    return value
+
+
 def port(text: str) -> int:
     try:
         value = int(text)
@@ -96,3 +106,4 @@ stages_text = checked(parse_stages)
 steps_text = checked(parse_steps)
 spike_text = checked(parse_spike)
 duration_text = checked(parse_duration_s)
+distribution_text = checked(parse_distribution)

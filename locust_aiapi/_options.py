@@ -53,6 +53,25 @@ OPTIONS: tuple[Option, ...] = (
            help="Embedding model (overrides the class attribute 'embedding_model')."),
     Option("--ai-dialect", "dialect", metavar="NAME",
            help="API dialect for every AI user (overrides the class attribute 'dialect'), e.g. openai."),
+    # the workload (see _prompts and _datasets)
+    Option("--ai-dataset", "dataset", metavar="PATH",
+           help="Prompts from a file: .jsonl (prompt / messages / turns, optional max_tokens, system, name), "
+           ".json (ShareGPT conversations), .csv (a 'prompt' column) or text (one prompt per line). Read "
+           "by self.next_prompt() / self.next_conversation(); overrides the class attribute 'prompts'."),
+    Option("--ai-prompt-tokens", "prompt_tokens", type=types.distribution_text, metavar="SPEC",
+           help="Synthetic prompts of this many tokens, sampled per request: 512, uniform:100-1000, "
+           "normal:512,128, lognormal:MU,SIGMA or choice:128,512,2048 (one word per token, see README)."),
+    Option("--ai-output-tokens", "output_tokens", type=types.distribution_text, metavar="SPEC",
+           help="max_tokens per request, sampled like --ai-prompt-tokens (for exact lengths add the "
+           "server's knob, e.g. vLLM's ignore_eos, to extra_body)."),
+    Option("--ai-shared-prefix-tokens", "shared_prefix_tokens", type=types.non_negative_int,
+           help="Synthetic prompts start with the same prefix of N tokens (prompt-cache behaviour), added "
+           "to --ai-prompt-tokens."),
+    Option("--ai-seed", "seed", type=types.non_negative_int,
+           help="Seed of the synthetic lengths, texts and the shuffle: the same seed, the same prompts."),
+    Option("--ai-prompt-order", "prompt_order", type=types.prompt_order, metavar="ORDER",
+           help="sequential (default) or shuffle (by --ai-seed). Each worker takes a disjoint share by "
+           "its index; a share that runs out starts again."),
     # TLS
     Option("--ai-ca-bundle", "ca_bundle", metavar="PATH",
            help="Verify the server's certificate with this PEM bundle instead of the system CA store."),
@@ -167,6 +186,12 @@ class AIOptions:
     model: str | None = None
     embedding_model: str | None = None
     dialect: str | None = None
+    dataset: str | None = None
+    prompt_tokens: str | None = None
+    output_tokens: str | None = None
+    shared_prefix_tokens: int = 0
+    seed: int | None = None
+    prompt_order: str = "sequential"
     ca_bundle: str | None = None
     insecure: bool = False
     tokenizer: str = "o200k_base"

@@ -86,6 +86,11 @@ class RequestRecord:
     attempts: int = 1
     # E2E of the first attempt when retries happened (None when there was one attempt)
     first_attempt_e2e_ms: float | None = None
+    # what the workload asked for (None: not set by a prompt source), next to what the server reported
+    requested_prompt_tokens: int | None = None
+    requested_output_tokens: int | None = None
+    conversation_id: str | None = None
+    turn: int | None = None  # 1, 2, 3 ... within the conversation
 
     @property
     def ok(self) -> bool:
@@ -95,6 +100,16 @@ class RequestRecord:
         self.outcome = Outcome.FAILURE
         self.failure_kind = kind
         self.failure_message = message
+
+
+@dataclass(slots=True, frozen=True)
+class RequestTags:
+    """What a request's record carries about the workload that produced it (copied onto each attempt)."""
+
+    requested_prompt_tokens: int | None = None
+    requested_output_tokens: int | None = None
+    conversation_id: str | None = None
+    turn: int | None = None
 
 
 @dataclass(slots=True, frozen=True)

@@ -23,6 +23,7 @@ __all__ = [
     "ModelCost",
     "NameRow",
     "PhaseRow",
+    "RequestedTokensReport",
     "ReportMeta",
     "ReportSections",
     "RunReport",
@@ -31,7 +32,9 @@ __all__ = [
     "ThresholdResult",
     "TimeSeriesPoint",
     "TimeSeriesReport",
+    "TurnRow",
     "WorkersReport",
+    "WorkloadReport",
     "run_report",
 ]
 
@@ -140,6 +143,32 @@ class PhaseRow(_PhaseFacts, NameRow):
     """A phase of the load shape and the statistics of the requests that started in it."""
 
 
+class _TurnFacts(TypedDict):
+    turn: int  # 1, 2, 3 ... within a conversation
+
+
+class TurnRow(_TurnFacts, NameRow):
+    """The statistics of every request sent as turn ``turn`` of a conversation."""
+
+
+class RequestedTokensReport(TypedDict):
+    """What the workload asked for next to what the server reported, for the same requests."""
+
+    prompt_requests: int
+    requested_prompt_tokens: int
+    reported_prompt_tokens: int
+    output_requests: int
+    requested_output_tokens: int
+    output_tokens: int
+    short_answers: int  # fewer output tokens than half of max_tokens
+    short_answer_warning: str | None
+
+
+class WorkloadReport(TypedDict):
+    requested: RequestedTokensReport
+    turns: list[TurnRow]  # empty without conversations
+
+
 class TimeSeriesPoint(TypedDict):
     epoch_s: float
     offset_s: float
@@ -213,6 +242,7 @@ class ReportSections(TypedDict):
     timeseries: TimeSeriesReport
     arrival: ArrivalReport | None  # None without the open model
     cost: CostReport
+    workload: WorkloadReport
 
 
 class RunReport(SummaryReport, ReportSections, total=False):

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._records import RequestKind, RequestRecord
+from ._records import RequestKind, RequestRecord, RequestTags
 
 __all__ = ["ChatRequest", "EmbeddingRequest", "RequestStart", "message_list"]
 
@@ -25,6 +25,7 @@ class ChatRequest:
     temperature: float | None = None
     extra_body: Mapping[str, Any] = field(default_factory=dict)
     intended_start_s: float | None = None  # open model: the iteration's scheduled start (perf_counter)
+    tags: RequestTags = field(default_factory=RequestTags)
 
 
 @dataclass(slots=True)
@@ -65,6 +66,7 @@ class RequestStart:
         attempt: int,
         first_e2e_ms: float | None,
     ) -> RequestRecord:
+        tags = request.tags if isinstance(request, ChatRequest) else RequestTags()
         return RequestRecord(
             name=request.name,
             kind=kind,
@@ -74,6 +76,10 @@ class RequestStart:
             start_s=self.perf_s,
             attempts=attempt,
             first_attempt_e2e_ms=first_e2e_ms,
+            requested_prompt_tokens=tags.requested_prompt_tokens,
+            requested_output_tokens=tags.requested_output_tokens,
+            conversation_id=tags.conversation_id,
+            turn=tags.turn,
         )
 
 

@@ -29,6 +29,7 @@ from ._records import RequestRecord
 from ._summary import LLMSummary
 from ._timeseries import TimeSeries
 from ._workers import WorkerLedger
+from ._workload_stats import WorkloadStats
 
 __all__ = ["AI_REQUEST_EVENT", "Role", "RunState", "all_states", "attach", "role_of", "state_of"]
 
@@ -62,6 +63,7 @@ class RunState:
     phases: PhaseAggregator = field(default_factory=PhaseAggregator)
     series: TimeSeries = field(default_factory=TimeSeries)
     goodput: GoodputCounter = field(default_factory=GoodputCounter)
+    workload: WorkloadStats = field(default_factory=WorkloadStats)
     slo: SLO = field(default_factory=SLO)
     arrival: ArrivalStats = field(default_factory=ArrivalStats)
     arrival_config: ArrivalConfig | None = None
@@ -74,6 +76,8 @@ class RunState:
     ticker: gevent.Greenlet | None = None  # samples users and flushes the JSONL during a test
     live: gevent.Greenlet | None = None  # prints the console's live line during a headless test
     console_text: list[str] = field(default_factory=list)  # end-of-run text held until Locust's tables
+    prompt_sources: dict[Any, Any] = field(default_factory=dict)  # by user class, this test (see _workload)
+    prompt_bases: dict[Any, Any] = field(default_factory=dict)  # loaded once: what each test shards
 
     def record(self, record: RequestRecord) -> None:
         """One finished AI request of this process."""
@@ -81,6 +85,7 @@ class RunState:
         self.phases.add(record)
         self.series.add(record)
         self.goodput.add(record, self.slo)
+        self.workload.add(record)
         if self.jsonl is not None:
             self.jsonl.write(record)
 
@@ -89,9 +94,11 @@ class RunState:
         self.options = options
         self.slo = SLO.from_options(options)
         self.summary, self.series, self.goodput = LLMSummary(), TimeSeries(), GoodputCounter()
+        self.workload = WorkloadStats()
         self.stop_scheduler()
         self.scheduler = None
         self.arrival.reset()
+        self.prompt_sources = {}  # a new test starts each source from its beginning
         if keep_phase:
             self.phases.reset_data(now_s)
         else:

@@ -1,8 +1,8 @@
 """Checks at start: a wrong configuration stops the run with one clear line, before any request.
 
 Everything here raises :class:`ConfigurationError`; the composition root turns it into exit
-code 2. What is checked: the host, the load shape's plan, the open model's rate, the pricing file
-and every output file.
+code 2. What is checked: the host, the load shape's plan, the open model's rate, the workload's
+dataset and distributions, the pricing file and every output file.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from ._run_state import Role, RunState
 from ._shapes import AIShape
 from ._tls import check_ca_bundle, shared_context
 from ._users import is_ai_user_class
+from ._workload import base_source
 from .dialects import resolve_dialect
 
 __all__ = ["check_configuration", "check_host"]
@@ -42,6 +43,7 @@ def check_configuration(environment: Any, state: RunState, role: Role) -> None:
         ):
             if path:
                 ensure_writable(option, path)
+    base_source(state)  # a bad dataset or distribution stops the run here, and a good one is loaded once
     state.arrival_config = _check_arrival(environment, state, role)
     try:
         state.prices = load_prices(state.options.pricing)

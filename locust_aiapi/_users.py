@@ -10,17 +10,28 @@ from locust import FastHttpUser
 from locust.event import EventHook
 
 from ._client import AIClient
+from ._conversation import Conversation
 from ._errors import AIRequestFailure, ConfigurationError
 from ._limits import MIB, Limits
 from ._metrics import e2e_ms, ttft_ms
 from ._options import AIOptions
-from ._records import ChatResult, EmbeddingResult, FailureKind, Outcome, RequestKind, RequestRecord
+from ._prompts import ConversationScript, Prompt, as_script, first_prompt
+from ._records import (
+    ChatResult,
+    EmbeddingResult,
+    FailureKind,
+    Outcome,
+    RequestKind,
+    RequestRecord,
+    RequestTags,
+)
 from ._requests import ChatRequest, EmbeddingRequest, message_list
 from ._retry import RetryPolicy
 from ._run_state import AI_REQUEST_EVENT, attach
 from ._tls import ContextFactory, context_factory
 from ._tokenizer import text_token_counter
 from ._transport import join_url
+from ._workload import next_item
 from .dialects import ChatDialect, EmbeddingsDialect, resolve_dialect
 
 __all__ = ["AIChatUser", "EmbeddingUser", "is_ai_user_class"]
@@ -223,9 +234,50 @@ class AIChatUser(_AIUser):
     """Path of the chat endpoint, joined to ``host`` (a host ending in ``/v1`` is fine);
     None: the dialect's own (OpenAI: ``/v1/chat/completions``)."""
 
+    prompts: ClassVar[Any] = None
+    """Where :meth:`next_prompt` draws from: a :class:`~locust_aiapi.PromptSource`, or a list of texts,
+    Prompts or ConversationScripts (``--ai-dataset`` / ``--ai-prompt-tokens`` override it)."""
+
+    def next_prompt(self) -> Prompt:
+        """The next prompt of this class's source (``self.chat(self.next_prompt())`` sends it)."""
+        return first_prompt(next_item(self))
+
+    def next_conversation(self) -> ConversationScript:
+        """The next conversation of this class's source (a single prompt is a one-turn conversation)."""
+        return as_script(next_item(self))
+
+    def conversation(
+        self,
+        system: str | None = None,
+        *,
+        think_time_s: float | None = None,
+        history_budget_tokens: int | None = None,
+        keep_reasoning: bool = False,
+        name: str | None = None,
+    ) -> Conversation:
+        """A new conversation: ``conv.ask(text, **chat_kwargs)`` per turn (see :class:`Conversation`).
+
+        Between turns the user waits ``think_time_s``, else its ``wait_time`` (an open-model user: 0).
+        """
+        if think_time_s is not None:
+            fixed = think_time_s
+
+            def think() -> float:
+                return fixed
+        elif hasattr(type(self), "arrival_rate_per_s"):  # ArrivalRateUser: wait_time waits for a start
+
+            def think() -> float:
+                return 0.0
+        else:
+            think = self.wait_time
+        return Conversation(
+            self.chat, think, system, history_budget_tokens=history_budget_tokens,
+            keep_reasoning=keep_reasoning, name=name,
+        )  # fmt: skip
+
     def chat(
         self,
-        messages_or_prompt: str | Sequence[Mapping[str, Any]],
+        messages_or_prompt: str | Sequence[Mapping[str, Any]] | Prompt,
         *,
         name: str | None = None,
         **params: Any,
@@ -233,8 +285,19 @@ class AIChatUser(_AIUser):
         """Send a chat completion and measure it; returns a :class:`ChatResult`, never raises.
 
         ``params`` override the request: ``model``, ``max_tokens``, ``temperature``, ``stream``,
-        and any other body field (``tools``, ``top_p``, ``seed`` ...).
+        and any other body field (``tools``, ``top_p``, ``seed`` ...). A :class:`Prompt` brings its
+        own ``max_tokens`` and name (``params`` and ``name`` still win) and tags the record.
         """
+        tags = RequestTags()
+        if isinstance(messages_or_prompt, Prompt):
+            prompt = messages_or_prompt
+            name = name or prompt.name
+            if prompt.max_tokens is not None:
+                params.setdefault("max_tokens", prompt.max_tokens)
+            tags = RequestTags(
+                prompt.requested_prompt_tokens, params.get("max_tokens"), prompt.conversation_id, prompt.turn
+            )
+            messages_or_prompt = prompt.messages
         model = params.pop("model", None) or self._ai_options.model or self.model
         request = ChatRequest(
             name=name or "chat",
@@ -246,6 +309,7 @@ class AIChatUser(_AIUser):
             temperature=params.pop("temperature", self.temperature),
             extra_body={**self.extra_body, **params},
             intended_start_s=self._intended_start_s(),
+            tags=tags,
         )
         return self._ai_client.chat(request)
 

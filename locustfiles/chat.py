@@ -1,7 +1,9 @@
 """The shop assistant from the article, on top of AIChatUser.
 
-Chat (weight 3) and product-text embeddings (weight 1), 1-3 s think time, five e-commerce
-prompts. Points at the local mock server unless you pass ``--host``:
+Chat (weight 3) and product-text embeddings (weight 1), 1-3 s think time, the single prompts of our
+customer-service dataset (``data/customer_service.jsonl``: order status, gifts, returns, comparisons,
+student offers; ``--ai-dataset`` or ``--ai-prompt-tokens`` replace them). Points at the local mock
+server unless you pass ``--host``:
 
     locust -f locustfiles/chat.py --host https://api.openai.com/v1   # key from OPENAI_API_KEY
     locust -f locustfiles/chat.py --ai-model deepseek-chat            # or AI_MODEL=...
@@ -9,19 +11,14 @@ prompts. Points at the local mock server unless you pass ``--host``:
 
 from __future__ import annotations
 
-import random
+from pathlib import Path
 
 from locust import between, task
 
-from locust_aiapi import AIChatUser
+from locust_aiapi import AIChatUser, Prompt, load_dataset
 
-PROMPTS = [
-    "查一下我的订单什么时候发货?",  # When will my order ship?
-    "推荐一款适合送父母的生日礼物",  # Recommend a birthday gift for my parents
-    "退货流程是什么?需要多长时间?",  # How do returns work, and how long do they take?
-    "这款手机和另一款对比有什么区别?",  # How does this phone compare with the other one?
-    "学生有什么优惠政策?",  # Are there student discounts?
-]
+DATASET = Path(__file__).parent / "data" / "customer_service.jsonl"
+PROMPTS = [item for item in load_dataset(str(DATASET)) if isinstance(item, Prompt)]
 
 PRODUCT_TEXT = "这是一段需要向量化的产品描述文本,用于 RAG 检索系统"  # a product text for RAG
 
@@ -33,10 +30,11 @@ class ShopAssistantUser(AIChatUser):
     max_tokens = 500
     temperature = 0.7
     embedding_model = "text-embedding-3-large"
+    prompts = PROMPTS
 
     @task(3)
     def chat_completion(self) -> None:
-        self.chat(random.choice(PROMPTS), name="chat")
+        self.chat(self.next_prompt(), name="chat")
 
     @task(1)
     def embedding_task(self) -> None:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from ._capacity import QueueFullError, Slot
+from ._chat_timing import charge_rate_limits, decode_pace, prefill_delay_s
 from ._chat_wire import DONE_EVENT, ChatEncoder, ChatRequest, parse_chat_request
 from ._config import MockConfig
 from ._errors import rate_limited
@@ -71,12 +73,16 @@ def serve_chat(state: ServerState, exchange: Exchange) -> None:
     fault = choose_fault(state.config, exchange.rng, exchange.request.headers, streaming=chat.stream)
     exchange.record.fault = None if fault is None else fault.value
     raise_error_fault(state.config, fault)
+    charge_rate_limits(state, chat)
     generation = plan_generation(state.config, exchange.rng, chat.max_tokens)
+    prefill_s = prefill_delay_s(state, exchange.request.body, chat)
+    if prefill_s:
+        generation = replace(generation, offsets_s=[t + prefill_s for t in generation.offsets_s])
     with admit(state) as slot:
         if chat.stream:
-            _stream(exchange, chat, generation, slot, fault)
+            _stream(exchange, chat, generation, slot, fault, decode_pace(state))
         else:
-            _complete(exchange, chat, generation, slot)
+            _complete(exchange, chat, generation, slot, decode_pace(state)())
 
 
 def admit(state: ServerState) -> Slot:
@@ -87,9 +93,12 @@ def admit(state: ServerState) -> Slot:
         raise rate_limited(message, state.config.retry_after_s) from None
 
 
-def _complete(exchange: Exchange, chat: ChatRequest, generation: Generation, slot: Slot) -> None:
+def _complete(
+    exchange: Exchange, chat: ChatRequest, generation: Generation, slot: Slot, pace: float = 1.0
+) -> None:
     start_s = max(exchange.request.received_s, slot.wait())
-    sleep_until(start_s + generation.offsets_s[-1])
+    first_s = generation.offsets_s[0]
+    sleep_until(start_s + first_s + (generation.offsets_s[-1] - first_s) * pace)
     encoder = ChatEncoder(chat.model, include_usage=False)
     tokens = generation.completion_tokens
     body = encoder.completion(
@@ -101,7 +110,12 @@ def _complete(exchange: Exchange, chat: ChatRequest, generation: Generation, slo
 
 
 def _stream(
-    exchange: Exchange, chat: ChatRequest, generation: Generation, slot: Slot, fault: Fault | None
+    exchange: Exchange,
+    chat: ChatRequest,
+    generation: Generation,
+    slot: Slot,
+    fault: Fault | None,
+    pace: Callable[[], float] = lambda: 1.0,
 ) -> None:
     encoder = ChatEncoder(chat.model, chat.include_usage)
     # Like real servers, headers and the role chunk go out at once, even while the request queues.
@@ -110,7 +124,7 @@ def _stream(
     chunk_count = len(generation.chunks)
     if fault is not None:
         chunk_count = min(FAULT_AFTER_CHUNKS, chunk_count)
-    _send_content(exchange, encoder, generation, start_s, chunk_count)
+    _send_content(exchange, encoder, generation, start_s, chunk_count, pace)
     if fault is Fault.STREAM_ERROR:
         exchange.record.outcome = "stream_error"
         exchange.end_stream([encoder.error_event()])
@@ -122,11 +136,21 @@ def _stream(
 
 
 def _send_content(
-    exchange: Exchange, encoder: ChatEncoder, generation: Generation, start_s: float, chunk_count: int
+    exchange: Exchange,
+    encoder: ChatEncoder,
+    generation: Generation,
+    start_s: float,
+    chunk_count: int,
+    pace: Callable[[], float] = lambda: 1.0,
 ) -> None:
+    """Chunk k is due one gap (times ``pace()``, read as the gap starts) after chunk k - 1."""
     record = exchange.record
+    due_s, previous_s = start_s, 0.0
     for index in range(chunk_count):
-        sleep_until(start_s + generation.offsets_s[index])
+        offset_s = generation.offsets_s[index]
+        due_s += (offset_s - previous_s) * (pace() if index else 1.0)
+        previous_s = offset_s
+        sleep_until(due_s)
         exchange.send_event(encoder.content_event(generation.chunks[index]))
         if index == 0:
             record.first_token_s = time.perf_counter()

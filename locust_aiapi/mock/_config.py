@@ -45,6 +45,13 @@ class MockConfig:
     retry_after_s: float = 1.0
     embedding_latency_ms: float = 20.0
     ratelimit_limit_requests: int = 10_000
+    # the inference-server model (see _inference and _ratelimits); 0 turns each off
+    prefill_tokens_per_s: float = 0.0
+    prompt_cache_blocks: int = 65_536
+    decode_slowdown: float = 0.0
+    decode_capacity: int = 0
+    rpm: int = 0
+    tpm: int = 0
     api_key: str | None = None
     record_path: str | None = None
     ready_file: str | None = None
@@ -71,6 +78,12 @@ _NON_NEGATIVE = (
     "retry_after_s",
     "embedding_latency_ms",
     "ratelimit_limit_requests",
+    "prefill_tokens_per_s",
+    "prompt_cache_blocks",
+    "decode_slowdown",
+    "decode_capacity",
+    "rpm",
+    "tpm",
 )
 _AT_LEAST_ONE = ("output_tokens", "tokens_per_chunk")
 _PROBABILITIES = ("rate_429", "rate_500", "rate_stream_error", "rate_truncate")

@@ -14,6 +14,8 @@ from ._capacity import Capacity
 from ._config import MockConfig
 from ._errors import ApiError
 from ._http import Headers, Request, ResponseWriter
+from ._inference import PrefixCache
+from ._ratelimits import RateLimits
 from ._record import Recorder, RequestRecord
 from ._stats import RateLimitWindow, ServerStats
 
@@ -25,7 +27,8 @@ class ServerState:
     config: MockConfig
     capacity: Capacity = field(init=False)
     stats: ServerStats = field(init=False)
-    ratelimit: RateLimitWindow = field(init=False)
+    ratelimit: RateLimitWindow | RateLimits = field(init=False)  # RateLimits enforces --rpm / --tpm
+    prefix_cache: PrefixCache = field(init=False)
     recorder: Recorder | None = None
     rng: random.Random = field(init=False)
 
@@ -33,6 +36,9 @@ class ServerState:
         self.capacity = Capacity(self.config.max_concurrency, self.config.max_queue)
         self.stats = ServerStats(self.capacity)
         self.ratelimit = RateLimitWindow(self.config.ratelimit_limit_requests)
+        if self.config.rpm or self.config.tpm:
+            self.ratelimit = RateLimits(self.config.rpm, self.config.tpm)
+        self.prefix_cache = PrefixCache(self.config.prompt_cache_blocks)
         self.rng = random.Random(self.config.seed)
 
     def request_rng(self) -> random.Random:

@@ -16,6 +16,7 @@ from .._report_types import (
     RunReport,
     Statistic,
 )
+from . import workload
 from .format import CONSOLE, Column
 from .text import WIDE, group_line, layouts, text_table, wrap
 
@@ -111,4 +112,5 @@ def render_extras(report: RunReport, width: int = WIDE) -> str:
     lines += _cost_lines(report["cost"], width)
     if report["phases"]:
         lines += ["", *_phase_table(report["phases"], width)]
+    lines += workload.console_lines(report)
     return "\n".join(lines) + "\n" if lines else ""
