@@ -11,7 +11,7 @@ from ._records import FailureKind
 __all__ = ["RETRYABLE_KINDS", "RetryPolicy", "parse_retry_after"]
 
 RETRYABLE_KINDS = frozenset(
-    {FailureKind.RATE_LIMITED, FailureKind.SERVER_ERROR, FailureKind.CONNECTION_ERROR}
+    {FailureKind.RATE_LIMITED, FailureKind.SERVER_ERROR, FailureKind.OVERLOADED, FailureKind.CONNECTION_ERROR}
 )
 
 

@@ -15,10 +15,11 @@ from locust_aiapi.dialects import (
     OpenAIChatDialect,
     resolve_dialect,
 )
+from locust_aiapi.dialects.anthropic import ANTHROPIC
 
 
-def test_the_registry_names_the_openai_dialect_and_is_read_only() -> None:
-    assert dict(DIALECTS) == {"openai": OPENAI}
+def test_the_registry_names_the_built_in_dialects_and_is_read_only() -> None:
+    assert dict(DIALECTS) == {"openai": OPENAI, "anthropic": ANTHROPIC}
     with pytest.raises(TypeError):
         DIALECTS["mine"] = OPENAI  # type: ignore[index]
 
@@ -29,8 +30,10 @@ def test_resolve_by_name(name: str) -> None:
 
 
 def test_unknown_name_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigurationError, match=r"unknown AI dialect 'anthropic'; known dialects: openai$"):
-        resolve_dialect("anthropic")
+    with pytest.raises(
+        ConfigurationError, match=r"unknown AI dialect 'klingon'; known dialects: anthropic, openai$"
+    ):
+        resolve_dialect("klingon")
 
 
 def test_resolve_an_instance_or_a_class() -> None:

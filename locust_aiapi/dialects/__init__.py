@@ -4,6 +4,8 @@
 ``DIALECTS`` lists the built-in ones by name.
 """
 
+from .anthropic import ANTHROPIC, AnthropicDialect
+from .anthropic_stream import AnthropicStream
 from .base import (
     CONTENT,
     TOKEN,
@@ -20,6 +22,9 @@ from .openai_stream import OpenAIChatStream
 from .registry import DIALECTS, resolve_dialect
 
 __all__ = [
+    "ANTHROPIC",
+    "AnthropicDialect",
+    "AnthropicStream",
     "CONTENT",
     "ChatCompletion",
     "ChatDialect",

@@ -61,6 +61,8 @@ class StreamError:
     message: str
     type: str | None
     code: str | None
+    overloaded: bool = False
+    """The server said it is overloaded (Anthropic's ``overloaded_error``): failure kind ``overloaded``."""
 
 
 @dataclass(slots=True, frozen=True)

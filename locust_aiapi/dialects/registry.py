@@ -10,12 +10,13 @@ from types import MappingProxyType
 from typing import Final, cast
 
 from .._errors import ConfigurationError
+from .anthropic import ANTHROPIC
 from .base import ChatDialect
 from .openai import OPENAI
 
 __all__ = ["DIALECTS", "resolve_dialect"]
 
-_BUILT_IN: Final[tuple[ChatDialect, ...]] = (OPENAI,)
+_BUILT_IN: Final[tuple[ChatDialect, ...]] = (OPENAI, ANTHROPIC)
 
 DIALECTS: Final[Mapping[str, ChatDialect]] = MappingProxyType({d.name: d for d in _BUILT_IN})
 """Every built-in dialect by its ``name`` (read-only)."""

@@ -15,6 +15,8 @@ from ._embeddings import serve_embeddings
 from ._errors import ApiError
 from ._exchange import Exchange, ServerState
 from ._http import Request, ResponseWriter
+from ._messages import serve_messages
+from ._messages_wire import error_body as anthropic_error_body
 from ._record import Recorder
 
 Handler = Callable[[ServerState, Exchange], None]
@@ -37,7 +39,11 @@ MODELS_BODY = orjson.dumps(
 # Control-plane endpoints: never authenticated, never recorded.
 _CONTROL_PATHS = frozenset({"/health", "/mock/stats"})
 # Outcome counters cover the inference endpoints only, so they add up to what a load test sent.
-_INFERENCE_PATHS = frozenset({"/v1/chat/completions", "/v1/embeddings"})
+_INFERENCE_PATHS = frozenset({"/v1/chat/completions", "/v1/embeddings", "/v1/messages"})
+# Endpoints of other APIs answer errors in their own format, and take the key in their own header
+# (Anthropic's SDK sends ``x-api-key`` in its 0.x versions, ``Authorization: Bearer`` since 2.x: both work).
+_ERROR_BODIES: dict[str, Callable[[ApiError], bytes]] = {"/v1/messages": anthropic_error_body}
+_KEY_HEADERS = {"/v1/messages": "x-api-key"}
 
 
 def _serve_models(state: ServerState, exchange: Exchange) -> None:
@@ -55,6 +61,7 @@ def _serve_stats(state: ServerState, exchange: Exchange) -> None:
 ROUTES: dict[str, tuple[str, Handler]] = {
     "/v1/chat/completions": ("POST", serve_chat),
     "/v1/embeddings": ("POST", serve_embeddings),
+    "/v1/messages": ("POST", serve_messages),
     "/v1/models": ("GET", _serve_models),
     "/health": ("GET", _serve_health),
     "/mock/stats": ("GET", _serve_stats),
@@ -66,7 +73,7 @@ class App:
 
     def __init__(self, config: MockConfig, recorder: Recorder | None = None) -> None:
         self.state = ServerState(config, recorder=recorder)
-        self._expected_auth = None if config.api_key is None else f"Bearer {config.api_key}".encode()
+        self._api_key = None if config.api_key is None else config.api_key.encode()
 
     def serve(self, writer: ResponseWriter, request: Request) -> None:
         path = request.path
@@ -78,7 +85,8 @@ class App:
         except ApiError as error:
             if exchange.started:
                 raise RuntimeError("an API error was raised after the response started") from error
-            exchange.send_error(error)
+            error_body = _ERROR_BODIES.get(path)
+            exchange.send_error(error, None if error_body is None else error_body(error))
         except (OSError, GreenletExit):  # the client went away, or the server is stopping
             exchange.record.outcome = "disconnected"
             raise
@@ -99,10 +107,15 @@ class App:
         handler(self.state, exchange)
 
     def _authenticate(self, request: Request) -> None:
-        if self._expected_auth is None:
+        if self._api_key is None:
             return
         given = request.headers.get("authorization", "").encode()
-        if not hmac.compare_digest(given, self._expected_auth):
+        expected = b"Bearer " + self._api_key
+        key_header = _KEY_HEADERS.get(request.path)
+        if key_header is not None and key_header in request.headers:
+            given = request.headers[key_header].encode()
+            expected = self._api_key
+        if not hmac.compare_digest(given, expected):
             message = "Incorrect API key provided." if given else "You didn't provide an API key."
             raise ApiError(401, message, code="invalid_api_key")
 

@@ -42,7 +42,7 @@ _OPTIONS: tuple[tuple[str, str, type, str], ...] = (
     ("--retry-after-s", "retry_after_s", float, "Retry-After sent with 429 answers"),
     ("--embedding-latency-ms", "embedding_latency_ms", float, "latency of an embeddings request"),
     ("--ratelimit-limit-requests", "ratelimit_limit_requests", int, "value of x-ratelimit-limit-requests"),
-    ("--api-key", "api_key", str, "require 'Authorization: Bearer KEY' on /v1/ endpoints"),
+    ("--api-key", "api_key", str, "require 'Authorization: Bearer KEY' on /v1/ (x-api-key: /v1/messages)"),
     ("--record", "record_path", str, "write a JSON line of ground-truth timestamps per API request"),
     ("--ready-file", "ready_file", str, "write the base URL to PATH once listening"),
     ("--seed", "seed", int, "seed of the random generator behind jitter, faults and token text"),
