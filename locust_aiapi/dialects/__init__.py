@@ -20,6 +20,8 @@ from .openai import OPENAI, OpenAIChatDialect
 from .openai_embeddings import OPENAI_EMBEDDINGS, OpenAIEmbeddingsDialect
 from .openai_stream import OpenAIChatStream
 from .registry import DIALECTS, resolve_dialect
+from .responses import OPENAI_RESPONSES, OpenAIResponsesDialect
+from .responses_stream import ResponsesStream
 
 __all__ = [
     "ANTHROPIC",
@@ -34,9 +36,12 @@ __all__ = [
     "EmbeddingsResponse",
     "OPENAI",
     "OPENAI_EMBEDDINGS",
+    "OPENAI_RESPONSES",
     "OpenAIChatDialect",
     "OpenAIChatStream",
     "OpenAIEmbeddingsDialect",
+    "OpenAIResponsesDialect",
+    "ResponsesStream",
     "StreamError",
     "TOKEN",
     "resolve_dialect",

@@ -13,10 +13,11 @@ from .._errors import ConfigurationError
 from .anthropic import ANTHROPIC
 from .base import ChatDialect
 from .openai import OPENAI
+from .responses import OPENAI_RESPONSES
 
 __all__ = ["DIALECTS", "resolve_dialect"]
 
-_BUILT_IN: Final[tuple[ChatDialect, ...]] = (OPENAI, ANTHROPIC)
+_BUILT_IN: Final[tuple[ChatDialect, ...]] = (OPENAI, ANTHROPIC, OPENAI_RESPONSES)
 
 DIALECTS: Final[Mapping[str, ChatDialect]] = MappingProxyType({d.name: d for d in _BUILT_IN})
 """Every built-in dialect by its ``name`` (read-only)."""

@@ -18,6 +18,7 @@ from ._http import Request, ResponseWriter
 from ._messages import serve_messages
 from ._messages_wire import error_body as anthropic_error_body
 from ._record import Recorder
+from ._responses import serve_responses
 
 Handler = Callable[[ServerState, Exchange], None]
 
@@ -39,7 +40,7 @@ MODELS_BODY = orjson.dumps(
 # Control-plane endpoints: never authenticated, never recorded.
 _CONTROL_PATHS = frozenset({"/health", "/mock/stats"})
 # Outcome counters cover the inference endpoints only, so they add up to what a load test sent.
-_INFERENCE_PATHS = frozenset({"/v1/chat/completions", "/v1/embeddings", "/v1/messages"})
+_INFERENCE_PATHS = frozenset({"/v1/chat/completions", "/v1/embeddings", "/v1/messages", "/v1/responses"})
 # Endpoints of other APIs answer errors in their own format, and take the key in their own header
 # (Anthropic's SDK sends ``x-api-key`` in its 0.x versions, ``Authorization: Bearer`` since 2.x: both work).
 _ERROR_BODIES: dict[str, Callable[[ApiError], bytes]] = {"/v1/messages": anthropic_error_body}
@@ -62,6 +63,7 @@ ROUTES: dict[str, tuple[str, Handler]] = {
     "/v1/chat/completions": ("POST", serve_chat),
     "/v1/embeddings": ("POST", serve_embeddings),
     "/v1/messages": ("POST", serve_messages),
+    "/v1/responses": ("POST", serve_responses),
     "/v1/models": ("GET", _serve_models),
     "/health": ("GET", _serve_health),
     "/mock/stats": ("GET", _serve_stats),
