@@ -53,6 +53,9 @@ OPTIONS: tuple[Option, ...] = (
            help="Embedding model (overrides the class attribute 'embedding_model')."),
     Option("--ai-dialect", "dialect", metavar="NAME",
            help="API dialect for every AI user (overrides the class attribute 'dialect'), e.g. openai."),
+    Option("--ai-api-version", "api_version", metavar="VERSION",
+           help="API version the dialect puts in its URL (azure-openai: api-version, default 2024-10-21). "
+           "Overrides the class attribute 'api_version'."),
     # TLS
     Option("--ai-ca-bundle", "ca_bundle", metavar="PATH",
            help="Verify the server's certificate with this PEM bundle instead of the system CA store."),
@@ -150,6 +153,7 @@ class AIOptions:
     model: str | None = None
     embedding_model: str | None = None
     dialect: str | None = None
+    api_version: str | None = None
     ca_bundle: str | None = None
     insecure: bool = False
     max_retries: int = 0

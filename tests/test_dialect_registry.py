@@ -16,11 +16,17 @@ from locust_aiapi.dialects import (
     resolve_dialect,
 )
 from locust_aiapi.dialects.anthropic import ANTHROPIC
+from locust_aiapi.dialects.azure import AZURE_OPENAI
 from locust_aiapi.dialects.responses import OPENAI_RESPONSES
 
 
 def test_the_registry_names_the_built_in_dialects_and_is_read_only() -> None:
-    assert dict(DIALECTS) == {"openai": OPENAI, "anthropic": ANTHROPIC, "openai-responses": OPENAI_RESPONSES}
+    assert dict(DIALECTS) == {
+        "openai": OPENAI,
+        "anthropic": ANTHROPIC,
+        "openai-responses": OPENAI_RESPONSES,
+        "azure-openai": AZURE_OPENAI,
+    }
     with pytest.raises(TypeError):
         DIALECTS["mine"] = OPENAI  # type: ignore[index]
 
@@ -31,7 +37,7 @@ def test_resolve_by_name(name: str) -> None:
 
 
 def test_unknown_name_lists_the_known_ones() -> None:
-    known = "anthropic, openai, openai-responses"
+    known = "anthropic, azure-openai, openai, openai-responses"
     with pytest.raises(ConfigurationError, match=rf"unknown AI dialect 'klingon'; known dialects: {known}$"):
         resolve_dialect("klingon")
 

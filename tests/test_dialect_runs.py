@@ -14,9 +14,13 @@ from .test_locust_runs import nearest_rank
 
 COUNTING = TEST_LOCUSTFILES / "counting_chat.py"
 # what the end of a successful stream says, by dialect (10 tokens: below max_tokens)
-FINISH_REASONS = {"anthropic": "end_turn", "openai-responses": "completed"}
+FINISH_REASONS = {"anthropic": "end_turn", "openai-responses": "completed", "azure-openai": "stop"}
 # the kind the client counts each of the mock's fault outcomes under, by dialect
-STREAM_ERROR_KINDS = {"anthropic": "overloaded", "openai-responses": "stream_error"}
+STREAM_ERROR_KINDS = {
+    "anthropic": "overloaded",
+    "openai-responses": "stream_error",
+    "azure-openai": "stream_error",
+}
 
 
 @pytest.mark.parametrize("dialect", sorted(FINISH_REASONS))
@@ -114,3 +118,24 @@ def test_the_responses_locustfile_measures_the_reasoning_summary_before_the_text
     assert all(r["ttfc_ms"] - r["ttft_ms"] >= 45.0 for r in reasoning)
     assert all(r["ttfc_ms"] == r["ttft_ms"] for r in plain)
     assert {r["output_tokens"] for r in reasoning + plain} == {20}
+
+
+def test_the_azure_locustfile_chats_and_embeds_on_deployment_urls(tmp_path: Path) -> None:
+    with MockProcess(
+        ["--ttft-ms", "20", "--itl-ms", "2", "--output-tokens", "8", "--api-key", "az-key"]
+    ) as mock:
+        run = run_locust(
+            ROOT / "locustfiles" / "azure.py",
+            tmp_path,
+            headless(mock.url, 4, "4s", "--stop-timeout", "5"),
+            env={"AZURE_OPENAI_API_KEY": "az-key"},
+        )
+        served = mock_stats(mock.url)
+    assert run.returncode == 0, run.stderr[-2000:]
+    by_name = run.summary["requests"]
+    assert by_name["chat"]["count"] > 0 and by_name["chat"]["failures"] == 0
+    assert by_name["embeddings"]["count"] > 0 and by_name["embeddings"]["failures"] == 0
+    assert set(served["requests"]) >= {
+        "/openai/deployments/{deployment}/chat/completions",
+        "/openai/deployments/{deployment}/embeddings",
+    }

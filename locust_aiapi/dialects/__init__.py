@@ -6,6 +6,7 @@
 
 from .anthropic import ANTHROPIC, AnthropicDialect
 from .anthropic_stream import AnthropicStream
+from .azure import AZURE_OPENAI, AzureOpenAIDialect
 from .base import (
     CONTENT,
     TOKEN,
@@ -15,6 +16,8 @@ from .base import (
     EmbeddingsDialect,
     EmbeddingsResponse,
     StreamError,
+    chat_path_for,
+    embeddings_path_for,
 )
 from .openai import OPENAI, OpenAIChatDialect
 from .openai_embeddings import OPENAI_EMBEDDINGS, OpenAIEmbeddingsDialect
@@ -25,8 +28,10 @@ from .responses_stream import ResponsesStream
 
 __all__ = [
     "ANTHROPIC",
+    "AZURE_OPENAI",
     "AnthropicDialect",
     "AnthropicStream",
+    "AzureOpenAIDialect",
     "CONTENT",
     "ChatCompletion",
     "ChatDialect",
@@ -44,5 +49,7 @@ __all__ = [
     "ResponsesStream",
     "StreamError",
     "TOKEN",
+    "chat_path_for",
+    "embeddings_path_for",
     "resolve_dialect",
 ]

@@ -29,6 +29,8 @@ __all__ = [
     "EmbeddingsResponse",
     "StreamError",
     "TOKEN",
+    "chat_path_for",
+    "embeddings_path_for",
 ]
 
 TOKEN: Final = 1
@@ -156,7 +158,12 @@ class EmbeddingsDialect(Protocol):
 
 
 class ChatDialect(Protocol):
-    """A chat wire format: path, auth, request bodies, response parsing and error messages."""
+    """A chat wire format: path, auth, request bodies, response parsing and error messages.
+
+    A dialect whose path depends on the model or an API version (Azure's deployment URL) also has
+    ``chat_url_path(model, api_version) -> str`` (and its embeddings format ``url_path``); the users
+    ask :func:`chat_path_for`, which falls back to ``chat_path``.
+    """
 
     @property
     def name(self) -> str:
@@ -206,3 +213,17 @@ class ChatDialect(Protocol):
         """The server's message when ``body`` (the start of an answer that should have been a
         stream, e.g. an HTTP 200 ``application/json`` body) is an error object; else None."""
         ...
+
+
+def chat_path_for(dialect: ChatDialect, model: str, api_version: str | None) -> str:
+    """The chat path for ``model``: the dialect's ``chat_url_path(model, api_version)`` when it has one
+    (Azure's deployment URL, with the ``api_version`` the user chose, None for the dialect's default),
+    else its fixed ``chat_path``. The method is optional, so older dialects keep working."""
+    url_path = getattr(dialect, "chat_url_path", None)
+    return dialect.chat_path if url_path is None else str(url_path(model, api_version))
+
+
+def embeddings_path_for(embeddings: EmbeddingsDialect, model: str, api_version: str | None) -> str:
+    """Like :func:`chat_path_for`, for an embeddings format (its optional ``url_path``)."""
+    url_path = getattr(embeddings, "url_path", None)
+    return embeddings.path if url_path is None else str(url_path(model, api_version))

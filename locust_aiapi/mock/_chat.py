@@ -66,17 +66,24 @@ def _jittered(rng: random.Random, base_ms: float, jitter_ms: float) -> float:
 
 
 def serve_chat(state: ServerState, exchange: Exchange) -> None:
-    chat = parse_chat_request(exchange.request.body)
+    serve_chat_with(state, exchange, parse_chat_request(exchange.request.body), ChatEncoder)
+
+
+def serve_chat_with(
+    state: ServerState, exchange: Exchange, chat: ChatRequest, encoder_type: type[ChatEncoder]
+) -> None:
+    """Chat completions with ``encoder_type``'s spelling of the events (Azure adds its filter results)."""
     exchange.record.prompt_tokens = chat.prompt_tokens
     fault = choose_fault(state.config, exchange.rng, exchange.request.headers, streaming=chat.stream)
     exchange.record.fault = None if fault is None else fault.value
     raise_error_fault(state.config, fault)
     generation = plan_generation(state.config, exchange.rng, chat.max_tokens)
     with admit(state) as slot:
+        encoder = encoder_type(chat.model, chat.include_usage if chat.stream else False)
         if chat.stream:
-            _stream(exchange, chat, generation, slot, fault)
+            _stream(exchange, encoder, chat, generation, slot, fault)
         else:
-            _complete(exchange, chat, generation, slot)
+            _complete(exchange, encoder, chat, generation, slot)
 
 
 def admit(state: ServerState) -> Slot:
@@ -87,10 +94,11 @@ def admit(state: ServerState) -> Slot:
         raise rate_limited(message, state.config.retry_after_s) from None
 
 
-def _complete(exchange: Exchange, chat: ChatRequest, generation: Generation, slot: Slot) -> None:
+def _complete(
+    exchange: Exchange, encoder: ChatEncoder, chat: ChatRequest, generation: Generation, slot: Slot
+) -> None:
     start_s = max(exchange.request.received_s, slot.wait())
     sleep_until(start_s + generation.offsets_s[-1])
-    encoder = ChatEncoder(chat.model, include_usage=False)
     tokens = generation.completion_tokens
     body = encoder.completion(
         "".join(generation.chunks), generation.finish_reason, chat.prompt_tokens, tokens
@@ -101,9 +109,13 @@ def _complete(exchange: Exchange, chat: ChatRequest, generation: Generation, slo
 
 
 def _stream(
-    exchange: Exchange, chat: ChatRequest, generation: Generation, slot: Slot, fault: Fault | None
+    exchange: Exchange,
+    encoder: ChatEncoder,
+    chat: ChatRequest,
+    generation: Generation,
+    slot: Slot,
+    fault: Fault | None,
 ) -> None:
-    encoder = ChatEncoder(chat.model, chat.include_usage)
     # Like real servers, headers and the role chunk go out at once, even while the request queues.
     exchange.start_stream(encoder.role_event())
     start_s = max(exchange.request.received_s, slot.wait())

@@ -28,12 +28,12 @@ class ChatRequest:
     prompt_tokens: int
 
 
-def parse_chat_request(body: bytes) -> ChatRequest:
+def parse_chat_request(body: bytes, default_model: str = DEFAULT_MODEL) -> ChatRequest:
     payload = parse_json_object(body)
     messages = payload.get("messages")
     if not isinstance(messages, list) or not messages:
         raise bad_request("'messages' is a required property and must be a non-empty array.", "messages")
-    model = payload.get("model", DEFAULT_MODEL)
+    model = payload.get("model", default_model)
     if not isinstance(model, str):
         raise bad_request("'model' must be a string.", "model")
     max_tokens = optional_positive_int(payload, "max_completion_tokens")
