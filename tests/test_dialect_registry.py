@@ -37,7 +37,7 @@ def test_resolve_by_name(name: str) -> None:
 
 
 def test_unknown_name_lists_the_known_ones() -> None:
-    known = "anthropic, azure-openai, openai, openai-responses"
+    known = "anthropic, azure-openai, openai, openai-completions, openai-responses"
     with pytest.raises(ConfigurationError, match=rf"unknown AI dialect 'klingon'; known dialects: {known}$"):
         resolve_dialect("klingon")
 

@@ -14,12 +14,18 @@ from .test_locust_runs import nearest_rank
 
 COUNTING = TEST_LOCUSTFILES / "counting_chat.py"
 # what the end of a successful stream says, by dialect (10 tokens: below max_tokens)
-FINISH_REASONS = {"anthropic": "end_turn", "openai-responses": "completed", "azure-openai": "stop"}
+FINISH_REASONS = {
+    "anthropic": "end_turn",
+    "openai-responses": "completed",
+    "azure-openai": "stop",
+    "openai-completions": "stop",
+}
 # the kind the client counts each of the mock's fault outcomes under, by dialect
 STREAM_ERROR_KINDS = {
     "anthropic": "overloaded",
     "openai-responses": "stream_error",
     "azure-openai": "stream_error",
+    "openai-completions": "stream_error",
 }
 
 
@@ -138,4 +144,19 @@ def test_the_azure_locustfile_chats_and_embeds_on_deployment_urls(tmp_path: Path
     assert set(served["requests"]) >= {
         "/openai/deployments/{deployment}/chat/completions",
         "/openai/deployments/{deployment}/embeddings",
+    }
+
+
+def test_the_completions_locustfile_runs(tmp_path: Path) -> None:
+    with MockProcess(["--ttft-ms", "20", "--itl-ms", "2", "--output-tokens", "200"]) as mock:
+        run = run_locust(
+            ROOT / "locustfiles" / "completions.py",
+            tmp_path,
+            headless(mock.url, 4, "3s", "--stop-timeout", "5"),
+        )
+    assert run.returncode == 0, run.stderr[-2000:]
+    records = [r for r in run.records if r["outcome"] == "success"]
+    assert len(records) > 10
+    assert {(r["output_tokens"], r["output_tokens_source"], r["finish_reason"]) for r in records} == {
+        (128, "usage", "length")
     }

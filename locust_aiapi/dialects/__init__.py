@@ -19,6 +19,7 @@ from .base import (
     chat_path_for,
     embeddings_path_for,
 )
+from .completions import OPENAI_COMPLETIONS, CompletionsStream, OpenAICompletionsDialect
 from .openai import OPENAI, OpenAIChatDialect
 from .openai_embeddings import OPENAI_EMBEDDINGS, OpenAIEmbeddingsDialect
 from .openai_stream import OpenAIChatStream
@@ -36,14 +37,17 @@ __all__ = [
     "ChatCompletion",
     "ChatDialect",
     "ChatStreamParser",
+    "CompletionsStream",
     "DIALECTS",
     "EmbeddingsDialect",
     "EmbeddingsResponse",
     "OPENAI",
+    "OPENAI_COMPLETIONS",
     "OPENAI_EMBEDDINGS",
     "OPENAI_RESPONSES",
     "OpenAIChatDialect",
     "OpenAIChatStream",
+    "OpenAICompletionsDialect",
     "OpenAIEmbeddingsDialect",
     "OpenAIResponsesDialect",
     "ResponsesStream",

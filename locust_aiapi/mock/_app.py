@@ -17,6 +17,7 @@ from ._azure import (
     serve_azure_embeddings,
 )
 from ._chat import serve_chat
+from ._completions import serve_completions
 from ._config import MockConfig
 from ._embeddings import serve_embeddings
 from ._errors import ApiError
@@ -50,6 +51,7 @@ _CONTROL_PATHS = frozenset({"/health", "/mock/stats"})
 _INFERENCE_PATHS = frozenset(
     {
         "/v1/chat/completions",
+        "/v1/completions",
         "/v1/embeddings",
         "/v1/messages",
         "/v1/responses",
@@ -77,6 +79,7 @@ def _serve_stats(state: ServerState, exchange: Exchange) -> None:
 
 ROUTES: dict[str, tuple[str, Handler]] = {
     "/v1/chat/completions": ("POST", serve_chat),
+    "/v1/completions": ("POST", serve_completions),
     "/v1/embeddings": ("POST", serve_embeddings),
     "/v1/messages": ("POST", serve_messages),
     "/v1/responses": ("POST", serve_responses),

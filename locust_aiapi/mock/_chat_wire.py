@@ -64,8 +64,10 @@ def _content_length(message: object) -> int:
 class ChatEncoder:
     """Encodes the events of one completion; every event shares id, created and model."""
 
+    ID_PREFIX = "chatcmpl-"
+
     def __init__(self, model: str, include_usage: bool) -> None:
-        self.completion_id = f"chatcmpl-{os.urandom(15).hex()}"
+        self.completion_id = f"{self.ID_PREFIX}{os.urandom(15).hex()}"
         self.created = int(time.time())
         self.model = model
         self._include_usage = include_usage
