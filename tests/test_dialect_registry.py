@@ -17,6 +17,7 @@ from locust_aiapi.dialects import (
 )
 from locust_aiapi.dialects.anthropic import ANTHROPIC
 from locust_aiapi.dialects.azure import AZURE_OPENAI
+from locust_aiapi.dialects.completions import OPENAI_COMPLETIONS
 from locust_aiapi.dialects.responses import OPENAI_RESPONSES
 
 
@@ -26,6 +27,7 @@ def test_the_registry_names_the_built_in_dialects_and_is_read_only() -> None:
         "anthropic": ANTHROPIC,
         "openai-responses": OPENAI_RESPONSES,
         "azure-openai": AZURE_OPENAI,
+        "openai-completions": OPENAI_COMPLETIONS,
     }
     with pytest.raises(TypeError):
         DIALECTS["mine"] = OPENAI  # type: ignore[index]
