@@ -102,6 +102,17 @@ def test_azure_builds_the_deployment_url_from_model_and_api_version(server: Host
     )
 
 
+def test_embed_in_a_dialect_without_embeddings_says_so(server: HostileServer) -> None:
+    class Claude(AIChatUser):
+        dialect = "anthropic"
+
+    with pytest.raises(
+        ConfigurationError, match=r"Claude.embed\(\): the anthropic dialect has no embeddings API"
+    ):
+        Claude(environment_for(Claude, server.url)).embed("text")
+    assert server.requests == ()
+
+
 def test_an_unknown_dialect_name_is_a_configuration_error(server: HostileServer) -> None:
     class Typo(AIChatUser):
         dialect = "opnai"
