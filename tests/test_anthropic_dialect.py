@@ -18,7 +18,15 @@ from locust_aiapi._records import FailureKind, RequestKind, RequestRecord, Token
 from locust_aiapi._retry import RETRYABLE_KINDS
 from locust_aiapi._sse import SSEDecoder, SSEEvent
 from locust_aiapi._stream import StreamRecorder
-from locust_aiapi.dialects import ANTHROPIC, CONTENT, TOKEN, AnthropicStream, resolve_dialect
+from locust_aiapi.dialects import (
+    ANTHROPIC,
+    CONTENT,
+    OPENAI,
+    TOKEN,
+    AnthropicStream,
+    resolve_dialect,
+    status_failure_kind,
+)
 from locust_aiapi.dialects.anthropic import failure_kind_for_status
 
 
@@ -364,5 +372,7 @@ def test_error_messages_and_body_errors() -> None:
 
 def test_http_529_is_overloaded_and_retried() -> None:
     assert failure_kind_for_status(529) is FailureKind.OVERLOADED
+    assert status_failure_kind(ANTHROPIC, 529) is FailureKind.OVERLOADED
+    assert status_failure_kind(ANTHROPIC, 503) is None and status_failure_kind(OPENAI, 529) is None
     assert failure_kind_for_status(500) is None and failure_kind_for_status(429) is None
     assert FailureKind.OVERLOADED in RETRYABLE_KINDS

@@ -18,6 +18,7 @@ from .base import (
     StreamError,
     chat_path_for,
     embeddings_path_for,
+    status_failure_kind,
 )
 from .completions import OPENAI_COMPLETIONS, CompletionsStream, OpenAICompletionsDialect
 from .openai import OPENAI, OpenAIChatDialect
@@ -56,4 +57,5 @@ __all__ = [
     "chat_path_for",
     "embeddings_path_for",
     "resolve_dialect",
+    "status_failure_kind",
 ]

@@ -82,6 +82,10 @@ class AnthropicDialect:
         body.update(extra_body)
         return encode_json(body)
 
+    def failure_kind_for_status(self, status: int) -> FailureKind | None:
+        """HTTP 529 is ``overloaded`` (see :func:`~.base.status_failure_kind`)."""
+        return failure_kind_for_status(status)
+
     def stream_parser(self) -> AnthropicStream:
         return AnthropicStream()
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from .._records import Usage
+from .._records import FailureKind, Usage
 from .._sse import SSEEvent
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "TOKEN",
     "chat_path_for",
     "embeddings_path_for",
+    "status_failure_kind",
 ]
 
 TOKEN: Final = 1
@@ -227,3 +228,11 @@ def embeddings_path_for(embeddings: EmbeddingsDialect, model: str, api_version: 
     """Like :func:`chat_path_for`, for an embeddings format (its optional ``url_path``)."""
     url_path = getattr(embeddings, "url_path", None)
     return embeddings.path if url_path is None else str(url_path(model, api_version))
+
+
+def status_failure_kind(dialect: ChatDialect, status: int) -> FailureKind | None:
+    """The dialect's own failure kind for an HTTP error status (Anthropic: 529 is ``overloaded``),
+    from its optional ``failure_kind_for_status(status)``; None: the generic 4xx/5xx kinds apply."""
+    kind_for = getattr(dialect, "failure_kind_for_status", None)
+    kind = None if kind_for is None else kind_for(status)
+    return kind if isinstance(kind, FailureKind) else None
