@@ -11,9 +11,9 @@ import time
 
 from ._limits import Deadlines, Limits
 from ._records import FailureKind, RequestRecord
-from ._retry import parse_retry_after
+from ._retry import retry_after_s_of
 from ._transport import Response, decoded, read_body
-from .dialects.base import ChatDialect
+from .dialects.base import ChatDialect, status_failure_kind
 
 __all__ = ["header_text", "http_failed", "is_json", "json_instead_of_stream"]
 
@@ -54,8 +54,13 @@ def http_failed(
         return False
     message = f"HTTP {status}: {_error_message(_error_body(response, deadlines, limits), dialect)}"
     record.end_s = perf_counter()
-    if status == 429:
-        record.retry_after_s = parse_retry_after(header_text(response.get("retry-after")), time.time())
+    own_kind = status_failure_kind(dialect, status)  # Anthropic: 529 is overloaded
+    if own_kind is not None:
+        record.fail(own_kind, message)
+    elif status == 429:
+        record.retry_after_s = retry_after_s_of(  # Azure's retry-after-ms is finer than Retry-After
+            header_text(response.get("retry-after-ms")), header_text(response.get("retry-after")), time.time()
+        )
         record.fail(FailureKind.RATE_LIMITED, message)
     elif 400 <= status < 500:
         record.fail(FailureKind.CLIENT_ERROR, message)

@@ -72,6 +72,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("--ai-prompt-order", "prompt_order", type=types.prompt_order, metavar="ORDER",
            help="sequential (default) or shuffle (by --ai-seed). Each worker takes a disjoint share by "
            "its index; a share that runs out starts again."),
+    Option("--ai-api-version", "api_version", metavar="VERSION",
+           help="API version the dialect puts in its URL (azure-openai: api-version, default 2024-10-21). "
+           "Overrides the class attribute 'api_version'."),
     # TLS
     Option("--ai-ca-bundle", "ca_bundle", metavar="PATH",
            help="Verify the server's certificate with this PEM bundle instead of the system CA store."),
@@ -192,6 +195,7 @@ class AIOptions:
     shared_prefix_tokens: int = 0
     seed: int | None = None
     prompt_order: str = "sequential"
+    api_version: str | None = None
     ca_bundle: str | None = None
     insecure: bool = False
     tokenizer: str = "o200k_base"

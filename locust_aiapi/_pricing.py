@@ -1,9 +1,15 @@
 """Estimated cost of a run: tokens × a per-model price table (US$ per million tokens).
 
-The defaults are the prices the article quotes, one per model: GPT-4.1 $8, Claude Sonnet 4.5 $15,
-Gemini 2.5 Flash $2.50, DeepSeek V3.2 $0.42 per MTok. Those are the providers' *output* list prices;
-input tokens are usually cheaper. With one price we apply it to input and output tokens alike, so
-the default estimate is an upper bound. ``--ai-pricing FILE`` (JSON) adds or overrides models:
+The defaults are the providers' public list prices for the article's models, standard tier, input
+without cache discounts (README "The HTML report and cost" names the pages and the date):
+
+    GPT-4.1            $2.00 in, $8.00 out      (OpenAI)
+    Claude Sonnet 4.5  $3.00 in, $15.00 out     (Anthropic, prompts up to 200K tokens)
+    Gemini 2.5 Flash   $0.30 in, $2.50 out      (Google, text/image/video input)
+    DeepSeek V3.2      $0.28 in, $0.42 out      (DeepSeek, cache-miss input; deepseek-chat/-reasoner)
+
+The article quotes the output prices only; its figures are the second column. ``--ai-pricing FILE``
+(JSON) adds or overrides models:
 
     {"gpt-4.1": {"input": 2.0, "output": 8.0}, "my-model": 1.5}
 
@@ -35,12 +41,21 @@ def _same(usd: float) -> Price:
     return Price(usd, usd)
 
 
+_GPT_41 = Price(2.0, 8.0)
+_SONNET_45 = Price(3.0, 15.0)
+_GEMINI_25_FLASH = Price(0.30, 2.5)
+_DEEPSEEK_V32 = Price(0.28, 0.42)
+
 DEFAULT_PRICES: dict[str, Price] = {
-    "gpt-4.1": _same(8.0),
-    "claude-sonnet-4.5": _same(15.0),
-    "claude-sonnet-4-5": _same(15.0),
-    "gemini-2.5-flash": _same(2.5),
-    "deepseek-v3.2": _same(0.42),
+    "gpt-4.1": _GPT_41,
+    "gpt-4.1-2025-04-14": _GPT_41,
+    "claude-sonnet-4.5": _SONNET_45,
+    "claude-sonnet-4-5": _SONNET_45,
+    "claude-sonnet-4-5-20250929": _SONNET_45,
+    "gemini-2.5-flash": _GEMINI_25_FLASH,
+    "deepseek-v3.2": _DEEPSEEK_V32,
+    "deepseek-chat": _DEEPSEEK_V32,  # DeepSeek's API names for V3.2 (non-thinking / thinking)
+    "deepseek-reasoner": _DEEPSEEK_V32,
 }
 
 
@@ -104,7 +119,7 @@ def cost_report(summary: LLMSummary, prices: Mapping[str, Price], source: str | 
     }
     priced = [row["cost_usd"] for row in models.values() if row["cost_usd"] is not None]
     return {
-        "pricing": source or "defaults (the article's one price per model, applied to input and output)",
+        "pricing": source or "defaults (the providers' list prices for input and output)",
         "models": models,
         "total_usd": sum(priced) if priced else None,
         "unpriced_models": [model for model, row in models.items() if row["cost_usd"] is None],

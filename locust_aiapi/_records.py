@@ -26,6 +26,7 @@ class FailureKind(str, Enum):
     RATE_LIMITED = "rate_limited"  # HTTP 429
     CLIENT_ERROR = "client_error"  # other HTTP 4xx
     SERVER_ERROR = "server_error"  # HTTP 5xx
+    OVERLOADED = "overloaded"  # HTTP 529 or an in-stream overloaded_error (Anthropic sheds load)
     STREAM_ERROR = "stream_error"  # ``data: {"error": ...}`` inside an HTTP 200 stream
     TRUNCATED = "truncated"  # stream ended without [DONE] or finish_reason
     PROTOCOL_ERROR = "protocol_error"  # invalid JSON, invalid SSE, unexpected body

@@ -9,10 +9,10 @@ from email.utils import parsedate_to_datetime
 
 from ._records import FailureKind
 
-__all__ = ["RETRYABLE_KINDS", "RetryPolicy", "parse_retry_after"]
+__all__ = ["RETRYABLE_KINDS", "RetryPolicy", "parse_retry_after", "parse_retry_after_ms", "retry_after_s_of"]
 
 RETRYABLE_KINDS = frozenset(
-    {FailureKind.RATE_LIMITED, FailureKind.SERVER_ERROR, FailureKind.CONNECTION_ERROR}
+    {FailureKind.RATE_LIMITED, FailureKind.SERVER_ERROR, FailureKind.OVERLOADED, FailureKind.CONNECTION_ERROR}
 )
 
 
@@ -59,3 +59,20 @@ def parse_retry_after(value: str | None, now_epoch_s: float) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - now_epoch_s)
+
+
+def parse_retry_after_ms(value: str | None) -> float | None:
+    """Seconds to wait from Azure OpenAI's (and OpenAI's SDK's) ``retry-after-ms`` header."""
+    if not value:
+        return None
+    try:
+        milliseconds = float(value.strip())
+    except ValueError:
+        return None
+    return milliseconds / 1000.0 if 0.0 <= milliseconds < float("inf") else None
+
+
+def retry_after_s_of(retry_after_ms: str | None, retry_after: str | None, now_epoch_s: float) -> float | None:
+    """The wait a 429 asks for: ``retry-after-ms`` when valid (Azure sends both), else ``Retry-After``."""
+    from_ms = parse_retry_after_ms(retry_after_ms)
+    return from_ms if from_ms is not None else parse_retry_after(retry_after, now_epoch_s)

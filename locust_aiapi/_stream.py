@@ -21,6 +21,7 @@ MAX_CHUNK_TIMES: Final = 100_000
 """Token chunk times kept per request (800 kB). Beyond it the record says ``chunk_times_capped``;
 TTFT, ITL, TPOT and tokens/s stay exact (they need only the first and last time and the count)."""
 
+_TRUNCATED: Final = "stream ended without its end marker ([DONE], finish_reason or message_stop)"
 _BODY_HEAD_BYTES: Final = 65536  # kept until the first event, to read an error object sent instead
 
 
@@ -114,13 +115,14 @@ class StreamRecorder:
         if self._decoder.error is not None:
             return FailureKind.RESPONSE_TOO_LARGE, self._decoder.error
         if parser.error is not None:
-            return FailureKind.STREAM_ERROR, f"error in stream: {parser.error.message}"
+            kind = FailureKind.OVERLOADED if parser.error.overloaded else FailureKind.STREAM_ERROR
+            return kind, f"error in stream: {parser.error.message}"
         if parser.protocol_error is not None:
             return FailureKind.PROTOCOL_ERROR, parser.protocol_error
         if self._events == 0:
             return self._no_events_failure()
         if not parser.finished:
-            return FailureKind.TRUNCATED, "stream ended without [DONE] or finish_reason"
+            return FailureKind.TRUNCATED, _TRUNCATED
         if parser.token_chunks == 0:
             return FailureKind.EMPTY_RESPONSE, "the stream carried no tokens"
         return None

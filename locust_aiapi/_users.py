@@ -32,7 +32,7 @@ from ._tls import ContextFactory, context_factory
 from ._tokenizer import text_token_counter
 from ._transport import join_url
 from ._workload import next_item
-from .dialects import ChatDialect, EmbeddingsDialect, resolve_dialect
+from .dialects import ChatDialect, EmbeddingsDialect, chat_path_for, embeddings_path_for, resolve_dialect
 
 __all__ = ["AIChatUser", "EmbeddingUser", "is_ai_user_class"]
 
@@ -49,6 +49,10 @@ class _AIUser(FastHttpUser):
     """API dialect: a name from :data:`locust_aiapi.dialects.DIALECTS`, a dialect instance or class
     (``--ai-dialect`` overrides it). The dialect owns the wire format: default paths, auth headers,
     request bodies, stream and error parsing, embeddings format."""
+
+    api_version: str | None = None
+    """API version for dialects that put one in their URL (``azure-openai``: the ``api-version`` query
+    parameter); ``--ai-api-version`` overrides it; None: the dialect's default."""
 
     api_key: str | None = None
     """API key; ``--ai-api-key`` / ``OPENAI_API_KEY`` take precedence. Sent as the dialect says
@@ -133,7 +137,7 @@ class _AIUser(FastHttpUser):
         chosen_model = model or self._ai_options.embedding_model or self.embedding_model
         request = EmbeddingRequest(
             name=name or "embeddings",
-            url=self._url(self.embeddings_path or self._embeddings_dialect().path),
+            url=self._url(self.embeddings_path or self._embeddings_url_path(chosen_model)),
             model=chosen_model,
             inputs=input if isinstance(input, str) else list(input),
             dimensions=dimensions,
@@ -142,6 +146,12 @@ class _AIUser(FastHttpUser):
             intended_start_s=self._intended_start_s(),
         )
         return self._ai_client.embed(request)
+
+    def _api_version(self) -> str | None:
+        return self._ai_options.api_version or self.api_version
+
+    def _embeddings_url_path(self, model: str) -> str:
+        return embeddings_path_for(self._embeddings_dialect(), model, self._api_version())
 
     def _embeddings_dialect(self) -> EmbeddingsDialect:
         embeddings = self._ai_dialect.embeddings
@@ -301,7 +311,7 @@ class AIChatUser(_AIUser):
         model = params.pop("model", None) or self._ai_options.model or self.model
         request = ChatRequest(
             name=name or "chat",
-            url=self._url(self.chat_path or self._ai_dialect.chat_path),
+            url=self._url(self.chat_path or chat_path_for(self._ai_dialect, model, self._api_version())),
             model=model,
             messages=message_list(messages_or_prompt),
             stream=bool(params.pop("stream", self.stream)),

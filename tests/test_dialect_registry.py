@@ -15,10 +15,20 @@ from locust_aiapi.dialects import (
     OpenAIChatDialect,
     resolve_dialect,
 )
+from locust_aiapi.dialects.anthropic import ANTHROPIC
+from locust_aiapi.dialects.azure import AZURE_OPENAI
+from locust_aiapi.dialects.completions import OPENAI_COMPLETIONS
+from locust_aiapi.dialects.responses import OPENAI_RESPONSES
 
 
-def test_the_registry_names_the_openai_dialect_and_is_read_only() -> None:
-    assert dict(DIALECTS) == {"openai": OPENAI}
+def test_the_registry_names_the_built_in_dialects_and_is_read_only() -> None:
+    assert dict(DIALECTS) == {
+        "openai": OPENAI,
+        "anthropic": ANTHROPIC,
+        "openai-responses": OPENAI_RESPONSES,
+        "azure-openai": AZURE_OPENAI,
+        "openai-completions": OPENAI_COMPLETIONS,
+    }
     with pytest.raises(TypeError):
         DIALECTS["mine"] = OPENAI  # type: ignore[index]
 
@@ -29,8 +39,9 @@ def test_resolve_by_name(name: str) -> None:
 
 
 def test_unknown_name_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigurationError, match=r"unknown AI dialect 'anthropic'; known dialects: openai$"):
-        resolve_dialect("anthropic")
+    known = "anthropic, azure-openai, openai, openai-completions, openai-responses"
+    with pytest.raises(ConfigurationError, match=rf"unknown AI dialect 'klingon'; known dialects: {known}$"):
+        resolve_dialect("klingon")
 
 
 def test_resolve_an_instance_or_a_class() -> None:

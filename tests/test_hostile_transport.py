@@ -260,3 +260,32 @@ def test_a_whole_json_answer_to_a_streamed_request_is_a_protocol_error_quoting_i
         record = chat(client_for(), server)
     message = failed(record, FailureKind.PROTOCOL_ERROR)
     assert message.startswith("HTTP 200 application/json, not a stream: ")
+
+
+def _answering(status: int, *headers: tuple[str, str]) -> HostileServer:
+    from tests.hostile_wire import error_body, send_json
+
+    body = error_body("Overloaded", "overloaded_error")
+    return HostileServer(lambda request, conn: send_json(conn, status, body, headers))
+
+
+def test_a_dialects_own_status_kind_wins_anthropics_529_is_overloaded() -> None:
+    from locust_aiapi.dialects import ANTHROPIC
+
+    pool = HTTPClientPool(network_timeout=5.0, connection_timeout=5.0)
+    _pools.append(pool)
+    client = AIClient(pool, {"x-api-key": "k"}, ANTHROPIC, RetryPolicy(), lambda record: None)
+    with _answering(529) as server:
+        messages = [{"role": "user", "content": "hi"}]
+        request = ChatRequest("chat", server.url + "/v1/messages", "claude", messages, True, max_tokens=16)
+        record = client.chat(request).record
+    assert failed(record, FailureKind.OVERLOADED).startswith("HTTP 529: ")
+    with _answering(529) as server:
+        assert failed(chat(client_for(), server), FailureKind.SERVER_ERROR)  # OpenAI: a plain 5xx
+
+
+def test_a_429s_retry_after_ms_is_finer_than_retry_after() -> None:
+    with _answering(429, ("retry-after-ms", "250"), ("retry-after", "10")) as server:
+        record = chat(client_for(), server)
+    failed(record, FailureKind.RATE_LIMITED)
+    assert record.retry_after_s == 0.25

@@ -49,6 +49,19 @@ def test_charts_are_inline_svg_with_gaps_and_legends() -> None:
     assert "no data" in line_chart("Users", [], [Series("users", [])])
 
 
+def test_default_prices_are_the_list_prices_and_the_articles_output_prices() -> None:
+    listed = {"gpt-4.1": (2.0, 8.0), "claude-sonnet-4-5": (3.0, 15.0), "gemini-2.5-flash": (0.3, 2.5)}
+    listed["deepseek-v3.2"] = (0.28, 0.42)
+    for model, (input_usd, output_usd) in listed.items():
+        price = DEFAULT_PRICES[model]
+        assert (price.input_usd_per_mtok, price.output_usd_per_mtok) == (input_usd, output_usd), model
+    for alias, model in [
+        ("claude-sonnet-4-5-20250929", "claude-sonnet-4-5"),
+        ("deepseek-chat", "deepseek-v3.2"),
+    ]:
+        assert DEFAULT_PRICES[alias] == DEFAULT_PRICES[model]
+
+
 def test_pricing_file_adds_and_overrides_models(tmp_path: Path) -> None:
     path = tmp_path / "prices.json"
     path.write_text(json.dumps({"DeepSeek-V3.2": {"input": 0.28, "output": 0.42}, "openai/my-model": 1.5}))

@@ -83,6 +83,36 @@ def test_chat_path_stays_an_override_and_openai_sends_a_bearer_token(server: Hos
     assert server.requests[-1].header("authorization") == "Bearer sk-test-5678"
 
 
+def test_azure_builds_the_deployment_url_from_model_and_api_version(server: HostileServer) -> None:
+    class Azure(AIChatUser):
+        dialect = "azure-openai"
+        api_key = "azure-key-1"
+        model = "gpt-4.1"
+        api_version = "2025-01-01-preview"
+
+    user = Azure(environment_for(Azure, server.url + "/openai"))  # a host copied with /openai: no doubling
+    assert user.chat("hello").ok
+    request = server.requests[-1]
+    assert request.path == "/openai/deployments/gpt-4.1/chat/completions?api-version=2025-01-01-preview"
+    assert request.header("api-key") == "azure-key-1" and request.header("authorization") is None
+    assert user.chat("hello", model="my deployment").ok
+    assert (
+        server.requests[-1].path
+        == "/openai/deployments/my%20deployment/chat/completions?api-version=2025-01-01-preview"
+    )
+
+
+def test_embed_in_a_dialect_without_embeddings_says_so(server: HostileServer) -> None:
+    class Claude(AIChatUser):
+        dialect = "anthropic"
+
+    with pytest.raises(
+        ConfigurationError, match=r"Claude.embed\(\): the anthropic dialect has no embeddings API"
+    ):
+        Claude(environment_for(Claude, server.url)).embed("text")
+    assert server.requests == ()
+
+
 def test_an_unknown_dialect_name_is_a_configuration_error(server: HostileServer) -> None:
     class Typo(AIChatUser):
         dialect = "opnai"

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from .._records import Usage
+from .._records import FailureKind, Usage
 from .._sse import SSEEvent
 
 __all__ = [
@@ -29,6 +29,9 @@ __all__ = [
     "EmbeddingsResponse",
     "StreamError",
     "TOKEN",
+    "chat_path_for",
+    "embeddings_path_for",
+    "status_failure_kind",
 ]
 
 TOKEN: Final = 1
@@ -61,6 +64,8 @@ class StreamError:
     message: str
     type: str | None
     code: str | None
+    overloaded: bool = False
+    """The server said it is overloaded (Anthropic's ``overloaded_error``): failure kind ``overloaded``."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -154,7 +159,12 @@ class EmbeddingsDialect(Protocol):
 
 
 class ChatDialect(Protocol):
-    """A chat wire format: path, auth, request bodies, response parsing and error messages."""
+    """A chat wire format: path, auth, request bodies, response parsing and error messages.
+
+    A dialect whose path depends on the model or an API version (Azure's deployment URL) also has
+    ``chat_url_path(model, api_version) -> str`` (and its embeddings format ``url_path``); the users
+    ask :func:`chat_path_for`, which falls back to ``chat_path``.
+    """
 
     @property
     def name(self) -> str:
@@ -204,3 +214,25 @@ class ChatDialect(Protocol):
         """The server's message when ``body`` (the start of an answer that should have been a
         stream, e.g. an HTTP 200 ``application/json`` body) is an error object; else None."""
         ...
+
+
+def chat_path_for(dialect: ChatDialect, model: str, api_version: str | None) -> str:
+    """The chat path for ``model``: the dialect's ``chat_url_path(model, api_version)`` when it has one
+    (Azure's deployment URL, with the ``api_version`` the user chose, None for the dialect's default),
+    else its fixed ``chat_path``. The method is optional, so older dialects keep working."""
+    url_path = getattr(dialect, "chat_url_path", None)
+    return dialect.chat_path if url_path is None else str(url_path(model, api_version))
+
+
+def embeddings_path_for(embeddings: EmbeddingsDialect, model: str, api_version: str | None) -> str:
+    """Like :func:`chat_path_for`, for an embeddings format (its optional ``url_path``)."""
+    url_path = getattr(embeddings, "url_path", None)
+    return embeddings.path if url_path is None else str(url_path(model, api_version))
+
+
+def status_failure_kind(dialect: ChatDialect, status: int) -> FailureKind | None:
+    """The dialect's own failure kind for an HTTP error status (Anthropic: 529 is ``overloaded``),
+    from its optional ``failure_kind_for_status(status)``; None: the generic 4xx/5xx kinds apply."""
+    kind_for = getattr(dialect, "failure_kind_for_status", None)
+    kind = None if kind_for is None else kind_for(status)
+    return kind if isinstance(kind, FailureKind) else None

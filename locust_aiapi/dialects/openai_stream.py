@@ -41,7 +41,7 @@ from ._json import (
 )
 from .base import CONTENT, TOKEN, StreamError
 
-__all__ = ["MAX_CHOICES_SCANNED", "MAX_TOOL_CALLS", "OpenAIChatStream", "choice_zero"]
+__all__ = ["MAX_CHOICES_SCANNED", "MAX_TOOL_CALLS", "OpenAIChatStream", "choice_zero", "stream_error_of"]
 
 MAX_CHOICES_SCANNED: Final = 16
 """Entries of ``choices`` looked at for choice 0; a server sending 200,000 costs no more."""
@@ -231,7 +231,7 @@ class OpenAIChatStream:
 
     def _set_error(self, error: object) -> None:
         if self.error is None:
-            self.error = _stream_error(error)
+            self.error = stream_error_of(error)
 
     def _set_protocol_error(self, message: str) -> None:
         if self.protocol_error is None:
@@ -267,7 +267,7 @@ def _scalar_text(value: object) -> str | None:
     return None
 
 
-def _stream_error(error: object) -> StreamError:
+def stream_error_of(error: object) -> StreamError:
     """A :class:`StreamError` from an error object (or text), bounded in size and depth."""
     if isinstance(error, dict):
         return StreamError(

@@ -10,12 +10,22 @@ from types import MappingProxyType
 from typing import Final, cast
 
 from .._errors import ConfigurationError
+from .anthropic import ANTHROPIC
+from .azure import AZURE_OPENAI
 from .base import ChatDialect
+from .completions import OPENAI_COMPLETIONS
 from .openai import OPENAI
+from .responses import OPENAI_RESPONSES
 
 __all__ = ["DIALECTS", "resolve_dialect"]
 
-_BUILT_IN: Final[tuple[ChatDialect, ...]] = (OPENAI,)
+_BUILT_IN: Final[tuple[ChatDialect, ...]] = (
+    OPENAI,
+    ANTHROPIC,
+    OPENAI_RESPONSES,
+    AZURE_OPENAI,
+    OPENAI_COMPLETIONS,
+)
 
 DIALECTS: Final[Mapping[str, ChatDialect]] = MappingProxyType({d.name: d for d in _BUILT_IN})
 """Every built-in dialect by its ``name`` (read-only)."""

@@ -9,13 +9,24 @@ from collections.abc import Callable
 import orjson
 from gevent import GreenletExit
 
+from ._azure import (
+    CHAT_ENDPOINT,
+    EMBEDDINGS_ENDPOINT,
+    azure_endpoint,
+    serve_azure_chat,
+    serve_azure_embeddings,
+)
 from ._chat import serve_chat
+from ._completions import serve_completions
 from ._config import MockConfig
 from ._embeddings import serve_embeddings
 from ._errors import ApiError
 from ._exchange import Exchange, ServerState
 from ._http import Request, ResponseWriter
+from ._messages import serve_messages
+from ._messages_wire import error_body as anthropic_error_body
 from ._record import Recorder
+from ._responses import serve_responses
 
 Handler = Callable[[ServerState, Exchange], None]
 
@@ -37,7 +48,21 @@ MODELS_BODY = orjson.dumps(
 # Control-plane endpoints: never authenticated, never recorded.
 _CONTROL_PATHS = frozenset({"/health", "/mock/stats"})
 # Outcome counters cover the inference endpoints only, so they add up to what a load test sent.
-_INFERENCE_PATHS = frozenset({"/v1/chat/completions", "/v1/embeddings"})
+_INFERENCE_PATHS = frozenset(
+    {
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/embeddings",
+        "/v1/messages",
+        "/v1/responses",
+        CHAT_ENDPOINT,
+        EMBEDDINGS_ENDPOINT,
+    }
+)
+# Endpoints of other APIs answer errors in their own format, and take the key in their own header
+# (Anthropic's SDK sends ``x-api-key`` in its 0.x versions, ``Authorization: Bearer`` since 2.x: both work).
+_ERROR_BODIES: dict[str, Callable[[ApiError], bytes]] = {"/v1/messages": anthropic_error_body}
+_KEY_HEADERS = {"/v1/messages": "x-api-key", CHAT_ENDPOINT: "api-key", EMBEDDINGS_ENDPOINT: "api-key"}
 
 
 def _serve_models(state: ServerState, exchange: Exchange) -> None:
@@ -54,7 +79,12 @@ def _serve_stats(state: ServerState, exchange: Exchange) -> None:
 
 ROUTES: dict[str, tuple[str, Handler]] = {
     "/v1/chat/completions": ("POST", serve_chat),
+    "/v1/completions": ("POST", serve_completions),
     "/v1/embeddings": ("POST", serve_embeddings),
+    "/v1/messages": ("POST", serve_messages),
+    "/v1/responses": ("POST", serve_responses),
+    CHAT_ENDPOINT: ("POST", serve_azure_chat),
+    EMBEDDINGS_ENDPOINT: ("POST", serve_azure_embeddings),
     "/v1/models": ("GET", _serve_models),
     "/health": ("GET", _serve_health),
     "/mock/stats": ("GET", _serve_stats),
@@ -66,49 +96,56 @@ class App:
 
     def __init__(self, config: MockConfig, recorder: Recorder | None = None) -> None:
         self.state = ServerState(config, recorder=recorder)
-        self._expected_auth = None if config.api_key is None else f"Bearer {config.api_key}".encode()
+        self._api_key = None if config.api_key is None else config.api_key.encode()
 
     def serve(self, writer: ResponseWriter, request: Request) -> None:
         path = request.path
-        endpoint = path if path in ROUTES else "unknown"
+        endpoint = path if path in ROUTES else azure_endpoint(path) or "unknown"
         exchange = Exchange(self.state, writer, request, endpoint)
         self.state.stats.begin(endpoint)
         try:
-            self._dispatch(exchange, path)
+            self._dispatch(exchange, endpoint)
         except ApiError as error:
             if exchange.started:
                 raise RuntimeError("an API error was raised after the response started") from error
-            exchange.send_error(error)
+            error_body = _ERROR_BODIES.get(endpoint)
+            exchange.send_error(error, None if error_body is None else error_body(error))
         except (OSError, GreenletExit):  # the client went away, or the server is stopping
             exchange.record.outcome = "disconnected"
             raise
         finally:
-            self._finish(exchange, path)
+            self._finish(exchange, endpoint)
 
-    def _dispatch(self, exchange: Exchange, path: str) -> None:
-        if path.startswith("/v1/"):
-            self._authenticate(exchange.request)
-        route = ROUTES.get(path)
+    def _dispatch(self, exchange: Exchange, endpoint: str) -> None:
+        request = exchange.request
+        if request.path.startswith(("/v1/", "/openai/")):
+            self._authenticate(request, endpoint)
+        route = ROUTES.get(endpoint)
         if route is None:
-            raise ApiError(404, f"Invalid URL ({exchange.request.method} {path})", code="unknown_url")
+            raise ApiError(404, f"Invalid URL ({request.method} {request.path})", code="unknown_url")
         method, handler = route
-        if exchange.request.method != method:
+        if request.method != method:
             raise ApiError(
-                405, f"Method {exchange.request.method} not allowed on {path}", code="method_not_allowed"
+                405, f"Method {request.method} not allowed on {request.path}", code="method_not_allowed"
             )
         handler(self.state, exchange)
 
-    def _authenticate(self, request: Request) -> None:
-        if self._expected_auth is None:
+    def _authenticate(self, request: Request, endpoint: str) -> None:
+        if self._api_key is None:
             return
         given = request.headers.get("authorization", "").encode()
-        if not hmac.compare_digest(given, self._expected_auth):
+        expected = b"Bearer " + self._api_key
+        key_header = _KEY_HEADERS.get(endpoint)
+        if key_header is not None and key_header in request.headers:
+            given = request.headers[key_header].encode()
+            expected = self._api_key
+        if not hmac.compare_digest(given, expected):
             message = "Incorrect API key provided." if given else "You didn't provide an API key."
             raise ApiError(401, message, code="invalid_api_key")
 
-    def _finish(self, exchange: Exchange, path: str) -> None:
+    def _finish(self, exchange: Exchange, endpoint: str) -> None:
         record = exchange.record
         record.end_s = time.perf_counter()
-        self.state.stats.end(record.outcome if path in _INFERENCE_PATHS else None)
-        if self.state.recorder is not None and path not in _CONTROL_PATHS:
+        self.state.stats.end(record.outcome if endpoint in _INFERENCE_PATHS else None)
+        if self.state.recorder is not None and endpoint not in _CONTROL_PATHS:
             self.state.recorder.write(record)

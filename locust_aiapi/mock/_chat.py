@@ -68,7 +68,13 @@ def _jittered(rng: random.Random, base_ms: float, jitter_ms: float) -> float:
 
 
 def serve_chat(state: ServerState, exchange: Exchange) -> None:
-    chat = parse_chat_request(exchange.request.body)
+    serve_chat_with(state, exchange, parse_chat_request(exchange.request.body), ChatEncoder)
+
+
+def serve_chat_with(
+    state: ServerState, exchange: Exchange, chat: ChatRequest, encoder_type: type[ChatEncoder]
+) -> None:
+    """Chat completions with ``encoder_type``'s spelling of the events (Azure adds its filter results)."""
     exchange.record.prompt_tokens = chat.prompt_tokens
     fault = choose_fault(state.config, exchange.rng, exchange.request.headers, streaming=chat.stream)
     exchange.record.fault = None if fault is None else fault.value
@@ -79,10 +85,11 @@ def serve_chat(state: ServerState, exchange: Exchange) -> None:
     if prefill_s:
         generation = replace(generation, offsets_s=[t + prefill_s for t in generation.offsets_s])
     with admit(state) as slot:
+        encoder = encoder_type(chat.model, chat.include_usage if chat.stream else False)
         if chat.stream:
-            _stream(exchange, chat, generation, slot, fault, decode_pace(state))
+            _stream(exchange, encoder, chat, generation, slot, fault, decode_pace(state))
         else:
-            _complete(exchange, chat, generation, slot, decode_pace(state)())
+            _complete(exchange, encoder, chat, generation, slot, decode_pace(state)())
 
 
 def admit(state: ServerState) -> Slot:
@@ -94,12 +101,16 @@ def admit(state: ServerState) -> Slot:
 
 
 def _complete(
-    exchange: Exchange, chat: ChatRequest, generation: Generation, slot: Slot, pace: float = 1.0
+    exchange: Exchange,
+    encoder: ChatEncoder,
+    chat: ChatRequest,
+    generation: Generation,
+    slot: Slot,
+    pace: float = 1.0,
 ) -> None:
     start_s = max(exchange.request.received_s, slot.wait())
     first_s = generation.offsets_s[0]
     sleep_until(start_s + first_s + (generation.offsets_s[-1] - first_s) * pace)
-    encoder = ChatEncoder(chat.model, include_usage=False)
     tokens = generation.completion_tokens
     body = encoder.completion(
         "".join(generation.chunks), generation.finish_reason, chat.prompt_tokens, tokens
@@ -111,13 +122,13 @@ def _complete(
 
 def _stream(
     exchange: Exchange,
+    encoder: ChatEncoder,
     chat: ChatRequest,
     generation: Generation,
     slot: Slot,
     fault: Fault | None,
     pace: Callable[[], float] = lambda: 1.0,
 ) -> None:
-    encoder = ChatEncoder(chat.model, chat.include_usage)
     # Like real servers, headers and the role chunk go out at once, even while the request queues.
     exchange.start_stream(encoder.role_event())
     start_s = max(exchange.request.received_s, slot.wait())

@@ -28,12 +28,12 @@ class ChatRequest:
     prompt_tokens: int
 
 
-def parse_chat_request(body: bytes) -> ChatRequest:
+def parse_chat_request(body: bytes, default_model: str = DEFAULT_MODEL) -> ChatRequest:
     payload = parse_json_object(body)
     messages = payload.get("messages")
     if not isinstance(messages, list) or not messages:
         raise bad_request("'messages' is a required property and must be a non-empty array.", "messages")
-    model = payload.get("model", DEFAULT_MODEL)
+    model = payload.get("model", default_model)
     if not isinstance(model, str):
         raise bad_request("'model' must be a string.", "model")
     max_tokens = optional_positive_int(payload, "max_completion_tokens")
@@ -64,8 +64,10 @@ def _content_length(message: object) -> int:
 class ChatEncoder:
     """Encodes the events of one completion; every event shares id, created and model."""
 
+    ID_PREFIX = "chatcmpl-"
+
     def __init__(self, model: str, include_usage: bool) -> None:
-        self.completion_id = f"chatcmpl-{os.urandom(15).hex()}"
+        self.completion_id = f"{self.ID_PREFIX}{os.urandom(15).hex()}"
         self.created = int(time.time())
         self.model = model
         self._include_usage = include_usage

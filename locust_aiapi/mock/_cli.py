@@ -48,7 +48,7 @@ _OPTIONS: tuple[tuple[str, str, type, str], ...] = (
     ("--decode-capacity", "decode_capacity", int, "active streams beyond which ITL grows no more (0 = none)"),
     ("--rpm", "rpm", int, "chat requests per minute before 429 + Retry-After (0 = unlimited)"),
     ("--tpm", "tpm", int, "chat tokens (prompt + max_tokens) per minute before 429 (0 = unlimited)"),
-    ("--api-key", "api_key", str, "require 'Authorization: Bearer KEY' on /v1/ endpoints"),
+    ("--api-key", "api_key", str, "require 'Authorization: Bearer KEY' on /v1/ (x-api-key: /v1/messages)"),
     ("--record", "record_path", str, "write a JSON line of ground-truth timestamps per API request"),
     ("--ready-file", "ready_file", str, "write the base URL to PATH once listening"),
     ("--seed", "seed", int, "seed of the random generator behind jitter, faults and token text"),

@@ -9,6 +9,7 @@ import orjson
 from ._http import Headers
 
 SERVER_ERROR_MESSAGE = "The server had an error while processing your request. Sorry about that!"
+OVERLOADED_MESSAGE = "Overloaded"
 
 
 class ApiError(Exception):
@@ -60,6 +61,11 @@ def rate_limited(message: str, retry_after_s: float) -> ApiError:
 
 def server_error() -> ApiError:
     return ApiError(500, SERVER_ERROR_MESSAGE, error_type="server_error", outcome="server_error")
+
+
+def overloaded() -> ApiError:
+    """Anthropic's HTTP 529: the service sheds load (counted with the server errors in /mock/stats)."""
+    return ApiError(529, OVERLOADED_MESSAGE, error_type="overloaded_error", outcome="server_error")
 
 
 def parse_json_object(body: bytes) -> dict[str, object]:

@@ -69,9 +69,10 @@ class Exchange:
         self.record.status = status
         self._writer.send(status, headers, body)
 
-    def send_error(self, error: ApiError) -> None:
+    def send_error(self, error: ApiError, body: bytes | None = None) -> None:
+        """``body``: the error in the endpoint's own format (default: OpenAI's)."""
         self.record.outcome = error.outcome
-        self.send_json(error.status, error.body(), error.headers)
+        self.send_json(error.status, error.body() if body is None else body, error.headers)
 
     def start_stream(self, first_event: bytes) -> None:
         headers = [*self._headers(200), ("content-type", "text/event-stream; charset=utf-8")]

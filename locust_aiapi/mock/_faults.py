@@ -6,7 +6,7 @@ import enum
 import random
 
 from ._config import MockConfig
-from ._errors import bad_request, rate_limited, server_error
+from ._errors import bad_request, overloaded, rate_limited, server_error
 
 FAULT_HEADER = "x-mock-fault"
 
@@ -14,6 +14,7 @@ FAULT_HEADER = "x-mock-fault"
 class Fault(str, enum.Enum):
     RATE_LIMIT = "429"
     SERVER_ERROR = "500"
+    OVERLOADED = "529"  # Anthropic's "overloaded"; forced with the header only, no rate of its own
     STREAM_ERROR = "stream_error"
     TRUNCATE = "truncate"
 
@@ -61,8 +62,10 @@ def _draw(config: MockConfig, draw: float) -> Fault | None:
 
 
 def raise_error_fault(config: MockConfig, fault: Fault | None) -> None:
-    """Turn a 429/500 fault into its error response; other faults play out inside the stream."""
+    """Turn a 429/500/529 fault into its error response; other faults play out inside the stream."""
     if fault is Fault.RATE_LIMIT:
         raise rate_limited("Rate limit reached for requests (injected by the mock).", config.retry_after_s)
     if fault is Fault.SERVER_ERROR:
         raise server_error()
+    if fault is Fault.OVERLOADED:
+        raise overloaded()

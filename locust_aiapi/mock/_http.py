@@ -168,7 +168,12 @@ def encode_response(status: int, headers: Headers, body: bytes, *, keep_alive: b
 
 
 def _head(status: int, headers: Headers, keep_alive: bool) -> bytes:
-    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}"]
+    lines = [f"HTTP/1.1 {status} {_phrase(status)}"]
     lines.extend(f"{name}: {value}" for name, value in headers)
     lines.append("connection: keep-alive" if keep_alive else "connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _phrase(status: int) -> str:
+    # 529 is not in the IANA registry (so not in HTTPStatus), but Anthropic sends it
+    return "Site Overloaded" if status == 529 else HTTPStatus(status).phrase

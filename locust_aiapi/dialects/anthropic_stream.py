@@ -1,0 +1,247 @@
+"""The streamed Anthropic Messages answer: typed SSE events -> tokens.
+
+The order Anthropic sends (and its SDK insists on) is ``message_start`` (model, input usage),
+then per content block ``content_block_start`` / ``content_block_delta``... / ``content_block_stop``,
+then ``message_delta`` (``stop_reason``, cumulative output usage) and ``message_stop``; ``ping``
+may come anywhere, ``error`` (e.g. ``overloaded_error``) ends a stream that failed after HTTP 200.
+
+A token delta (:data:`~.base.TOKEN`) is a ``text_delta``, ``thinking_delta`` or
+``input_json_delta`` (tool-call arguments), empty text included; only ``text_delta`` is
+visible content (:data:`~.base.CONTENT`). ``signature_delta`` and ``citations_delta`` carry no
+generated token. Only ``message_stop`` ends the answer properly: without it the stream is
+truncated, even after a ``message_delta`` with a ``stop_reason``. Events after it are ignored;
+event types this parser does not know are skipped (Anthropic adds new ones over time).
+
+Tokens come from the usage events: the prompt is ``input_tokens`` plus both cache counts (from
+``message_start``, updated by ``message_delta`` when it repeats them), the output is
+``message_delta``'s cumulative ``output_tokens``.
+
+The type is read from the JSON ``type`` field (what the SDK reads), falling back to the SSE
+``event:`` name. Every count is range-checked; an invalid one is a protocol error.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import orjson
+
+from .._errors import ProtocolError
+from .._records import Usage
+from .._sse import SSEEvent
+from ._json import (
+    PIECES_PER_BLOCK,
+    TextPieces,
+    checked_count,
+    describe,
+    error_message_of,
+    excerpt,
+    short_text,
+)
+from .base import CONTENT, TOKEN, StreamError
+
+__all__ = [
+    "OVERLOADED_ERROR_TYPE",
+    "AnthropicStream",
+    "anthropic_stream_error",
+    "anthropic_usage",
+    "usage_from",
+]
+
+OVERLOADED_ERROR_TYPE: Final = "overloaded_error"
+"""The ``error.type`` Anthropic sends with HTTP 529 and inside streams when it sheds load."""
+
+_TOKEN_AND_CONTENT: Final = TOKEN | CONTENT
+_MESSAGE_CHARS: Final = 500
+_EXCERPT_CHARS: Final = 200
+_INPUT_FIELDS: Final = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
+class AnthropicStream:
+    """Parses the events of one streamed Messages answer (a ``ChatStreamParser``)."""
+
+    __slots__ = (
+        "_ended",
+        "_input",
+        "_output_tokens",
+        "_reasoning",
+        "_started",
+        "_text",
+        "_tool_args",
+        "error",
+        "finish_reason",
+        "model",
+        "protocol_error",
+        "token_chunks",
+    )
+
+    def __init__(self) -> None:
+        self._ended = False  # message_stop was seen: later events are ignored
+        self._started = False  # message_start was seen
+        self._input: dict[str, int] = {}  # input usage fields, cumulative: the last value wins
+        self._output_tokens: int | None = None
+        self.error: StreamError | None = None
+        self.protocol_error: str | None = None
+        self.finish_reason: str | None = None
+        self.model: str | None = None
+        self.token_chunks = 0
+        self._text = TextPieces()
+        self._reasoning = TextPieces()
+        self._tool_args = TextPieces()
+
+    @property
+    def finished(self) -> bool:
+        return self._ended
+
+    @property
+    def usage(self) -> Usage | None:
+        return usage_from(self._input, self._output_tokens)
+
+    @property
+    def text(self) -> str:
+        """The visible text; for a tool-use-only answer, the tools' input JSON."""
+        return str(self._text) if self._text else str(self._tool_args)
+
+    @property
+    def reasoning(self) -> str:
+        return str(self._reasoning)
+
+    def feed(self, event: SSEEvent) -> int:
+        if self._ended:
+            return 0
+        try:
+            payload = orjson.loads(event.data)
+        except orjson.JSONDecodeError:
+            return self._feed_unparseable(event)
+        if type(payload) is not dict:
+            self._set_protocol_error("a stream event is not a JSON object")
+            return 0
+        try:
+            return self._feed_event(payload, payload.get("type") or event.event)
+        except ProtocolError as exc:
+            self._set_protocol_error(str(exc))
+        except (AttributeError, TypeError, LookupError):
+            self._set_protocol_error("a stream event has an unexpected structure")
+        return 0
+
+    def _feed_unparseable(self, event: SSEEvent) -> int:
+        data = event.data.strip()
+        if event.event == "error":
+            self._set_error(data or "error event without data")
+        elif data:  # whitespace-only data is a keep-alive, not an error
+            self._set_protocol_error("a stream event is not valid JSON")
+        return 0
+
+    def _feed_event(self, payload: dict[str, Any], kind: object) -> int:
+        if kind == "content_block_delta":  # the common case first
+            return self._feed_delta(payload["delta"])
+        if kind == "message_start":
+            self._feed_message_start(payload["message"])
+        elif kind == "message_delta":
+            self._feed_message_delta(payload)
+        elif kind == "message_stop":
+            self._ended = True
+        elif kind == "error":
+            self._set_error(payload.get("error", payload))
+        # content_block_start/stop and ping carry no generated text (a tool's name is not a token)
+        return 0
+
+    def _feed_delta(self, delta: dict[str, Any]) -> int:
+        kind = delta["type"]
+        if kind == "text_delta":
+            text = delta["text"]
+            flags = self._append(self._text, text, "text")
+            flags = _TOKEN_AND_CONTENT if text else flags
+        elif kind == "thinking_delta":
+            flags = self._append(self._reasoning, delta["thinking"], "thinking")
+        elif kind == "input_json_delta":
+            flags = self._append(self._tool_args, delta["partial_json"], "partial_json")
+        else:  # signature_delta, citations_delta and future kinds: no generated token
+            return 0
+        self.token_chunks += 1
+        if not self.token_chunks % PIECES_PER_BLOCK:
+            self._text.compact()
+            self._reasoning.compact()
+            self._tool_args.compact()
+        return flags
+
+    @staticmethod
+    def _append(pieces: TextPieces, value: object, field: str) -> int:
+        if type(value) is not str:
+            raise ProtocolError(f"a content_block_delta's {field} is not a string")
+        if value:
+            pieces.append(value)
+        return TOKEN
+
+    def _feed_message_start(self, message: dict[str, Any]) -> None:
+        if self._started:
+            raise ProtocolError("the stream has a second message_start")
+        self._started = True
+        self.model = short_text(message.get("model"))
+        self._feed_usage(message.get("usage"), with_output=False)
+
+    def _feed_message_delta(self, payload: dict[str, Any]) -> None:
+        stop_reason = payload.get("delta", {}).get("stop_reason")
+        if stop_reason is not None:
+            text = short_text(stop_reason)
+            if text is None:
+                raise ProtocolError("stop_reason is not a string")
+            self.finish_reason = text
+        self._feed_usage(payload.get("usage"))
+
+    def _feed_usage(self, usage: object, with_output: bool = True) -> None:
+        """``with_output`` False: ``message_start``'s ``output_tokens`` (1 or so, before anything
+        was generated) is a placeholder, not a count; a stream cut before ``message_delta`` counts
+        its token deltas instead."""
+        if usage is None:
+            return
+        if type(usage) is not dict:
+            raise ProtocolError("usage is not a JSON object")
+        input_counts, output = anthropic_usage(usage)
+        self._input.update(input_counts)
+        if output is not None and with_output:
+            self._output_tokens = output
+
+    def _set_error(self, error: object) -> None:
+        if self.error is None:
+            self.error = anthropic_stream_error(error)
+
+    def _set_protocol_error(self, message: str) -> None:
+        if self.protocol_error is None:
+            self.protocol_error = message
+
+
+def anthropic_usage(usage: dict[str, Any]) -> tuple[dict[str, int], int | None]:
+    """The input counts present in an Anthropic ``usage`` object, and its ``output_tokens``.
+
+    Anthropic's ``input_tokens`` excludes cached input; the prompt is the sum of all three.
+    """
+    counts = {}
+    for name in _INPUT_FIELDS:
+        count = checked_count(usage.get(name), f"usage.{name}")
+        if count is not None:
+            counts[name] = count
+    return counts, checked_count(usage.get("output_tokens"), "usage.output_tokens")
+
+
+def usage_from(input_counts: dict[str, int], output_tokens: int | None) -> Usage | None:
+    """Our :class:`Usage` from Anthropic's counts: the prompt is every input field summed."""
+    if not input_counts and output_tokens is None:
+        return None
+    prompt = sum(input_counts.values()) if input_counts else None
+    total = None if prompt is None or output_tokens is None else prompt + output_tokens
+    return Usage(prompt_tokens=prompt, completion_tokens=output_tokens, total_tokens=total)
+
+
+def anthropic_stream_error(error: object) -> StreamError:
+    """A :class:`StreamError` from Anthropic's ``{"type": ..., "message": ...}`` error object."""
+    if isinstance(error, dict):
+        error_type = short_text(error.get("type"))
+        message = error_message_of({"error": error}) or describe(error, _EXCERPT_CHARS)
+        return StreamError(
+            message=excerpt(message, _MESSAGE_CHARS),
+            type=error_type,
+            code=None,
+            overloaded=error_type == OVERLOADED_ERROR_TYPE,
+        )
+    return StreamError(message=describe(error, _MESSAGE_CHARS), type=None, code=None)
