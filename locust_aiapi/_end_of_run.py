@@ -9,6 +9,7 @@ written, and the thresholds still decide the exit code.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +23,7 @@ from .render import render_json
 from .render.console import render_extras, render_summary, render_thresholds
 from .render.html import render_html
 
-__all__ = ["THRESHOLDS_FAILED_EXIT_CODE", "build_report", "write_outputs"]
+__all__ = ["THRESHOLDS_FAILED_EXIT_CODE", "build_report", "output_path", "report_meta", "write_outputs"]
 
 THRESHOLDS_FAILED_EXIT_CODE = 3
 """Process exit code when a threshold fails (1 stays Locust's "requests failed", 2 a usage error)."""
@@ -67,7 +68,7 @@ def write_outputs(environment: Any, state: RunState) -> None:
         log.exception("locust-aiapi could not build its end-of-run report")
         return
     steps: tuple[tuple[str, Callable[[], None]], ...] = (
-        ("summary JSON", lambda: _write_json(state, report)),
+        ("summary JSON", lambda: _write_json(environment, state, report)),
         ("console summary", lambda: _print(state, report)),
         ("exit code", lambda: _set_exit_code(environment, state, report.get("thresholds") or [])),
         ("HTML report", lambda: _write_html(environment, state, report)),
@@ -79,8 +80,18 @@ def write_outputs(environment: Any, state: RunState) -> None:
             log.exception("locust-aiapi could not write its %s", what)
 
 
-def _write_json(state: RunState, report: RunReport) -> None:
-    path = state.options.summary_json
+def output_path(environment: Any, state: RunState, path: str) -> str:
+    """Where an end-of-run file of the current test goes: ``path`` itself for a headless run; with the
+    web UI, where every Start begins a new test, ``path`` numbered per test (``summary.json`` ->
+    ``summary.1.json``, ``summary.2.json`` ...) so a test never overwrites the one before."""
+    if getattr(environment, "web_ui", None) is None:
+        return path
+    root, ext = os.path.splitext(path)
+    return f"{root}.{state.tests_started}{ext}"
+
+
+def _write_json(environment: Any, state: RunState, report: RunReport) -> None:
+    path = state.options.summary_json and output_path(environment, state, state.options.summary_json)
     if path:
         with open(path, "wb") as file:
             file.write(render_json(report))
@@ -126,16 +137,16 @@ def _user_code_failed(environment: Any) -> bool:
 
 
 def _write_html(environment: Any, state: RunState, report: RunReport) -> None:
-    path = state.options.report_html
-    if not path:
+    if not state.options.report_html:
         return
-    page = render_html(report, _meta(environment, report))
+    path = output_path(environment, state, state.options.report_html)
+    page = render_html(report, report_meta(environment, report))
     with open(path, "w", encoding="utf-8") as file:
         file.write(page)
     console.info("LLM report written to %s", path)
 
 
-def _meta(environment: Any, report: RunReport) -> ReportMeta:
+def report_meta(environment: Any, report: RunReport) -> ReportMeta:
     shape = environment.shape_class
     first_s, last_s = report["total"]["first_start_epoch_s"], report["total"]["last_end_epoch_s"]
     window = None

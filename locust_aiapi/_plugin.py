@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import gevent
 
-from . import _distributed, _end_of_run, _exporter
+from . import _distributed, _end_of_run, _exporter, _web_ui
 from ._errors import ConfigurationError
 from ._files import ensure_writable
 from ._guard import guarded
@@ -96,6 +96,8 @@ def _set_up(environment: Any, web_ui: Any) -> None:
         stop = _exporter.install(environment, web_ui, state)
         if stop is not None:
             environment.events.quitting.add_listener(guarded(lambda **_: stop(), "stopping /metrics"))
+    if web_ui is not None and role is not Role.WORKER:
+        _web_ui.install(environment, web_ui, state)
     _open_jsonl(environment, state, role)
 
 

@@ -72,6 +72,8 @@ class RunState:
     prices: dict[str, Price] = field(default_factory=dict)
     exit_code: int | None = None  # what we last set environment.process_exit_code to
     ticker: gevent.Greenlet | None = None  # samples users and flushes the JSONL during a test
+    tests_started: int = 0  # tests begun in this process (the web UI starts one per Start)
+    running: bool = False  # between begin_test and end_test
 
     def record(self, record: RequestRecord) -> None:
         """One finished AI request of this process."""
@@ -85,6 +87,8 @@ class RunState:
     def begin_test(self, options: AIOptions, now_s: float, keep_phase: bool) -> None:
         """A test starts: fresh aggregates; ``keep_phase`` keeps the phase the shape just entered."""
         self.options = options
+        self.tests_started += 1
+        self.running = True
         self.slo = SLO.from_options(options)
         self.summary, self.series, self.goodput = LLMSummary(), TimeSeries(), GoodputCounter()
         self.stop_scheduler()
@@ -98,6 +102,7 @@ class RunState:
             self.ledger = self.ledger.new_test()
 
     def end_test(self, now_s: float) -> None:
+        self.running = False
         self.stop_scheduler()
         current = self.phases.info.get(self.phases.current) if self.phases.current is not None else None
         if current is not None and current.left_s is None:
