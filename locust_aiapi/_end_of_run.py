@@ -80,18 +80,19 @@ def write_outputs(environment: Any, state: RunState) -> None:
             log.exception("locust-aiapi could not write its %s", what)
 
 
-def output_path(environment: Any, state: RunState, path: str) -> str:
-    """Where an end-of-run file of the current test goes: ``path`` itself for a headless run; with the
-    web UI, where every Start begins a new test, ``path`` numbered per test (``summary.json`` ->
+def output_path(environment: Any, path: str, test_number: int) -> str:
+    """Where a file of test ``test_number`` goes: ``path`` itself for a headless run; with the web UI,
+    where every Start begins a new test, ``path`` numbered per test (``summary.json`` ->
     ``summary.1.json``, ``summary.2.json`` ...) so a test never overwrites the one before."""
     if getattr(environment, "web_ui", None) is None:
         return path
     root, ext = os.path.splitext(path)
-    return f"{root}.{state.tests_started}{ext}"
+    return f"{root}.{test_number}{ext}"
 
 
 def _write_json(environment: Any, state: RunState, report: RunReport) -> None:
-    path = state.options.summary_json and output_path(environment, state, state.options.summary_json)
+    path = state.options.summary_json
+    path = path and output_path(environment, path, state.tests_started)
     if path:
         with open(path, "wb") as file:
             file.write(render_json(report))
@@ -139,7 +140,7 @@ def _user_code_failed(environment: Any) -> bool:
 def _write_html(environment: Any, state: RunState, report: RunReport) -> None:
     if not state.options.report_html:
         return
-    path = output_path(environment, state, state.options.report_html)
+    path = output_path(environment, state.options.report_html, state.tests_started)
     page = render_html(report, report_meta(environment, report))
     with open(path, "w", encoding="utf-8") as file:
         file.write(page)

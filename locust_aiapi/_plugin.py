@@ -101,14 +101,20 @@ def _set_up(environment: Any, web_ui: Any) -> None:
     _open_jsonl(environment, state, role)
 
 
-def _open_jsonl(environment: Any, state: RunState, role: Role) -> None:
+def _open_jsonl(environment: Any, state: RunState, role: Role, test_number: int = 1) -> None:
+    """Workers (--processes, --worker) each write requests.<pid>.jsonl, for every test they run; a
+    single process with the web UI writes requests.<test>.jsonl, one file per test started."""
     path = state.options.requests_jsonl
     if not path or role is Role.MASTER:  # a master makes no requests: its workers write their own
         return
-    if role is Role.WORKER:  # workers (--processes, --worker) each write requests.<pid>.jsonl
+    if role is Role.WORKER:
         root, ext = os.path.splitext(path)
         path = f"{root}.{os.getpid()}{ext or '.jsonl'}"
+    else:
+        path = _end_of_run.output_path(environment, path, test_number)
     ensure_writable("--ai-requests-jsonl", path)
+    if state.jsonl is not None:
+        state.jsonl.close()
     state.jsonl = JsonlWriter(path)
 
 
@@ -124,6 +130,8 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     role = role_of(environment)
     keep_phase = role is Role.WORKER or isinstance(environment.shape_class, AIShape)
     state.begin_test(options, time.perf_counter(), keep_phase)
+    if role is Role.LOCAL and environment.web_ui is not None and state.tests_started > 1:
+        _open_jsonl(environment, state, role, state.tests_started)  # the first test's is open since init
     if role is Role.MASTER:
         _distributed.broadcast(environment, state.phases.current)
     if state.ticker is not None:

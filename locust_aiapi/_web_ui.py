@@ -138,10 +138,10 @@ class _Routes:
     def requests_jsonl(self) -> Any:
         from flask import Response
 
-        path = self.state.options.requests_jsonl
+        path = self.state.jsonl.path if self.state.jsonl is not None else None  # this test's file
         if not path or not os.path.exists(path):
             why = "no JSONL on this process: start Locust with --ai-requests-jsonl PATH"
-            if path and self.state.ledger is not None:
+            if self.state.options.requests_jsonl and self.state.ledger is not None:
                 why = "each worker writes its own JSONL (requests.<pid>.jsonl on its machine)"
             return Response(why + "\n", status=404, content_type="text/plain; charset=utf-8")
         self.state.flush()

@@ -84,6 +84,13 @@ def web_locust(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
             terminate(process)
 
 
+def _wait_for_file(path: Path, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not (path.exists() and path.stat().st_size) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert path.exists() and path.stat().st_size, f"{path} was not written"
+
+
 def _console_errors(page: Any) -> list[str]:
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
@@ -173,9 +180,7 @@ def test_a_test_started_from_the_form_shows_llm_truth(web_locust: tuple[str, str
         live.screenshot(path=str(out / "live-running-desktop.png"), full_page=True)
         page.get_by_role("button", name=re.compile("stop", re.I)).click()
         summary_path = out / "summary.1.json"  # numbered: the first test started from this web UI
-        deadline = time.monotonic() + 15
-        while not (summary_path.exists() and summary_path.stat().st_size) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        _wait_for_file(summary_path)
         summary = json.loads(summary_path.read_text())
         chat = summary["requests"]["chat"]
 
@@ -215,6 +220,20 @@ def test_a_test_started_from_the_form_shows_llm_truth(web_locust: tuple[str, str
         if not page.is_visible("input[name=aiThreshold]"):
             page.get_by_text("Custom parameters").click()
         assert page.input_value("input[name=aiThreshold]") == "ttft_ms:p95<60000,error_rate<0.5"
+
+        # a second test: its own numbered files, and "no summary" typed in the form applies
+        page.check("input[name=aiNoSummary]")
+        page.get_by_role("button", name=re.compile("start", re.I)).click()
+        _wait_for_row(page, "chat")
+        time.sleep(2)
+        page.get_by_role("button", name=re.compile("stop", re.I)).click()
+        _wait_for_file(out / "summary.2.json")
         browser.close()
     assert errors == [] and live_errors == []
-    assert (out / "report.1.html").stat().st_size > 1000
+    assert json.loads((out / "summary.1.json").read_text()) == summary  # not overwritten
+    second = json.loads((out / "summary.2.json").read_text())["requests"]["chat"]
+    assert second["count"] == len((out / "requests.2.jsonl").read_text().splitlines()) > 0
+    assert chat["count"] == len((out / "requests.1.jsonl").read_text().splitlines())
+    assert (out / "report.1.html").stat().st_size > 1000 and (out / "report.2.html").stat().st_size > 1000
+    log = (out / "locust.log").read_text()
+    assert log.count("LLM summary (locust-aiapi)") == 1, log[-3000:]  # the second test had --ai-no-summary
