@@ -101,7 +101,7 @@ OPTIONS: tuple[Option, ...] = (
            help="Most distinct request names (and, separately, models) labelled in /metrics; later ones are "
            'merged into name="other" (model="other"). Default 100.'),
     # pass/fail
-    Option("--ai-threshold", "thresholds", label="Thresholds (pass/fail)",
+    Option("--ai-threshold", "thresholds", label="Thresholds, e.g. ttft_ms:p95<3000,error_rate<0.05",
            type=types.thresholds_text, metavar="EXPR", repeat=True,
            help="Pass/fail threshold, repeatable (or several separated by ','): "
            "[NAME:]METRIC[:STAT] OP NUMBER, e.g. ttft_ms:p95<3000, chat:e2e_ms:p99<5000, error_rate<0.05, "
@@ -113,14 +113,17 @@ OPTIONS: tuple[Option, ...] = (
     Option("--ai-slo-e2e-ms", "slo_e2e_ms", label="SLO: E2E (ms)", type=types.positive_float,
            help="Per-request SLO on end-to-end latency (ms): goodput."),
     # load shapes and the open model
-    Option("--ai-stages", "stages", label="Shape: stages", type=types.stages_text, metavar="SPEC",
+    Option("--ai-stages", "stages", label="Shape: stages, e.g. 2m:300,5m:300,2m:0",
+           type=types.stages_text, metavar="SPEC",
            help="StagesShape: DURATION:USERS ramps, e.g. 2m:300,5m:300,2m:0."),
-    Option("--ai-steps", "steps", label="Shape: sweep steps (users)", type=types.steps_text, metavar="LIST",
+    Option("--ai-steps", "steps", label="Shape: sweep steps (users), e.g. 50,100,200",
+           type=types.steps_text, metavar="LIST",
            help="StepSweepShape: concurrency steps, e.g. 50,100,200."),
-    Option("--ai-step-duration", "step_duration", label="Shape: step duration",
+    Option("--ai-step-duration", "step_duration", label="Shape: step duration, e.g. 60s",
            type=types.duration_text, metavar="DURATION",
            help="StepSweepShape: how long each step is held, e.g. 60s."),
-    Option("--ai-spike", "spike", label="Shape: spike", type=types.spike_text, metavar="SPEC",
+    Option("--ai-spike", "spike", label="Shape: spike, e.g. base=50,peak=500",
+           type=types.spike_text, metavar="SPEC",
            help="SpikeShape: base=50,peak=500[,before=30s,hold=1m,after=30s,rate=USERS_PER_S]."),
     Option("--ai-arrival-rate", "arrival_rate_per_s", label="Open model: starts per second",
            type=types.positive_float,

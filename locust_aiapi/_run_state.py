@@ -74,6 +74,7 @@ class RunState:
     ticker: gevent.Greenlet | None = None  # samples users and flushes the JSONL during a test
     tests_started: int = 0  # tests begun in this process (the web UI starts one per Start)
     running: bool = False  # between begin_test and end_test
+    pending_outputs: gevent.Greenlet | None = None  # a web-UI master's end-of-test outputs, due soon
 
     def record(self, record: RequestRecord) -> None:
         """One finished AI request of this process."""

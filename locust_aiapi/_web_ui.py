@@ -27,12 +27,13 @@ import orjson
 
 from ._end_of_run import build_report
 from ._guard import guarded
+from ._options import OPTIONS, AIOptions
 from ._run_state import RunState
 from ._web_form import form_fields, form_problem
 from .render import render_json
 from .render.live import live_view, tab_rows
 
-__all__ = ["TAB_KEY", "TAB_STRUCTURE", "install"]
+__all__ = ["TAB_KEY", "TAB_STRUCTURE", "install", "options_in_effect"]
 
 TAB_KEY = "llm"
 TAB_STRUCTURE = (
@@ -99,6 +100,22 @@ def _refill_form(environment: Any, web_ui: Any) -> None:
         rewrite()
 
 
+def options_in_effect(options: AIOptions) -> list[dict[str, Any]]:
+    """Every option (the API key aside) with its label, full help and the value the test runs with;
+    the form's labels are short, the live page shows the help in full."""
+    return [
+        {
+            "flag": option.flag,
+            "label": option.label,
+            "help": option.help,
+            "value": getattr(options, option.field),
+            "form": option.web_ui,
+        }
+        for option in OPTIONS
+        if option.field != "api_key"
+    ]
+
+
 class _Routes:
     """The views, bound to one environment and its run state."""
 
@@ -115,6 +132,7 @@ class _Routes:
         from flask import Response
 
         view = live_view(build_report(self.state), self.state, self.environment, self.base)
+        view["options"] = options_in_effect(self.state.options)
         headers = {"Cache-Control": "no-store"}
         return Response(orjson.dumps(view), content_type="application/json", headers=headers)
 

@@ -198,10 +198,18 @@ def test_a_test_started_from_the_form_shows_llm_truth(web_locust: tuple[str, str
         for title, metric in (("TTFT", "ttft_ms"), ("ITL", "itl_ms"), ("E2E", "e2e_ms")):
             assert row[f"{title} p50 / p95 / p99 (ms)"] == cell(chat[metric])
         page.screenshot(path=str(out / "llm-tab-desktop.png"), full_page=True)
+        page.get_by_role("tab", name="Download Data").click()
+        for title in ("LLM live view (charts, thresholds, cost)", "Download LLM summary JSON"):
+            assert page.get_by_role("link", name=title).get_attribute("href", timeout=5000)
+        page.get_by_role("tab", name="LLM").click()
         page.set_viewport_size(PHONE)
         page.screenshot(path=str(out / "llm-tab-phone.png"), full_page=True)
 
         live.locator("#thresholds li").first.wait_for(timeout=10000)
+        live.click("#options-box summary")
+        threshold_row = live.inner_text("#options tr[data-flag='--ai-threshold']")
+        assert "ttft_ms:p95<60000, error_rate<0.5" in threshold_row  # the value in effect
+        assert "Pass/fail threshold, repeatable" in threshold_row  # and the full help
         verdicts = live.inner_text("#thresholds")
         assert "PASS ttft_ms:p95<60000" in verdicts and "PASS error_rate<0.5" in verdicts
         assert live.inner_text("#rows tr[data-name=chat] td[data-key=ttft]") == cell(chat["ttft_ms"])
