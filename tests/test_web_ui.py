@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright import sync_api as playwright_api
 
 from locust_aiapi.mock import MockProcess
 from locust_aiapi.render.live import cell
@@ -35,11 +35,7 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 CHAT_PATH = "/v1/chat/completions"
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
-pytestmark = [
-    pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="no chromium: make chromium"),
-    pytest.mark.timeout(120),
-]
+pytestmark = pytest.mark.timeout(120)  # no skip: `make test` installs chromium and Playwright
 
 
 def _get_json(url: str) -> Any:
