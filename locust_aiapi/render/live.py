@@ -11,7 +11,7 @@ from typing import Any
 from .._report_types import Description, GoodputRow, NameRow, RunReport
 from .format import HTML
 
-__all__ = ["cell", "live_view", "tab_rows"]
+__all__ = ["cell", "live_view", "phase_label", "tab_rows"]
 
 _LATENCIES = (("ttft", "ttft_ms"), ("ttfc", "ttfc_ms"), ("itl", "itl_ms"), ("e2e", "e2e_ms"))
 
@@ -45,15 +45,23 @@ def _row(name: str, row: NameRow, goodput: GoodputRow | None) -> dict[str, str]:
     return data
 
 
-def tab_rows(report: RunReport, base: str = "") -> list[dict[str, str]]:
-    """One row per request name and the Aggregated one, then a row that links to the live page."""
+def tab_rows(report: RunReport, base: str = "", phase: str | None = None) -> list[dict[str, str]]:
+    """One row per request name and the Aggregated one, then a row that links to the live page
+    (and says the shape's current phase)."""
     goodput = report.get("goodput")
     by_name = goodput["requests"] if goodput else {}
     rows = [_row(name, row, by_name.get(name)) for name, row in report["requests"].items()]
     rows.append(_row("Aggregated", report["total"], goodput["total"] if goodput else None))
     # Locust's table sorts rows by name: the arrow puts this one after the names of ASCII letters
-    rows.append({"name": f"→ charts, thresholds, cost: {base}/ai/ (and Download Data)"})
+    where = f"{phase} · " if phase else ""
+    rows.append({"name": f"→ {where}charts, thresholds, cost: {base}/ai/ (and Download Data)"})
     return rows
+
+
+def phase_label(state: Any) -> str | None:
+    """``phase 2: 100 users``: the load shape's current phase (None without a shape of ours)."""
+    phase = _phase(state)
+    return f"phase {phase['index'] + 1}: {phase['label']}" if phase is not None else None
 
 
 def _phase(state: Any) -> dict[str, Any] | None:

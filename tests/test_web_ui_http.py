@@ -1,7 +1,10 @@
-"""The LLM view of a master's web UI shows the merge of its workers (real master, real worker)."""
+"""The web UI over HTTP, no browser: a master's LLM view is the merge of its workers (a real master
+and real workers); with ``--web-login`` nothing of ours answers before Locust's login check."""
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
 import subprocess
 import sys
@@ -20,10 +23,10 @@ from ._support import ROOT, TEST_LOCUSTFILES, free_port, locust_env, mock_stats,
 LOCUSTFILE = str(TEST_LOCUSTFILES / "counting_chat.py")
 
 
-def _spawn(args: list[str], log: Path) -> subprocess.Popen[str]:
+def _spawn(args: list[str], log: Path, locustfile: str = LOCUSTFILE, **env: str) -> subprocess.Popen[str]:
     with open(log, "w") as out:  # the child keeps its own descriptor
         return subprocess.Popen(
-            [sys.executable, "-m", "locust", "-f", LOCUSTFILE, *args], cwd=ROOT, env=locust_env(),
+            [sys.executable, "-m", "locust", "-f", locustfile, *args], cwd=ROOT, env=locust_env(env),
             stdout=out, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
 
@@ -33,10 +36,23 @@ def _get(url: str) -> Any:
         return json.load(response)
 
 
-def _post(url: str, form: dict[str, str] | None = None) -> Any:
+def _post(url: str, form: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> Any:
     data = urllib.parse.urlencode(form or {}).encode()
-    with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=5) as response:
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=5) as response:
         return json.load(response)
+
+
+def _raw(port: int, method: str, path: str, form: str) -> tuple[int, bytes]:
+    """Status and body of one request, redirects not followed."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        connection.request(method, path, body=form if method == "POST" else None, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
 
 
 def _until(check: Any, timeout_s: float, what: str) -> Any:
@@ -95,3 +111,22 @@ def test_a_masters_llm_view_is_the_merge_of_its_workers(tmp_path: Path) -> None:
     assert len(by_worker) == 2 and all(n > 0 for n in by_worker.values())
     assert sum(by_worker.values()) == served
     assert live["rows"][0]["name"] == "chat" and live["rows"][0]["requests"] == f"{served:,}"
+
+
+@pytest.mark.timeout(60)
+def test_with_web_login_the_form_check_and_the_llm_pages_wait_for_the_login(tmp_path: Path) -> None:
+    port, password = free_port(), "s3cret-web"
+    locustfile = str(TEST_LOCUSTFILES / "metrics_login.py")
+    args = ["--web-login", "--web-host", "127.0.0.1", "--web-port", str(port)]
+    locust = _spawn(args, tmp_path / "locust.log", locustfile, TEST_METRICS_PASSWORD=password)
+    url = f"http://127.0.0.1:{port}"
+    basic = {"Authorization": "Basic " + base64.b64encode(f"scraper:{password}".encode()).decode()}
+    try:
+        _until(lambda: urllib.request.urlopen(url + "/login", timeout=1).status == 200, 30, "the web UI")
+        for method, path in (("GET", "/ai/"), ("GET", "/ai/live.json"), ("POST", "/swarm")):
+            status, body = _raw(port, method, path, "user_count=1&spawn_rate=1&host=")
+            assert status in (302, 401) and b"No host" not in body and b"LLM" not in body, (path, status)
+        answer = _post(url + "/swarm", {"user_count": "1", "spawn_rate": "1", "host": ""}, basic)
+        assert not answer["success"] and answer["message"].startswith("No host for IdleChatUser")
+    finally:
+        terminate(locust)
