@@ -20,6 +20,10 @@ from typing import Any
 from ._errors import ConfigurationError
 from ._files import ensure_writable
 from ._options import OPTIONS, AIOptions, Option
+from ._shapes import AIShape
+from ._startup import check_host
+from ._users import is_ai_user_class
+from .dialects import resolve_dialect
 
 __all__ = ["applies", "form_fields", "form_problem"]
 
@@ -90,6 +94,8 @@ def form_problem(environment: Any, form: Mapping[str, str]) -> str | None:
     merged = _merged(environment.parsed_options, form)
     try:
         options = AIOptions.from_parsed(merged)
+        if options.dialect:
+            resolve_dialect(options.dialect)
         outputs = (("--ai-summary-json", options.summary_json), ("--ai-report-html", options.report_html))
         for flag, path in outputs:
             if path:
@@ -111,9 +117,6 @@ def _merged(parsed: Any, form: Mapping[str, str]) -> argparse.Namespace:
 
 
 def _host_problem(environment: Any, typed_host: str) -> str | None:
-    from ._startup import check_host
-    from ._users import is_ai_user_class
-
     host = typed_host or environment.host
     classes: list[Any] = [cls for cls in _user_classes(environment) if is_ai_user_class(cls)]
     try:
@@ -135,8 +138,6 @@ def _host_problem(environment: Any, typed_host: str) -> str | None:
 
 
 def _shape_problem(environment: Any, merged: argparse.Namespace) -> str | None:
-    from ._shapes import AIShape
-
     shape = environment.shape_class
     if isinstance(shape, AIShape):
         try:

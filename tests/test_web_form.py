@@ -73,6 +73,7 @@ def test_a_host_without_a_scheme_is_refused() -> None:
         ("ai_slo_ttft_ms", "-5", "--ai-slo-ttft-ms: must be more than 0, got -5"),
         ("ai_slo_e2e_ms", "fast", "--ai-slo-e2e-ms: expected a number, got 'fast'"),
         ("ai_max_retries", "1.5", "--ai-max-retries: expected a whole number, got '1.5'"),
+        ("ai_dialect", "opneai", "unknown AI dialect 'opneai'; known dialects: "),
     ],
 )
 def test_a_malformed_value_is_refused_with_the_options_message(field: str, text: str, message: str) -> None:

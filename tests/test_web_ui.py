@@ -104,6 +104,16 @@ def _start(page: Any, host: str, threshold: str) -> None:
     page.get_by_role("button", name=re.compile("start", re.I)).click()
 
 
+def _tick(page: Any, selector: str) -> None:
+    """Tick a checkbox of the form (the form may re-render under the first click: bounded retries)."""
+    for _ in range(3):
+        page.locator(selector).click()
+        if page.is_checked(selector):
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"{selector} would not tick")
+
+
 def _wait_for_row(page: Any, name: str) -> None:
     page.wait_for_function(
         "name => [...document.querySelectorAll('tbody tr td:first-child')].some(td => td.innerText === name)",
@@ -226,7 +236,7 @@ def test_a_test_started_from_the_form_shows_llm_truth(web_locust: tuple[str, str
         assert page.input_value("input[name=aiThreshold]") == "ttft_ms:p95<60000,error_rate<0.5"
 
         # a second test: its own numbered files, and "no summary" typed in the form applies
-        page.check("input[name=aiNoSummary]")
+        _tick(page, "input[name=aiNoSummary]")
         page.get_by_role("button", name=re.compile("start", re.I)).click()
         _wait_for_row(page, "chat")
         time.sleep(2)
