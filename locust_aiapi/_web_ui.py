@@ -28,7 +28,7 @@ import orjson
 
 from ._end_of_run import build_report
 from ._guard import guarded
-from ._options import OPTIONS, AIOptions
+from ._options import OPTIONS, AIOptions, Option
 from ._report_types import RunReport
 from ._run_state import RunState
 from ._web_form import form_fields, form_problem
@@ -110,7 +110,7 @@ def options_in_effect(options: AIOptions) -> list[dict[str, Any]]:
             "flag": option.flag,
             "label": option.label,
             "help": option.help,
-            "value": getattr(options, option.field),
+            "value": _flag_value(option, getattr(options, option.field)),
             "form": option.web_ui,
         }
         for option in OPTIONS
@@ -121,6 +121,11 @@ def options_in_effect(options: AIOptions) -> list[dict[str, Any]]:
 REPORT_TTL_S = 1.0
 """The live views share one report for this long: building it takes ~2 ms for one request name and
 ~25 ms for 100 (20,000 records), on the master's one gevent loop, for every open browser tab."""
+
+
+def _flag_value(option: Option, value: Any) -> Any:
+    """The value as the flag says it: ``--ai-no-summary`` is true when the summary is *not* printed."""
+    return (not value) if option.negate else value
 
 
 class _Routes:
