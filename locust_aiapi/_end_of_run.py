@@ -9,6 +9,7 @@ written, and the thresholds still decide the exit code.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -24,7 +25,15 @@ from .render.console import render_summary, render_thresholds
 from .render.console_extras import render_extras
 from .render.html import render_html
 
-__all__ = ["THRESHOLDS_FAILED_EXIT_CODE", "build_report", "console_width", "print_held", "write_outputs"]
+__all__ = [
+    "THRESHOLDS_FAILED_EXIT_CODE",
+    "build_report",
+    "console_width",
+    "output_path",
+    "print_held",
+    "report_meta",
+    "write_outputs",
+]
 
 THRESHOLDS_FAILED_EXIT_CODE = 3
 """Process exit code when a threshold fails (1 stays Locust's "requests failed", 2 a usage error)."""
@@ -70,7 +79,7 @@ def write_outputs(environment: Any, state: RunState) -> None:
         log.exception("locust-aiapi could not build its end-of-run report")
         return
     steps: tuple[tuple[str, Callable[[], None]], ...] = (
-        ("summary JSON", lambda: _write_json(state, report)),
+        ("summary JSON", lambda: _write_json(environment, state, report)),
         ("console summary", lambda: _print(environment, state, report)),
         ("exit code", lambda: _set_exit_code(environment, state, report.get("thresholds") or [])),
         ("HTML report", lambda: _write_html(environment, state, report)),
@@ -82,8 +91,19 @@ def write_outputs(environment: Any, state: RunState) -> None:
             log.exception("locust-aiapi could not write its %s", what)
 
 
-def _write_json(state: RunState, report: RunReport) -> None:
+def output_path(environment: Any, path: str, test_number: int) -> str:
+    """Where a file of test ``test_number`` goes: ``path`` itself for a headless run; with the web UI,
+    where every Start begins a new test, ``path`` numbered per test (``summary.json`` ->
+    ``summary.1.json``, ``summary.2.json`` ...) so a test never overwrites the one before."""
+    if getattr(environment, "web_ui", None) is None:
+        return path
+    root, ext = os.path.splitext(path)
+    return f"{root}.{test_number}{ext}"
+
+
+def _write_json(environment: Any, state: RunState, report: RunReport) -> None:
     path = state.options.summary_json
+    path = path and output_path(environment, path, state.tests_started)
     if path:
         with open(path, "wb") as file:
             file.write(render_json(report))
@@ -153,16 +173,16 @@ def _user_code_failed(environment: Any) -> bool:
 
 
 def _write_html(environment: Any, state: RunState, report: RunReport) -> None:
-    path = state.options.report_html
-    if not path:
+    if not state.options.report_html:
         return
-    page = render_html(report, _meta(environment, report))
+    path = output_path(environment, state.options.report_html, state.tests_started)
+    page = render_html(report, report_meta(environment, report))
     with open(path, "w", encoding="utf-8") as file:
         file.write(page)
     _emit(environment, state, f"LLM report written to {path}")
 
 
-def _meta(environment: Any, report: RunReport) -> ReportMeta:
+def report_meta(environment: Any, report: RunReport) -> ReportMeta:
     shape = environment.shape_class
     first_s, last_s = report["total"]["first_start_epoch_s"], report["total"]["last_end_epoch_s"]
     window = None

@@ -8,9 +8,13 @@ to the first token and to the end of the request. Exceeding a bound is a failure
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ._errors import ResponseError
 from ._records import FailureKind
+
+if TYPE_CHECKING:  # the options are read by the user; this module stays below them
+    from ._options import AIOptions
 
 __all__ = ["Deadlines", "DeadlineExceeded", "Limits", "ResponseTooLarge"]
 
@@ -42,6 +46,15 @@ class Limits:
     max_body_bytes: int = 64 * MIB  # a non-streamed answer (chat completion, embeddings)
     ttft_timeout_s: float | None = 60.0  # streamed chat: from the send to the first token
     request_timeout_s: float | None = 600.0  # from the send to the end of the body
+
+    @classmethod
+    def from_options(cls, options: AIOptions) -> Limits:
+        """From ``--ai-ttft-timeout``, ``--ai-request-timeout`` (0: off) and ``--ai-max-body-mib``."""
+        return cls(
+            ttft_timeout_s=options.ttft_timeout_s or None,
+            request_timeout_s=options.request_timeout_s or None,
+            max_body_bytes=int(options.max_body_mib * MIB),
+        )
 
 
 def _seconds(value: float) -> str:

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import gevent
 
-from . import _distributed, _end_of_run, _exporter, _live
+from . import _distributed, _end_of_run, _exporter, _live, _web_ui
 from ._errors import ConfigurationError
 from ._files import ensure_writable
 from ._guard import guarded
@@ -34,6 +34,10 @@ log = logging.getLogger("locust_aiapi")
 
 TICK_S = 1.0
 """How often the run's ticker samples the user count and flushes the JSONL."""
+
+LAST_REPORTS_S = 4.0
+"""A web-UI master writes a test's outputs this long after its stop: Locust's workers report every
+3 s (``WORKER_REPORT_INTERVAL``), and their last records ride on the first report after the stop."""
 
 _installed_on: weakref.WeakSet[Any] = weakref.WeakSet()
 
@@ -99,17 +103,25 @@ def _set_up(environment: Any, web_ui: Any) -> None:
         stop = _exporter.install(environment, web_ui, state)
         if stop is not None:
             environment.events.quitting.add_listener(guarded(lambda **_: stop(), "stopping /metrics"))
+    if web_ui is not None and role is not Role.WORKER:
+        _web_ui.install(environment, web_ui, state)
     _open_jsonl(environment, state, role)
 
 
-def _open_jsonl(environment: Any, state: RunState, role: Role) -> None:
+def _open_jsonl(environment: Any, state: RunState, role: Role, test_number: int = 1) -> None:
+    """Workers (--processes, --worker) each write requests.<pid>.jsonl, for every test they run; a
+    single process with the web UI writes requests.<test>.jsonl, one file per test started."""
     path = state.options.requests_jsonl
     if not path or role is Role.MASTER:  # a master makes no requests: its workers write their own
         return
-    if role is Role.WORKER:  # workers (--processes, --worker) each write requests.<pid>.jsonl
+    if role is Role.WORKER:
         root, ext = os.path.splitext(path)
         path = f"{root}.{os.getpid()}{ext or '.jsonl'}"
+    else:
+        path = _end_of_run.output_path(environment, path, test_number)
     ensure_writable("--ai-requests-jsonl", path)
+    if state.jsonl is not None:
+        state.jsonl.close()
     state.jsonl = JsonlWriter(path)
 
 
@@ -122,9 +134,12 @@ def _on_test_start(environment: Any, **_: Any) -> None:
         options = state.options
     from ._shapes import AIShape
 
+    _write_pending_outputs(environment, state)  # the previous test's, before its state is reset
     role = role_of(environment)
     keep_phase = role is Role.WORKER or isinstance(environment.shape_class, AIShape)
     state.begin_test(options, time.perf_counter(), keep_phase)
+    if role is Role.LOCAL and environment.web_ui is not None and state.tests_started > 1:
+        _open_jsonl(environment, state, role, state.tests_started)  # the first test's is open since init
     if role is Role.MASTER:
         _distributed.broadcast(environment, state.phases.current)
     if state.ticker is not None:
@@ -149,7 +164,8 @@ def _tick(environment: Any, state: RunState, sample_users: bool) -> None:
 def _on_test_stop(environment: Any, **_: Any) -> None:
     """Local runs: every record is in once users are stopped. A headless master gets the
     workers' final reports only after test_stop (Locust's quit sends them), so it writes at
-    quitting instead."""
+    quitting instead. A master with the web UI gets them with the workers' next periodic report
+    (a worker told to stop sends none of its own), so it writes once that interval has passed."""
     state = state_of(environment)
     if state is None:
         return
@@ -158,7 +174,20 @@ def _on_test_stop(environment: Any, **_: Any) -> None:
         state.ticker = None
     state.end_test(time.perf_counter())
     state.flush()
-    if role_of(environment) is not Role.WORKER and not _headless_master(environment):
+    role = role_of(environment)
+    if role is Role.MASTER and not _headless_master(environment):
+        write = guarded(_write_pending_outputs, "writing the end-of-test outputs")
+        state.pending_outputs = gevent.spawn_later(LAST_REPORTS_S, write, environment, state)
+    elif role is not Role.WORKER and not _headless_master(environment):
+        _end_of_run.write_outputs(environment, state)
+
+
+def _write_pending_outputs(environment: Any, state: RunState) -> None:
+    """The outputs of the test that stopped last, if not written yet (a new Start writes them at once)."""
+    pending, state.pending_outputs = state.pending_outputs, None
+    if pending is not None:
+        if pending is not gevent.getcurrent():
+            pending.kill(block=False)
         _end_of_run.write_outputs(environment, state)
 
 
@@ -167,6 +196,7 @@ def _on_quitting(environment: Any, **_: Any) -> None:
     if state is None:
         return
     state.flush()
+    _write_pending_outputs(environment, state)  # a web-UI master quit right after a Stop
     if _headless_master(environment):
         _end_of_run.write_outputs(environment, state)
 

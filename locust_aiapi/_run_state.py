@@ -78,6 +78,9 @@ class RunState:
     console_text: list[str] = field(default_factory=list)  # end-of-run text held until Locust's tables
     prompt_sources: dict[Any, Any] = field(default_factory=dict)  # by user class, this test (see _workload)
     prompt_bases: dict[Any, Any] = field(default_factory=dict)  # loaded once: what each test shards
+    tests_started: int = 0  # tests begun in this process (the web UI starts one per Start)
+    running: bool = False  # between begin_test and end_test
+    pending_outputs: gevent.Greenlet | None = None  # a web-UI master's end-of-test outputs, due soon
 
     def record(self, record: RequestRecord) -> None:
         """One finished AI request of this process."""
@@ -92,6 +95,8 @@ class RunState:
     def begin_test(self, options: AIOptions, now_s: float, keep_phase: bool) -> None:
         """A test starts: fresh aggregates; ``keep_phase`` keeps the phase the shape just entered."""
         self.options = options
+        self.tests_started += 1
+        self.running = True
         self.slo = SLO.from_options(options)
         self.summary, self.series, self.goodput = LLMSummary(), TimeSeries(), GoodputCounter()
         self.workload = WorkloadStats()
@@ -107,6 +112,7 @@ class RunState:
             self.ledger = self.ledger.new_test()
 
     def end_test(self, now_s: float) -> None:
+        self.running = False
         self.stop_scheduler()
         current = self.phases.info.get(self.phases.current) if self.phases.current is not None else None
         if current is not None and current.left_s is None:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from ._arrival import ArrivalConfig
 from ._arrival_user import ArrivalRateUser
+from ._end_of_run import output_path
 from ._errors import ConfigurationError
 from ._files import ensure_writable
 from ._pricing import load_prices
@@ -41,8 +42,8 @@ def check_configuration(environment: Any, state: RunState, role: Role) -> None:
             ("--ai-summary-json", state.options.summary_json),
             ("--ai-report-html", state.options.report_html),
         ):
-            if path:
-                ensure_writable(option, path)
+            if path:  # with the web UI, the first test's file (each test numbers its own)
+                ensure_writable(option, output_path(environment, path, 1))
     base_source(state)  # a bad dataset or distribution stops the run here, and a good one is loaded once
     state.arrival_config = _check_arrival(environment, state, role)
     try:

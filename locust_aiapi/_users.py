@@ -11,20 +11,17 @@ from locust.event import EventHook
 
 from ._client import AIClient
 from ._conversation import Conversation
-from ._errors import AIRequestFailure, ConfigurationError
-from ._limits import MIB, Limits
-from ._metrics import e2e_ms, ttft_ms
-from ._options import AIOptions
+from ._errors import ConfigurationError
+from ._limits import Limits
 from ._prompts import ConversationScript, Prompt, as_script, first_prompt
 from ._records import (
     ChatResult,
     EmbeddingResult,
-    FailureKind,
     Outcome,
-    RequestKind,
     RequestRecord,
     RequestTags,
 )
+from ._request_events import fire_request_events
 from ._requests import ChatRequest, EmbeddingRequest, message_list
 from ._retry import RetryPolicy
 from ._run_state import AI_REQUEST_EVENT, attach
@@ -36,8 +33,6 @@ from .dialects import ChatDialect, EmbeddingsDialect, chat_path_for, embeddings_
 
 __all__ = ["AIChatUser", "EmbeddingUser", "is_ai_user_class"]
 
-_REQUEST_TYPES = {RequestKind.CHAT: "CHAT", RequestKind.EMBEDDINGS: "EMBED"}
-TTFT_REQUEST_TYPE = "TTFT"
 
 
 class _AIUser(FastHttpUser):
@@ -101,7 +96,7 @@ class _AIUser(FastHttpUser):
                 self._ai_options.retry_max_delay_s,
             ),
             report=self._report,
-            limits=_limits(self._ai_options),
+            limits=Limits.from_options(self._ai_options),
             count_text=None if options.tokenizer == "off" else text_token_counter(options.tokenizer),
         )
 
@@ -164,54 +159,8 @@ class _AIUser(FastHttpUser):
     def _report(self, record: RequestRecord) -> None:
         """One Locust request event per AI call (and a TTFT row with --ai-ttft-stats), then ai_request."""
         if record.outcome is not Outcome.CANCELLED:
-            self._fire_locust_events(record)
+            fire_request_events(self.environment, self.context(), record, self._ai_options.ttft_stats)
         self._ai_hook.fire(record=record, user=self)  # type: ignore[no-untyped-call]
-
-    def _fire_locust_events(self, record: RequestRecord) -> None:
-        exception = None
-        if not record.ok:
-            exception = AIRequestFailure(
-                record.failure_kind or FailureKind.PROTOCOL_ERROR, record.failure_message or ""
-            )
-        request_event = self.environment.events.request
-        request_event.fire(
-            request_type=_REQUEST_TYPES[record.kind],
-            name=record.name,
-            response_time=e2e_ms(record),
-            response_length=_response_length(record),
-            exception=exception,
-            context=self.context(),
-            response=None,
-            start_time=record.start_epoch_s,
-            url=None,
-        )
-        first_token_ms = ttft_ms(record)
-        if record.ok and first_token_ms is not None and self._ai_options.ttft_stats:
-            request_event.fire(
-                request_type=TTFT_REQUEST_TYPE,
-                name=record.name,
-                response_time=first_token_ms,
-                response_length=0,
-                exception=None,
-                context=self.context(),
-                response=None,
-                start_time=record.start_epoch_s,
-                url=None,
-            )
-
-
-def _limits(options: AIOptions) -> Limits:
-    """The transport's bounds from ``--ai-ttft-timeout``, ``--ai-request-timeout``, ``--ai-max-body-mib``."""
-    return Limits(
-        ttft_timeout_s=options.ttft_timeout_s or None,
-        request_timeout_s=options.request_timeout_s or None,
-        max_body_bytes=int(options.max_body_mib * MIB),
-    )
-
-
-def _response_length(record: RequestRecord) -> int:
-    tokens = record.output_tokens if record.kind is RequestKind.CHAT else record.prompt_tokens
-    return tokens or 0
 
 
 class EmbeddingUser(_AIUser):

@@ -1,0 +1,153 @@
+"""The web UI's start form: what it shows, what it refuses (pure: no server, no browser)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from locust import task
+
+from locust_aiapi import AIChatUser, StagesShape
+from locust_aiapi._end_of_run import output_path
+from locust_aiapi._options import OPTIONS, add_arguments
+from locust_aiapi._web_form import form_fields, form_problem
+
+
+class NoHostUser(AIChatUser):
+    @task
+    def ask(self) -> None:  # pragma: no cover - never run
+        pass
+
+
+class HostUser(NoHostUser):
+    host = "http://127.0.0.1:8000"
+
+
+def _parsed(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(_Plain(parser))
+    return parser.parse_args(list(argv))
+
+
+class _Plain:
+    """Locust's parser takes env_var= and include_in_web_ui=; argparse does not."""
+
+    def __init__(self, parser: argparse.ArgumentParser) -> None:
+        self.parser = parser
+
+    def add_argument(self, *args: Any, env_var: str = "", include_in_web_ui: bool = True, **kw: Any) -> None:
+        self.parser.add_argument(*args, **kw)
+
+
+def _environment(user: type = HostUser, shape: Any = None, *argv: str, host: str | None = None) -> Any:
+    return SimpleNamespace(
+        host=host, user_classes=[user], available_user_classes={}, available_shape_classes={},
+        shape_class=shape, parsed_options=_parsed(*argv), web_ui=None,
+    )  # fmt: skip
+
+
+def test_a_form_without_a_host_is_refused_with_the_way_out() -> None:
+    problem = form_problem(_environment(NoHostUser), {"host": "", "user_count": "1"})
+    assert problem is not None and problem.startswith("No host for NoHostUser: type the API's base URL")
+    assert form_problem(_environment(NoHostUser), {"host": "http://127.0.0.1:8000"}) is None
+    assert form_problem(_environment(NoHostUser, None, host="http://127.0.0.1:8000"), {"host": ""}) is None
+    assert form_problem(_environment(HostUser), {"host": ""}) is None
+
+
+def test_a_host_without_a_scheme_is_refused() -> None:
+    problem = form_problem(_environment(), {"host": "127.0.0.1:8000"})
+    assert (
+        problem
+        == "Host '127.0.0.1:8000' has no scheme: write http://127.0.0.1:8000 or https://127.0.0.1:8000"
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "message"),
+    [
+        ("ai_threshold", "ttft_ms:p95<<3000", "--ai-threshold: threshold 'ttft_ms:p95<<3000'"),
+        ("ai_threshold", "ttft_ms<3000", "ttft_ms needs a statistic"),
+        ("ai_slo_ttft_ms", "-5", "--ai-slo-ttft-ms: must be more than 0, got -5"),
+        ("ai_slo_e2e_ms", "fast", "--ai-slo-e2e-ms: expected a number, got 'fast'"),
+        ("ai_max_retries", "1.5", "--ai-max-retries: expected a whole number, got '1.5'"),
+        ("ai_dialect", "opneai", "unknown AI dialect 'opneai'; known dialects: "),
+    ],
+)
+def test_a_malformed_value_is_refused_with_the_options_message(field: str, text: str, message: str) -> None:
+    problem = form_problem(_environment(), {"host": "", field: text})
+    assert problem is not None and message in problem
+
+
+def test_good_values_and_empty_fields_pass() -> None:
+    form = {
+        "host": "",
+        "ai_threshold": "ttft_ms:p95<3000,error_rate<0.05",
+        "ai_slo_ttft_ms": "",
+        "ai_no_summary": "true",
+    }
+    assert form_problem(_environment(), form) is None
+
+
+def test_an_output_path_that_cannot_be_written_is_refused(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    problem = form_problem(_environment(), {"ai_summary_json": str(blocker / "summary.json")})
+    assert problem is not None and problem.startswith("cannot write --ai-summary-json")
+
+
+def test_a_shape_plan_typed_in_the_form_is_checked() -> None:
+    environment = _environment(HostUser, StagesShape())
+    problem = form_problem(environment, {"ai_stages": "2m:ten"})
+    assert problem is not None and "2m:ten" in problem
+    assert form_problem(environment, {"ai_stages": "10s:5,10s:0"}) is None
+
+
+def _locust_fields() -> dict[str, dict[str, Any]]:
+    """What Locust's ``ui_extra_args_dict`` gives for our web-UI options (help, no value)."""
+    return {
+        option.dest: {"default_value": False if option.switch else None, "help_text": option.help}
+        for option in OPTIONS
+        if option.web_ui
+    }
+
+
+def test_fields_read_as_words_and_start_from_the_last_tests_values() -> None:
+    environment = _environment(
+        HostUser, None, "--ai-threshold", "ttft_ms:p95<3000", "--ai-slo-ttft-ms", "500"
+    )
+    fields = form_fields({**_locust_fields(), "other_plugin": {"help_text": "theirs"}}, environment)
+    assert fields["ai_slo_ttft_ms"] == {"default_value": 500.0, "help_text": "SLO: TTFT (ms)"}
+    assert fields["ai_threshold"]["default_value"] == "ttft_ms:p95<3000"
+    assert fields["ai_no_summary"] == {"default_value": False, "help_text": "Output: no console summary"}
+    assert fields["other_plugin"] == {"help_text": "theirs"}
+
+
+def test_fields_that_cannot_apply_are_not_shown() -> None:
+    plain = form_fields(_locust_fields(), _environment())
+    for hidden in ("ai_stages", "ai_steps", "ai_step_duration", "ai_spike", "ai_arrival_rate", "ai_api_key"):
+        assert hidden not in plain
+    for hidden in (
+        "ai_requests_jsonl",
+        "ai_metrics_port",
+        "ai_pricing",
+        "ai_ca_bundle",
+    ):  # read once at start
+        assert hidden not in plain
+    with_stages = form_fields(_locust_fields(), _environment(HostUser, StagesShape()))
+    assert "ai_stages" in with_stages and "ai_steps" not in with_stages
+
+
+def test_every_option_of_the_form_has_a_label_in_words() -> None:
+    for option in OPTIONS:
+        assert option.label and not option.label.lower().startswith("ai "), option.flag
+
+
+def test_web_ui_outputs_are_numbered_per_test() -> None:
+    headless, web = SimpleNamespace(web_ui=None), SimpleNamespace(web_ui=object())
+    assert output_path(headless, "out/summary.json", 3) == "out/summary.json"
+    assert output_path(web, "out/summary.json", 1) == "out/summary.1.json"
+    assert output_path(web, "out/report.html", 2) == "out/report.2.html"
+    assert output_path(web, "requests", 2) == "requests.2"
