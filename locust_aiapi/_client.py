@@ -16,7 +16,7 @@ import gevent
 from gevent import GreenletExit
 from geventhttpclient.client import HTTPClientPool
 
-from ._errors import ConfigurationError, ResponseError
+from ._errors import ResponseError
 from ._http_errors import header_text, http_failed, is_json, json_instead_of_stream
 from ._limits import Deadlines, Limits
 from ._records import (
@@ -110,8 +110,13 @@ class AIClient:
 
     def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
         embeddings = self._dialect.embeddings
-        if embeddings is None:
-            raise ConfigurationError(f"the {self._dialect.name} dialect has no embeddings format")
+        if embeddings is None:  # a failure like any other (counted, reported), not an exception per call
+            start = RequestStart.at(request.intended_start_s)
+            record = start.record(request, RequestKind.EMBEDDINGS, False, 1, None)
+            record.fail(FailureKind.CLIENT_ERROR, f"the {self._dialect.name} dialect has no embeddings API")
+            record.end_s = perf_counter()
+            self._publish(record)
+            return EmbeddingResult([], None, record)
         body = embeddings.build_request(
             model=request.model,
             input=request.inputs,

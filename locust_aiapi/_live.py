@@ -63,7 +63,9 @@ def live_status(environment: Any, state: RunState, started_s: float) -> LiveStat
     """The figures of the line now (``started_s``: ``time.monotonic()`` at the test's start)."""
     lag_s = WORKER_REPORT_INTERVAL_S if role_of(environment) is Role.MASTER else 0.0
     end_s = time.time() - lag_s
-    window = state.series.window(end_s - WINDOW_S, end_s)
+    test_start_epoch_s = time.time() - (time.monotonic() - started_s)
+    # early in a test the window is what has run so far: a rate over 10 s of which 5 ran reads half
+    window = state.series.window(max(end_s - WINDOW_S, test_start_epoch_s), end_s)
     total = state.summary.total
     kinds = sorted(total.failures_by_kind.items(), key=lambda item: (-item[1], item[0]))
     phase, total_s = _phase_and_total_s(environment, state)

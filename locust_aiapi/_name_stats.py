@@ -99,9 +99,10 @@ class NameStats:
     output_tokens_per_s: LogHistogram = field(default_factory=LogHistogram)
     first_attempt_e2e_ms: LogHistogram = field(default_factory=LogHistogram)
     prompt_tokens: int = 0
-    prompt_tokens_reported: int = 0  # requests whose prompt tokens the server reported
+    prompt_tokens_reported: int = 0  # successful requests whose prompt tokens the server reported
     output_tokens: int = 0
-    # requests by where their output tokens came from: "usage", or estimated ("counted", "tokenized")
+    # successful requests by where their output tokens came from: "usage", or estimated ("counted",
+    # "tokenized")
     output_token_sources: dict[str, int] = field(default_factory=dict)
     success_output_tokens: int = 0
     retries: int = 0
@@ -113,7 +114,8 @@ class NameStats:
         self.requests += 1
         self.retries += max(0, record.attempts - 1)
         self._add_tokens(record)
-        self._extend_window(record.start_epoch_s, _metrics.end_epoch_s(record))
+        if record.outcome is not Outcome.CANCELLED:  # the stop's cut would stretch the window, tokens not
+            self._extend_window(record.start_epoch_s, _metrics.end_epoch_s(record))
         if record.status_code is not None:
             code = str(record.status_code)
             self.status_codes[code] = self.status_codes.get(code, 0) + 1
@@ -130,13 +132,13 @@ class NameStats:
     def _add_tokens(self, record: RequestRecord) -> None:
         if record.prompt_tokens is not None:
             self.prompt_tokens += record.prompt_tokens
-            self.prompt_tokens_reported += 1
+            self.prompt_tokens_reported += record.ok
         if record.output_tokens is not None:
             self.output_tokens += record.output_tokens
-            source = (record.output_tokens_source or TokenSource.USAGE).value
-            self.output_token_sources[source] = self.output_token_sources.get(source, 0) + 1
-            if record.ok:
+            if record.ok:  # where a complete answer's tokens came from (a cut-short stream has no usage)
                 self.success_output_tokens += record.output_tokens
+                source = (record.output_tokens_source or TokenSource.USAGE).value
+                self.output_token_sources[source] = self.output_token_sources.get(source, 0) + 1
 
     def _extend_window(self, first_s: float | None, last_s: float | None) -> None:
         self.first_start_epoch_s, self.last_end_epoch_s = widen_window(
@@ -155,6 +157,10 @@ class NameStats:
     def _add_failure(self, record: RequestRecord) -> None:
         kind = record.failure_kind.value if record.failure_kind is not None else _UNKNOWN_KIND
         self.failures_by_kind[kind] = self.failures_by_kind.get(kind, 0) + 1
+
+    @property
+    def _prompt_tokens_known(self) -> bool:
+        return bool(self.prompt_tokens or self.prompt_tokens_reported)
 
     @property
     def failures(self) -> int:
@@ -225,8 +231,8 @@ class NameStats:
             "e2e_ms": describe(self.e2e_ms),
             "output_tokens_per_s": describe(self.output_tokens_per_s),
             "first_attempt_e2e_ms": describe(self.first_attempt_e2e_ms),
-            "prompt_tokens": self.prompt_tokens if self.prompt_tokens_reported else None,
-            "prompt_tokens_unknown": self.requests - self.prompt_tokens_reported,
+            "prompt_tokens": self.prompt_tokens if self._prompt_tokens_known else None,
+            "prompt_tokens_unknown": self.successes - self.prompt_tokens_reported,
             "output_tokens": self.output_tokens,
             "output_tokens_by_source": dict(sorted(self.output_token_sources.items())),
             "total_tokens": self.prompt_tokens + self.output_tokens,

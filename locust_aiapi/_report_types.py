@@ -80,7 +80,7 @@ class NameRow(TypedDict):
     output_tokens_per_s: Description
     first_attempt_e2e_ms: Description
     prompt_tokens: int | None  # None: no request of the row reported it (unknown, not 0)
-    prompt_tokens_unknown: int  # requests whose prompt tokens the server did not report
+    prompt_tokens_unknown: int  # successful requests whose prompt tokens the server did not report
     output_tokens: int
     output_tokens_by_source: dict[str, int]  # requests by source: "usage"; estimates: "counted", "tokenized"
     total_tokens: int

@@ -43,6 +43,8 @@ RUN_METRICS = (
     "dropped_rate",
 )
 _WHOLE_RUN_ONLY = ("dropped", "dropped_rate")
+RATIOS = ("error_rate", "success_rate", "goodput", "dropped_rate")
+"""Metrics that are ratios from 0 to 1 (a limit may be written as a percentage: ``error_rate<5%``)."""
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     "<=": operator.le,
@@ -109,7 +111,13 @@ def parse_threshold(text: str) -> Threshold:
     name, metric, stat = _split_left(parts, text)
     if name is not None and metric in _WHOLE_RUN_ONLY:
         raise ValueError(f"threshold {text!r}: {metric} is for the whole run, not per request name")
-    return Threshold(text.strip(), name, metric, stat, match["op"], _limit(match["value"], text))
+    limit = _limit(match["value"], text)
+    if metric in RATIOS and not 0.0 <= limit <= 1.0:  # error_rate<=5 would pass at 100 % errors
+        raise ValueError(
+            f"threshold {text!r}: {metric} is a ratio from 0 to 1: write {metric}{match['op']}"
+            f"{limit / 100:g} or {metric}{match['op']}{limit:g}%"
+        )
+    return Threshold(text.strip(), name, metric, stat, match["op"], limit)
 
 
 def parse_thresholds(text: str) -> list[Threshold]:

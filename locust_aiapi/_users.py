@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -11,7 +12,6 @@ from locust.event import EventHook
 
 from ._client import AIClient
 from ._conversation import Conversation
-from ._errors import ConfigurationError
 from ._limits import Limits
 from ._prompts import ConversationScript, Prompt, as_script, first_prompt
 from ._records import (
@@ -29,9 +29,12 @@ from ._tls import ContextFactory, context_factory
 from ._tokenizer import text_token_counter
 from ._transport import join_url
 from ._workload import next_item
-from .dialects import ChatDialect, EmbeddingsDialect, chat_path_for, embeddings_path_for, resolve_dialect
+from .dialects import ChatDialect, chat_path_for, embeddings_path_for, resolve_dialect
 
 __all__ = ["AIChatUser", "EmbeddingUser", "is_ai_user_class"]
+
+log = logging.getLogger("locust_aiapi")
+_warned_no_embeddings: dict[type, bool] = {}
 
 
 
@@ -132,7 +135,7 @@ class _AIUser(FastHttpUser):
         chosen_model = model or self._ai_options.embedding_model or self.embedding_model
         request = EmbeddingRequest(
             name=name or "embeddings",
-            url=self._url(self.embeddings_path or self._embeddings_url_path(chosen_model)),
+            url=self._url(self.embeddings_path or self._embeddings_url_path(chosen_model) or ""),
             model=chosen_model,
             inputs=input if isinstance(input, str) else list(input),
             dimensions=dimensions,
@@ -145,16 +148,19 @@ class _AIUser(FastHttpUser):
     def _api_version(self) -> str | None:
         return self._ai_options.api_version or self.api_version
 
-    def _embeddings_url_path(self, model: str) -> str:
-        return embeddings_path_for(self._embeddings_dialect(), model, self._api_version())
-
-    def _embeddings_dialect(self) -> EmbeddingsDialect:
+    def _embeddings_url_path(self, model: str) -> str | None:
         embeddings = self._ai_dialect.embeddings
-        if embeddings is None:
-            raise ConfigurationError(
-                f"{type(self).__name__}.embed(): the {self._ai_dialect.name} dialect has no embeddings API"
-            )
-        return embeddings
+        if embeddings is None:  # the client fails the call; say why once, in a line a person reads
+            if not _warned_no_embeddings.get(type(self)):
+                _warned_no_embeddings[type(self)] = True
+                log.error(
+                    "locust-aiapi: %s.embed(): the %s dialect has no embeddings API; every embed() call "
+                    "fails as client_error",
+                    type(self).__name__,
+                    self._ai_dialect.name,
+                )
+            return None
+        return embeddings_path_for(embeddings, model, self._api_version())
 
     def _report(self, record: RequestRecord) -> None:
         """One Locust request event per AI call (and a TTFT row with --ai-ttft-stats), then ai_request."""

@@ -152,3 +152,32 @@ def test_the_live_line_follows_locusts_rule_for_its_own_table() -> None:
     assert not wanted(environment(headless=False))  # the web UI shows the figures
     assert wanted(environment(headless=False, print_stats=True))
     assert not wanted(SimpleNamespace(parsed_options=None, runner=None))  # Locust as a library
+
+
+def test_the_live_rate_early_in_a_test_is_over_the_time_that_ran() -> None:
+    """6 s into a test at 4 requests/s the line says ~4/s, not 4 x 6/10 (a 10 s window half empty)."""
+    import time
+
+    from locust_aiapi._live import live_status
+    from locust_aiapi._run_state import RunState
+
+    state = RunState()
+    now = time.time()
+    for k in range(24):  # 4 per second over the last 6 s, each ending 0.1 s after its start
+        record = chat_ok(0.0, ttft_s=0.05, tokens=4, gap_s=0.01, tail_s=0.01, prompt=1)
+        state.series.add(dataclasses.replace(record, start_epoch_s=now - 6.0 + k * 0.25))
+    environment = SimpleNamespace(runner=SimpleNamespace(user_count=4), shape_class=None, parsed_options=None)
+    status = live_status(environment, state, started_s=time.monotonic() - 6.0)
+    assert status.requests_per_s is not None and 3.0 <= status.requests_per_s <= 5.0, status
+
+
+def test_a_wider_terminal_shows_long_request_names_whole() -> None:
+    summary = LLMSummary()
+    for name in ("conversation/gifts-and-returns", "conversation/order-status"):
+        record = chat_ok(0.0, ttft_s=0.2, tokens=4, gap_s=0.01, tail_s=0.0, prompt=1)
+        summary.add(dataclasses.replace(record, name=name))
+    wide = render_summary(summary.report_dict(), width=200)
+    assert "conversation/gifts-and-returns " in wide and "conversation/order-status " in wide
+    assert all(len(line) <= 200 for line in wide.splitlines())
+    standard = render_summary(summary.report_dict(), width=120)
+    assert "conversation/gi…" in standard and all(len(line) <= 120 for line in standard.splitlines())

@@ -7,7 +7,6 @@ import pytest
 from locust_aiapi import FailureKind
 from locust_aiapi._limits import MIB, Deadlines, Limits
 from locust_aiapi._options import AIOptions
-from locust_aiapi._users import _limits
 
 
 def test_the_ttft_deadline_runs_until_the_first_token_and_the_request_deadline_to_the_end() -> None:
@@ -39,6 +38,6 @@ def test_one_wait_is_the_soonest_of_idle_deadline_and_header_time() -> None:
 
 
 def test_options_become_limits_and_zero_turns_a_timeout_off() -> None:
-    assert _limits(AIOptions()) == Limits()
-    limits = _limits(AIOptions(ttft_timeout_s=0.0, request_timeout_s=5.0, max_body_mib=0.5))
+    assert Limits.from_options(AIOptions()) == Limits()
+    limits = Limits.from_options(AIOptions(ttft_timeout_s=0.0, request_timeout_s=5.0, max_body_mib=0.5))
     assert (limits.ttft_timeout_s, limits.request_timeout_s, limits.max_body_bytes) == (None, 5.0, MIB // 2)

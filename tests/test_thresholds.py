@@ -58,6 +58,9 @@ def test_the_grammar(
         ("ttft_ms:p95<inf", "finite"),
         ("chat:dropped<1", "whole run"),
         (":ttft_ms:p95<1", "empty request name"),
+        ("error_rate<=5", "a ratio from 0 to 1: write error_rate<=0.05 or error_rate<=5%"),
+        ("goodput>90", "a ratio from 0 to 1"),
+        ("chat:success_rate>-0.1", "a ratio from 0 to 1"),
     ],
 )
 def test_malformed_thresholds_say_why(text: str, message: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 from locust import events
 from locust.env import Environment
 
-from locust_aiapi import AIChatUser, ConfigurationError, RequestRecord
+from locust_aiapi import AIChatUser, ConfigurationError, FailureKind, RequestRecord
 from locust_aiapi._guard import guarded, listener_errors
 from locust_aiapi._run_state import AI_REQUEST_EVENT, attach, state_of
 from locust_aiapi.dialects import OpenAIChatDialect
@@ -102,14 +102,19 @@ def test_azure_builds_the_deployment_url_from_model_and_api_version(server: Host
     )
 
 
-def test_embed_in_a_dialect_without_embeddings_says_so(server: HostileServer) -> None:
+def test_embed_in_a_dialect_without_embeddings_says_so_once_and_fails_each_call(
+    server: HostileServer, caplog: pytest.LogCaptureFixture
+) -> None:
     class Claude(AIChatUser):
         dialect = "anthropic"
 
-    with pytest.raises(
-        ConfigurationError, match=r"Claude.embed\(\): the anthropic dialect has no embeddings API"
-    ):
-        Claude(environment_for(Claude, server.url)).embed("text")
+    user = Claude(environment_for(Claude, server.url))
+    results = [user.embed("text") for _ in range(3)]  # never raises, like any failed request
+    assert all(not result.ok for result in results)
+    assert {result.record.failure_kind for result in results} == {FailureKind.CLIENT_ERROR}
+    assert results[0].record.failure_message == "the anthropic dialect has no embeddings API"
+    said = [r.message for r in caplog.records if "has no embeddings API" in r.message]
+    assert len(said) == 1 and said[0].startswith("locust-aiapi: Claude.embed(): the anthropic dialect")
     assert server.requests == ()
 
 

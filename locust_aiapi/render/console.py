@@ -21,6 +21,7 @@ AGGREGATED = "Aggregated"
 """The label of the row that totals every request name."""
 
 _NAME_WIDTH = 16
+_MAX_NAME_WIDTH = 48
 _PHASE_WIDTH = 22
 _KIND_WIDTH = 18
 _TITLE = "AI API requests (times in ms; failed requests are counted but not in latency percentiles)"
@@ -64,15 +65,22 @@ def render_summary(report: SummaryReport, width: int = WIDE) -> str:
     each under 80 columns, with the request names repeated.
     """
     rows: dict[str, NameRow] = {**report["requests"]}
+    names = _name_width(rows, width)
     lines = [_TITLE if width >= len(_TITLE) else "AI API requests (times in ms)"]
-    for index, columns in enumerate(layouts(width, _NAME_WIDTH, _COUNTS, _TIMES)):
-        table = text_table("Name", _NAME_WIDTH, columns, list(rows.items()))
-        total = line(AGGREGATED, _NAME_WIDTH, cells(columns, [report["total"]])[0], columns)
-        lines += [""] * (index > 0) + [group_line(columns, _NAME_WIDTH), *table, table[1], total]
+    for index, columns in enumerate(layouts(width, names, _COUNTS, _TIMES)):
+        table = text_table("Name", names, columns, list(rows.items()))
+        total = line(AGGREGATED, names, cells(columns, [report["total"]])[0], columns)
+        lines += [""] * (index > 0) + [group_line(columns, names), *table, table[1], total]
     lines += token_notes(report["total"], width)
     if len(rows) > 1:
         rows[AGGREGATED] = report["total"]
-    return "\n".join(lines + _failure_lines(rows)) + "\n"
+    return "\n".join(lines + _failure_lines(rows, names)) + "\n"
+
+
+def _name_width(rows: Mapping[str, NameRow], width: int) -> int:
+    """16 columns for names in 120; a wider terminal gives long names what they need (up to 48)."""
+    longest = max((len(name) for name in rows), default=0)
+    return max(_NAME_WIDTH, min(longest, _NAME_WIDTH + max(0, width - WIDE), _MAX_NAME_WIDTH))
 
 
 def _estimated_mark(row: NameRow) -> str:
@@ -92,22 +100,22 @@ def token_notes(total: NameRow, width: int = WIDE) -> list[str]:
     for source, how in _ESTIMATES.items():
         if sources.get(source):
             count = sources[source]
-            notes.append(f"~ output tokens estimated for {count} of {total['count']} requests: {how}")
-    if total["count"] and total["prompt_tokens_unknown"]:
+            notes.append(f"~ output tokens estimated for {count} of {total['successes']} answers: {how}")
+    if total["successes"] and total["prompt_tokens_unknown"]:
         unknown = total["prompt_tokens_unknown"]
-        notes.append(f"prompt tokens unknown for {unknown} of {total['count']} requests (no usage sent)")
+        notes.append(f"prompt tokens unknown for {unknown} of {total['successes']} answers (no usage sent)")
     return [line for note in notes for line in wrap(note, width)]
 
 
-def _failure_lines(rows: Mapping[str, NameRow]) -> list[str]:
+def _failure_lines(rows: Mapping[str, NameRow], names: int = _NAME_WIDTH) -> list[str]:
     lines = [
-        f"{fit(name, _NAME_WIDTH):<{_NAME_WIDTH}} {fit(kind, _KIND_WIDTH):<{_KIND_WIDTH}} {n:>8}"
+        f"{fit(name, names):<{names}} {fit(kind, _KIND_WIDTH):<{_KIND_WIDTH}} {n:>8}"
         for name, row in rows.items()
         for kind, n in sorted(row["failures_by_kind"].items(), key=lambda item: (-item[1], item[0]))
     ]
     if not lines:
         return []
-    header = f"{'Name':<{_NAME_WIDTH}} {'Kind':<{_KIND_WIDTH}} {'Count':>8}"
+    header = f"{'Name':<{names}} {'Kind':<{_KIND_WIDTH}} {'Count':>8}"
     return ["", "Failures by kind", header, "-" * len(header), *lines]
 
 
