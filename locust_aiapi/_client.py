@@ -268,13 +268,13 @@ def _pump(record: RequestRecord, recorder: StreamRecorder, reader: BodyReader) -
     """Feed what arrives to the recorder; until the first token also watch for it (the TTFT deadline
     ends then), after that only feed. Stops early when the recorder refuses more (a bound was hit)."""
     while data := reader.read():
-        if not recorder.feed(data, perf_counter()):
+        if not recorder.feed(data, reader.arrived_s, reader.lag_s):
             return
         if record.first_token_s is not None or record.token_chunk_times_s:
             reader.token_arrived()
             break
     while data := reader.read():
-        if not recorder.feed(data, perf_counter()):
+        if not recorder.feed(data, reader.arrived_s, reader.lag_s):
             return
 
 
