@@ -18,6 +18,7 @@ import gevent
 from locust.event import EventHook
 
 from ._arrival import ArrivalConfig, ArrivalScheduler, ArrivalStats
+from ._client_lag import LoopLagProbe
 from ._errors import ConfigurationError
 from ._goodput import SLO, GoodputCounter
 from ._guard import guarded
@@ -71,6 +72,7 @@ class RunState:
     scheduler: ArrivalScheduler | None = None
     jsonl: JsonlWriter | None = None
     ledger: WorkerLedger | None = None  # master only
+    loop_lag: LoopLagProbe = field(default_factory=LoopLagProbe)  # runs where users run (not a master)
     prices: dict[str, Price] = field(default_factory=dict)
     exit_code: int | None = None  # what we last set environment.process_exit_code to
     ticker: gevent.Greenlet | None = None  # samples users and flushes the JSONL during a test
@@ -95,6 +97,9 @@ class RunState:
         self.slo = SLO.from_options(options)
         self.summary, self.series, self.goodput = LLMSummary(), TimeSeries(), GoodputCounter()
         self.workload = WorkloadStats()
+        self.loop_lag.reset()
+        if self.ledger is None:
+            self.loop_lag.start()
         self.stop_scheduler()
         self.scheduler = None
         self.arrival.reset()
@@ -108,6 +113,7 @@ class RunState:
 
     def end_test(self, now_s: float) -> None:
         self.stop_scheduler()
+        self.loop_lag.stop()
         current = self.phases.info.get(self.phases.current) if self.phases.current is not None else None
         if current is not None and current.left_s is None:
             current.left_s = now_s
