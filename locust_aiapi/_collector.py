@@ -70,14 +70,14 @@ RUN_STATES = ("ready", "spawning", "running", "cleanup", "stopping", "stopped", 
 LOCUST_QUANTILES = (0.5, 0.9, 0.95, 0.99)
 
 _LATENCY, _GAP = LATENCY_BOUNDARIES_MS, TOKEN_GAP_BOUNDARIES_MS
-_HISTOGRAMS = (  # metric, NameStats attribute, bucket boundaries, help (successful requests only)
+_HISTOGRAMS = (  # metric, NameStats attribute, bucket boundaries, help (successful requests; lag: every read)
     ("locust_aiapi_ttft_seconds", "ttft_ms", _LATENCY, "Time to first token."),
     ("locust_aiapi_ttfc_seconds", "ttfc_ms", _LATENCY, "Time to first content token (reasoning excluded)."),
     ("locust_aiapi_itl_seconds", "itl_ms", _GAP, "Inter-token latency, one sample per request."),
     ("locust_aiapi_tpot_seconds", "tpot_ms", _GAP, "Time per output token after the first."),
     ("locust_aiapi_e2e_seconds", "e2e_ms", _LATENCY, "Request start to the end of the response body."),
     ("locust_aiapi_client_lag_seconds", "client_lag_ms", CLIENT_LAG_BOUNDARIES_MS,
-     "Per kernel-stamped read, every outcome: how long received bytes waited for the load generator."),
+     "Per kernel-stamped read: how long received bytes waited to be read."),
 )  # fmt: skip
 _COUNTERS = (  # metric, NameStats attribute, help
     ("locust_aiapi_rate_limited_total", "rate_limited", "Requests whose final answer was HTTP 429."),

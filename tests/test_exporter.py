@@ -317,7 +317,7 @@ locust_aiapi_e2e_seconds_bucket{le="300.0",model="gpt-4.1",name="chat"} 2.0
 locust_aiapi_e2e_seconds_bucket{le="+Inf",model="gpt-4.1",name="chat"} 3.0
 locust_aiapi_e2e_seconds_count{model="gpt-4.1",name="chat"} 3.0
 locust_aiapi_e2e_seconds_sum{model="gpt-4.1",name="chat"} 402.999
-# HELP locust_aiapi_client_lag_seconds Per kernel-stamped read, every outcome: how long received bytes waited for the load generator.
+# HELP locust_aiapi_client_lag_seconds Per kernel-stamped read: how long received bytes waited to be read.
 # TYPE locust_aiapi_client_lag_seconds histogram
 locust_aiapi_client_lag_seconds_bucket{le="0.0001",model="gpt-4.1",name="chat"} 1.0
 locust_aiapi_client_lag_seconds_bucket{le="0.00025",model="gpt-4.1",name="chat"} 1.0
