@@ -180,7 +180,7 @@ class AIClient:
         self, record: RequestRecord, url: str, body: bytes, headers: Mapping[str, str], deadlines: Deadlines
     ) -> Response:
         response = send_request(self._pool, url, body, headers, deadlines)
-        record.headers_s = perf_counter()
+        record.headers_s = getattr(response, "rx_arrived_s", None) or perf_counter()  # kernel stamp if any
         record.status_code = response.status_code
         record.request_id = header_text(response.get("x-request-id"))
         return response
@@ -221,7 +221,7 @@ class AIClient:
             _fail(record, exc)
             record.end_s = perf_counter()
         else:
-            recorder.end(perf_counter())
+            recorder.end(reader.arrived_s)  # when the body's last bytes arrived (kernel stamp if any)
             count_received_text(record, parser.text + parser.reasoning, self._count_text)
         finally:
             reader.close()

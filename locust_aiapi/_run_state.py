@@ -27,6 +27,7 @@ from ._options import AIOptions
 from ._phases import PhaseAggregator, PhaseInfo
 from ._pricing import Price
 from ._records import RequestRecord
+from ._rx_stamps import keep_stamping_on
 from ._summary import LLMSummary
 from ._timeseries import TimeSeries
 from ._workers import WorkerLedger
@@ -98,8 +99,9 @@ class RunState:
         self.summary, self.series, self.goodput = LLMSummary(), TimeSeries(), GoodputCounter()
         self.workload = WorkloadStats()
         self.loop_lag.reset()
-        if self.ledger is None:
+        if self.ledger is None:  # where users run
             self.loop_lag.start()
+            keep_stamping_on()  # before the first request: the kernel turns stamping on with a delay
         self.stop_scheduler()
         self.scheduler = None
         self.arrival.reset()

@@ -20,6 +20,7 @@ counts as a user-stamped one (see ``RequestRecord.timestamps``).
 
 from __future__ import annotations
 
+import atexit
 import platform
 import socket
 import struct
@@ -28,7 +29,14 @@ import time
 import weakref
 from typing import Any, Final
 
-__all__ = ["KERNEL_STAMPS_AVAILABLE", "RxClock", "enable_rx_stamps", "recv_stamped", "rx_stamps_enabled"]
+__all__ = [
+    "KERNEL_STAMPS_AVAILABLE",
+    "RxClock",
+    "enable_rx_stamps",
+    "keep_stamping_on",
+    "recv_stamped",
+    "rx_stamps_enabled",
+]
 
 # SO_TIMESTAMPNS_OLD of include/uapi/asm-generic/socket.h (SCM_TIMESTAMPNS has the same value); the
 # "old" layout is a struct timespec of two native longs. Python's socket module does not define it.
@@ -47,6 +55,11 @@ _time_ns = time.time_ns
 
 # sockets that have the option set: a pooled keep-alive connection pays for the setsockopt once
 _stamped: weakref.WeakSet[Any] = weakref.WeakSet()
+# Linux turns receive stamping on for the whole machine when the first socket asks and off when the last
+# one closes, both deferred to a work queue: a segment that arrives meanwhile has no stamp. Seen in tests
+# (a request right after every stamped socket had closed read with user stamps). One socket of ours that
+# keeps the option for the life of the process keeps stamping on between connections.
+_keeper: list[socket.socket] = []
 
 
 def enable_rx_stamps(sock: Any) -> bool:
@@ -60,7 +73,23 @@ def enable_rx_stamps(sock: Any) -> bool:
     except (OSError, TypeError):
         return False
     _stamped.add(sock)
+    keep_stamping_on()
     return True
+
+
+def keep_stamping_on() -> None:
+    """Keep the kernel's receive stamping on for this process (idempotent; call it before the first
+    request where possible: the switch itself is deferred, see ``_keeper``)."""
+    if _keeper or not KERNEL_STAMPS_AVAILABLE:
+        return
+    keeper = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        keeper.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+    except OSError:
+        keeper.close()
+        return
+    _keeper.append(keeper)
+    atexit.register(keeper.close)
 
 
 def rx_stamps_enabled(sock: Any) -> bool:

@@ -11,12 +11,15 @@ import pytest
 from locust_aiapi import FailureKind
 from locust_aiapi import _rx_stamps as rx
 from locust_aiapi._client_lag import LoopLagProbe, client_lag_report
+from locust_aiapi._distributed import PAYLOAD_KEY, absorb_report, take_report
 from locust_aiapi._histogram import LogHistogram
 from locust_aiapi._name_stats import NameStats
 from locust_aiapi._records import RequestKind, RequestRecord, StampSource
 from locust_aiapi._report_types import run_report
+from locust_aiapi._run_state import RunState
 from locust_aiapi._summary import LLMSummary
 from locust_aiapi._thresholds import Context, evaluate
+from locust_aiapi._workers import WorkerLedger
 from locust_aiapi.mock import MockProcess
 from locust_aiapi.render import client_lag as render
 
@@ -149,6 +152,28 @@ def test_a_real_run_reports_kernel_measured_client_lag(tmp_path: Path) -> None:
     assert 0.0 <= lag["p50_ms"] <= lag["p99_ms"] < 1000.0
     assert run.summary["thresholds_passed"] is True
     total = run.summary["total"]
-    assert total["count"] >= total["kernel_stamped"] >= total["count"] - total["cancelled"] > 0
-    assert all(r["timestamps"] == "kernel" for r in run.records if r["outcome"] == "success")
+    assert total["count"] >= total["kernel_stamped"] >= total["count"] - total["cancelled"] > 0, total
+    stamps = [r["timestamps"] for r in run.records if r["outcome"] == "success"]
+    assert stamps.count("kernel") == len(stamps), stamps
     assert "Client lag (kernel receive stamps)" in run.stdout + run.stderr
+
+
+def test_a_worker_ships_its_client_lag_and_its_loop_probe_to_the_master() -> None:
+    master = RunState(ledger=WorkerLedger())
+    for worker_id, lag_ms in (("w1", 1.0), ("w2", 30.0)):
+        worker = RunState()
+        worker.record(_record([lag_ms, lag_ms]))
+        worker.loop_lag.lag_ms.add(lag_ms / 10)
+        payload = take_report(worker)
+        assert payload is not None and worker.loop_lag.lag_ms.count == 0
+        absorb_report(master, worker_id, {PAYLOAD_KEY: payload})
+    assert master.ledger is not None
+    report = client_lag_report(
+        master.summary.total, master.loop_lag.lag_ms, 5.0, master.ledger.client_lag_by_worker
+    )
+    assert report["client_lag_ms"]["count"] == 4 and report["loop_lag_ms"]["count"] == 2
+    assert report["by_worker"]["w1"]["max"] == pytest.approx(1.0)
+    assert report["by_worker"]["w2"]["max"] == pytest.approx(30.0) and report["client_bound"]
+    broken = {PAYLOAD_KEY: {"loop_lag": {"count": "many"}}}
+    absorb_report(master, "w3", broken)
+    assert master.ledger.rejected_reports == 1 and "w3" not in master.ledger.reports_by_worker

@@ -71,6 +71,15 @@ class LateReaderServer:
         sock.close()
 
 
+@pytest.fixture(autouse=True)
+def _stamping_on() -> None:
+    """Turn the kernel's receive stamping on and give its deferred switch time to take effect (see
+    ``_rx_stamps._keeper``): the tests below check stamps, not the first moments of a process."""
+    if rx.KERNEL_STAMPS_AVAILABLE and not rx._keeper:
+        rx.keep_stamping_on()
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def late_server() -> Iterator[object]:
     servers: list[StreamServer] = []
@@ -116,6 +125,9 @@ def test_kernel_stamps_sit_at_the_write_while_the_reader_was_late(late_server) -
     assert len(record.client_lags_s) >= 2
     assert all(0.8 * BUSY_S < lag_s < 10 * BUSY_S for lag_s in record.client_lags_s[1:])
     assert record.shared_read_token_events == 0 and not record.first_token_shared_read
+    # the head came with the first token, the end with the last: the same kernel stamps
+    assert record.headers_s == record.token_chunk_times_s[0]
+    assert record.end_s == record.token_chunk_times_s[-1]
 
 
 def test_without_kernel_stamps_the_user_stamp_is_used_and_is_late(late_server, monkeypatch) -> None:  # type: ignore[no-untyped-def]
