@@ -13,7 +13,10 @@ from typing import IO, Any
 import orjson
 from locust import between, events, task
 
-from locust_aiapi import AI_REQUEST_EVENT, AIChatUser, RequestRecord
+from locust_aiapi import AI_REQUEST_EVENT, AIChatUser, RequestRecord, _rx_stamps
+
+if os.environ.get("BENCH_USER_STAMPS"):  # the benchmark's "user" mode: stamps as if the kernel gave none
+    _rx_stamps.KERNEL_STAMPS_AVAILABLE = False  # type: ignore[misc]
 
 _out: dict[str, Any] = {}
 
@@ -37,6 +40,8 @@ def _on_ai_request(record: RequestRecord, **_: Any) -> None:
             "first_token_s": record.first_token_s,
             "end_s": record.end_s,
             "chunks": len(record.token_chunk_times_s),
+            "timestamps": record.timestamps.value,
+            "lags_ms": [lag_s * 1000.0 for lag_s in record.client_lags_s],
         }
         file.write(orjson.dumps(row) + b"\n")
 

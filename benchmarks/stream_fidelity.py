@@ -5,6 +5,12 @@ process (pinned to the other core) records when that token arrived. Both stamps 
 CLOCK_MONOTONIC, so their difference is the measurement error of TTFT.
 
     .venv/bin/python benchmarks/stream_fidelity.py [--users 100 500 1000] [--run-time 20] [--tls]
+        [--stamps kernel|user|both]
+
+``--stamps`` (default both): each level with chunk times from the kernel's receive stamps (plain TCP
+on Linux; over TLS the client falls back to user-space stamps) and/or with user-space stamps only.
+"lag p99" is the client lag of every kernel-stamped read in the steady state (user-space stamp -
+kernel stamp), "-" when no read had a kernel stamp.
 
 With ``--tls`` each level runs twice, plain HTTP then HTTPS: the mock serves a throwaway
 self-signed certificate (made with ``openssl``) and Locust verifies it (``SSL_CERT_FILE`` points
@@ -62,6 +68,7 @@ class Tls:
 @dataclass
 class Figures:
     scheme: str
+    stamps: str
     users: int
     requests: int
     chunks_per_s: float
@@ -70,6 +77,7 @@ class Figures:
     all_p99_ms: float
     all_max_ms: float
     send_p99_ms: float
+    lag_p99_ms: float | None
     locust_cpu_pct: float
     mock_cpu_pct: float
 
@@ -83,6 +91,7 @@ class Arrival:
     chunks: int
     error_ms: float  # client stamp of the first token - mock's sendall of it
     send_ms: float  # mock's receipt of the request - client's start stamp (connect, TLS, queueing)
+    lags_ms: list[float]  # client lag of each kernel-stamped read
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -100,11 +109,17 @@ def read_jsonl(path: Path) -> list[dict[str, object]]:
 
 
 def run_level(
-    users: int, run_time_s: int, mock_args: list[str], workdir: Path, wait_max_s: float, tls: Tls | None
+    users: int,
+    run_time_s: int,
+    mock_args: list[str],
+    workdir: Path,
+    wait_max_s: float,
+    tls: Tls | None,
+    stamps: str,
 ) -> Figures:
     scheme = "https" if tls else "http"
-    truth = workdir / f"mock-{scheme}-{users}.jsonl"
-    arrivals = workdir / f"client-{scheme}-{users}.jsonl"
+    truth = workdir / f"mock-{scheme}-{stamps}-{users}.jsonl"
+    arrivals = workdir / f"client-{scheme}-{stamps}-{users}.jsonl"
     tls_args = tls.mock_args() if tls else []
     with MockProcess([*mock_args, *tls_args, "--record", str(truth)], cpu=1) as mock:
         mock_pid = mock.pid
@@ -116,11 +131,13 @@ def run_level(
         ]  # fmt: skip
         env = {**os.environ, "BENCH_ARRIVALS": str(arrivals), "BENCH_WAIT_MAX_S": str(wait_max_s)}
         env.update(tls.locust_env() if tls else {})
+        if stamps == "user":
+            env["BENCH_USER_STAMPS"] = "1"
         started = time.monotonic()
         subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         elapsed = time.monotonic() - started
         mock_cpu = cpu_seconds(mock_pid) - mock_cpu_start
-    return summarise(scheme, users, run_time_s, truth, arrivals, elapsed, mock_cpu)
+    return summarise(f"{scheme}/{stamps}", users, run_time_s, truth, arrivals, elapsed, mock_cpu)
 
 
 def arrivals_with_truth(truth: Path, arrivals: Path) -> list[Arrival]:
@@ -138,7 +155,9 @@ def arrivals_with_truth(truth: Path, arrivals: Path) -> list[Arrival]:
         start_s = float(str(row["start_s"]))
         error_ms = (float(str(first_token_s)) - written_s) * 1000.0
         send_ms = (received_s - start_s) * 1000.0
-        rows.append(Arrival(start_s, float(str(row["end_s"])), int(str(row["chunks"])), error_ms, send_ms))
+        lags_ms = [float(lag) for lag in row.get("lags_ms") or []]  # type: ignore[attr-defined]
+        end_s, chunks = float(str(row["end_s"])), int(str(row["chunks"]))
+        rows.append(Arrival(start_s, end_s, chunks, error_ms, send_ms, lags_ms))
     return rows
 
 
@@ -149,11 +168,15 @@ def summarise(
     first_s = min(r.start_s for r in rows)
     span_s = max(r.end_s for r in rows) - first_s
     # steady state: all users running (the spawn burst is over) and the stop not yet begun
-    steady = [r.error_ms for r in rows if first_s + 2.0 <= r.start_s <= first_s + run_time_s - 1.0]
+    steady_rows = [r for r in rows if first_s + 2.0 <= r.start_s <= first_s + run_time_s - 1.0]
+    steady = [r.error_ms for r in steady_rows]
     every = [r.error_ms for r in rows]
     cpu_s = float(arrivals.with_suffix(".cpu").read_text())
+    lags = [lag for r in steady_rows for lag in r.lags_ms]
+    scheme, stamps = scheme.split("/")
     return Figures(
         scheme=scheme,
+        stamps=stamps,
         users=users,
         requests=len(rows),
         chunks_per_s=sum(r.chunks for r in rows) / span_s,
@@ -162,14 +185,15 @@ def summarise(
         all_p99_ms=percentile(every, 0.99),
         all_max_ms=max(every),
         send_p99_ms=percentile([r.send_ms for r in rows], 0.99),
+        lag_p99_ms=percentile(lags, 0.99) if lags else None,
         locust_cpu_pct=100.0 * cpu_s / span_s,
         mock_cpu_pct=100.0 * mock_cpu_s / elapsed_s,
     )
 
 
-TITLES = ("scheme", "users", "requests", "chunks/s", "steady p50", "steady p99", "all p99", "all max",
-          "send p99", "Locust CPU", "mock CPU")  # fmt: skip
-WIDTHS = (6, 6, 9, 9, 10, 10, 9, 9, 9, 10, 9)
+TITLES = ("scheme", "stamps", "users", "requests", "chunks/s", "steady p50", "steady p99", "all p99",
+          "all max", "send p99", "lag p99", "Locust CPU", "mock CPU")  # fmt: skip
+WIDTHS = (6, 6, 6, 9, 9, 10, 10, 9, 9, 9, 8, 10, 9)
 
 
 def row(cells: tuple[object, ...]) -> str:
@@ -178,9 +202,9 @@ def row(cells: tuple[object, ...]) -> str:
 
 def figures_row(f: Figures) -> str:
     return row((
-        f.scheme, f.users, f.requests, f"{f.chunks_per_s:.0f}",
+        f.scheme, f.stamps, f.users, f.requests, f"{f.chunks_per_s:.0f}",
         f"{f.steady_p50_ms:.2f}", f"{f.steady_p99_ms:.2f}", f"{f.all_p99_ms:.2f}", f"{f.all_max_ms:.2f}",
-        f"{f.send_p99_ms:.1f}",
+        f"{f.send_p99_ms:.1f}", "-" if f.lag_p99_ms is None else f"{f.lag_p99_ms:.2f}",
         f"{f.locust_cpu_pct:.0f}%", f"{f.mock_cpu_pct:.0f}%",
     ))  # fmt: skip
 
@@ -197,6 +221,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--tls", action="store_true", help="each level over plain HTTP, then over verified HTTPS"
     )
+    parser.add_argument(
+        "--stamps", choices=("kernel", "user", "both"), default="both",
+        help="chunk times from kernel receive stamps, user-space stamps, or each level both ways",
+    )  # fmt: skip
     return parser.parse_args()
 
 
@@ -215,10 +243,12 @@ def main() -> int:
         workdir = Path(args.keep or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         schemes = [None, Tls.make(workdir)] if args.tls else [None]
+        modes = ["kernel", "user"] if args.stamps == "both" else [args.stamps]
         for users in args.users:
             for tls in schemes:
-                figures = run_level(users, args.run_time, mock_args, workdir, args.wait_max, tls)
-                print(figures_row(figures), flush=True)
+                for stamps in modes:
+                    figures = run_level(users, args.run_time, mock_args, workdir, args.wait_max, tls, stamps)
+                    print(figures_row(figures), flush=True)
     return 0
 
 

@@ -185,7 +185,7 @@ class AIClient:
         self, record: RequestRecord, url: str, body: bytes, headers: Mapping[str, str], deadlines: Deadlines
     ) -> Response:
         response = send_request(self._pool, url, body, headers, deadlines)
-        record.headers_s = perf_counter()
+        record.headers_s = getattr(response, "rx_arrived_s", None) or perf_counter()  # kernel stamp if any
         record.status_code = response.status_code
         record.request_id = header_text(response.get("x-request-id"))
         return response
@@ -226,7 +226,7 @@ class AIClient:
             _fail(record, exc)
             record.end_s = perf_counter()
         else:
-            recorder.end(perf_counter())
+            recorder.end(reader.arrived_s)  # when the body's last bytes arrived (kernel stamp if any)
             count_received_text(record, parser.text + parser.reasoning, self._count_text)
         finally:
             reader.close()
@@ -273,13 +273,13 @@ def _pump(record: RequestRecord, recorder: StreamRecorder, reader: BodyReader) -
     """Feed what arrives to the recorder; until the first token also watch for it (the TTFT deadline
     ends then), after that only feed. Stops early when the recorder refuses more (a bound was hit)."""
     while data := reader.read():
-        if not recorder.feed(data, perf_counter()):
+        if not recorder.feed(data, reader.arrived_s, reader.lag_s):
             return
         if record.first_token_s is not None or record.token_chunk_times_s:
             reader.token_arrived()
             break
     while data := reader.read():
-        if not recorder.feed(data, perf_counter()):
+        if not recorder.feed(data, reader.arrived_s, reader.lag_s):
             return
 
 

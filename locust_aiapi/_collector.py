@@ -38,6 +38,7 @@ from ._histogram import LogHistogram
 from ._summary import LLMSummary, NameStats
 
 __all__ = [
+    "CLIENT_LAG_BOUNDARIES_MS",
     "DEFAULT_MAX_LABEL_VALUES",
     "LATENCY_BOUNDARIES_MS",
     "OTHER",
@@ -60,19 +61,24 @@ TOKEN_GAP_BOUNDARIES_MS: tuple[float, ...] = (
 )  # fmt: skip
 """Upper bounds (ms) of the ITL and TPOT buckets: 1 ms to 2 s, then +Inf."""
 
+CLIENT_LAG_BOUNDARIES_MS: tuple[float, ...] = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 1_000)
+"""Upper bounds (ms) of the client lag buckets: 0.1 ms to 1 s, then +Inf (5 ms: the default limit)."""
+
 DEFAULT_MAX_LABEL_VALUES = 100
 OTHER = "other"
 RUN_STATES = ("ready", "spawning", "running", "cleanup", "stopping", "stopped", "missing")
 LOCUST_QUANTILES = (0.5, 0.9, 0.95, 0.99)
 
 _LATENCY, _GAP = LATENCY_BOUNDARIES_MS, TOKEN_GAP_BOUNDARIES_MS
-_HISTOGRAMS = (  # metric, NameStats attribute, bucket boundaries, help (successful requests only)
+_HISTOGRAMS = (  # metric, NameStats attribute, bucket boundaries, help (successful requests; lag: every read)
     ("locust_aiapi_ttft_seconds", "ttft_ms", _LATENCY, "Time to first token."),
     ("locust_aiapi_ttfc_seconds", "ttfc_ms", _LATENCY, "Time to first content token (reasoning excluded)."),
     ("locust_aiapi_itl_seconds", "itl_ms", _GAP, "Inter-token latency, one sample per request."),
     ("locust_aiapi_tpot_seconds", "tpot_ms", _GAP, "Time per output token after the first."),
     ("locust_aiapi_e2e_seconds", "e2e_ms", _LATENCY, "Request start to the end of the response body."),
-)
+    ("locust_aiapi_client_lag_seconds", "client_lag_ms", CLIENT_LAG_BOUNDARIES_MS,
+     "Per kernel-stamped read: how long received bytes waited to be read."),
+)  # fmt: skip
 _COUNTERS = (  # metric, NameStats attribute, help
     ("locust_aiapi_rate_limited_total", "rate_limited", "Requests whose final answer was HTTP 429."),
     ("locust_aiapi_retries_total", "retries", "Retries after 429, 5xx or connection errors."),

@@ -20,6 +20,7 @@ from typing import Any
 
 from ._arrival import ArrivalStats
 from ._goodput import GoodputCounter
+from ._histogram import LogHistogram
 from ._phases import Phase, PhaseAggregator, PhaseInfo
 from ._run_state import Role, RunState, role_of, state_of
 from ._summary import LLMSummary
@@ -58,6 +59,7 @@ def take_report(state: RunState) -> dict[str, Any] | None:
         ("goodput", state.goodput.take_report()),
         ("arrival", state.arrival.take_report()),
         ("workload", state.workload.take_report()),
+        ("loop_lag", state.loop_lag.take_report()),
     ):
         if part is not None:
             parts[key] = part
@@ -71,6 +73,7 @@ def absorb_report(state: RunState, client_id: str, data: dict[str, Any]) -> None
         return
     try:
         parts = _parse(payload)
+        loop_lag = _loop_lag(payload)
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         state.ledger.rejected_reports += 1
         log.error("locust-aiapi: ignored a malformed report from worker %s: %s", client_id, exc)
@@ -82,8 +85,15 @@ def absorb_report(state: RunState, client_id: str, data: dict[str, Any]) -> None
     state.goodput.merge(goodput)
     state.arrival.merge(arrival)
     state.workload.merge(workload)
+    if loop_lag is not None:
+        state.loop_lag.absorb(loop_lag)
     requests = sum(stats.requests for stats in summary.by_key.values())
-    state.ledger.note_report(client_id, requests, time.monotonic())
+    state.ledger.note_report(client_id, requests, time.monotonic(), summary.total.client_lag_ms)
+
+
+def _loop_lag(payload: Any) -> LogHistogram | None:
+    data = payload.get("loop_lag") if isinstance(payload, dict) else None
+    return None if data is None else LogHistogram.from_dict(data)
 
 
 def _parse(

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ._client_lag import client_lag_report
 from ._guard import listener_errors
 from ._pricing import cost_report
 from ._report_types import ReportMeta, ReportSections, RunReport, ThresholdResult, run_report
@@ -47,6 +48,10 @@ def build_report(state: RunState) -> RunReport:
     summary = state.summary
     workers = state.ledger.as_dict(time.monotonic()) if state.ledger is not None else None
     report = run_report(summary.report_dict(), _sections(state), workers)
+    by_worker = state.ledger.client_lag_by_worker if state.ledger is not None else None
+    report["client_lag"] = client_lag_report(
+        summary.total, state.loop_lag.lag_ms, state.options.max_client_lag_ms, by_worker
+    )
     if listener_errors:
         report["listener_errors"] = dict(sorted(listener_errors.items()))
     return report

@@ -25,6 +25,7 @@ from geventhttpclient.response import (
 
 from ._errors import ProtocolError
 from ._limits import Deadlines
+from ._rx_stamps import RxClock, recv_stamped, rx_stamps_enabled
 
 __all__ = ["BoundedResponse", "Pacer", "tune_connection_pool"]
 
@@ -71,6 +72,11 @@ class BoundedResponse(HTTPSocketPoolResponse):
     def __init__(self, sock: Any, pool: Any, deadlines: Deadlines, **kw: Any) -> None:
         self._deadlines = deadlines
         self._header_count = 0
+        # arrival of the last head read (body bytes that came with the head arrived then), and its
+        # client lag when the kernel stamped it
+        self.rx_arrived_s: float | None = None
+        self.rx_lag_s: float | None = None
+        self.rx_clock: RxClock | None = RxClock() if rx_stamps_enabled(sock) else None
         super().__init__(sock, pool, **kw)
 
     def _on_message_complete(self) -> None:
@@ -129,16 +135,27 @@ class _HeadReader:
         began_s = perf_counter()
         sock.settimeout(deadlines.wait_s(began_s, idle_s, self._first_byte_s))
         try:
-            data = bytes(sock.recv(HEAD_RECV_SIZE))
+            data, now_s = self._read(sock)
         except TimeoutError:
             raise self._timed_out(idle_s) from None
         finally:
             sock.settimeout(idle_s)
-        now_s = perf_counter()
         if self._first_byte_s is None:
             self._first_byte_s = now_s
         self._pacer.after_recv(len(data), began_s, now_s)
         return data
+
+    def _read(self, sock: Any) -> tuple[bytes, float]:
+        response = self._response
+        clock = response.rx_clock
+        if clock is None:
+            data = bytes(sock.recv(HEAD_RECV_SIZE))
+            response.rx_arrived_s = now_s = perf_counter()
+            return data, now_s
+        data, now_s, kernel_s = recv_stamped(sock, HEAD_RECV_SIZE, clock)
+        response.rx_arrived_s = now_s if kernel_s is None else kernel_s
+        response.rx_lag_s = None if kernel_s is None else now_s - kernel_s
+        return data, now_s
 
     def _timed_out(self, idle_s: float | None) -> BaseException:
         now_s = perf_counter()

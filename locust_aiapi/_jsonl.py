@@ -47,6 +47,10 @@ def record_to_dict(record: RequestRecord) -> dict[str, Any]:
         "finish_reason": record.finish_reason,
         "chunk_offsets_ms": [(t - start) * 1000.0 for t in record.token_chunk_times_s],
         "chunk_times_capped": record.chunk_times_capped,
+        "timestamps": record.timestamps.value,
+        "shared_read_token_events": record.shared_read_token_events,
+        "first_token_shared_read": record.first_token_shared_read,
+        "client_lag_max_ms": max(record.client_lags_s) * 1000.0 if record.client_lags_s else None,
     }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import _metrics
 from ._histogram import LogHistogram
-from ._records import FailureKind, Outcome, RequestRecord, TokenSource
+from ._records import FailureKind, Outcome, RequestRecord, StampSource, TokenSource
 from ._report_types import HISTOGRAM_METRICS, Description, NameRow
 
 __all__ = ["NameStats", "describe", "widen_window"]
@@ -32,6 +32,8 @@ _COUNTERS = (
     "success_output_tokens",
     "retries",
     "rate_limited",
+    "kernel_stamped",
+    "first_token_shared_reads",
 )
 _QUANTILES = (0.5, 0.9, 0.95, 0.99)  # p50, p90, p95, p99
 _WINDOW = ("first_start_epoch_s", "last_end_epoch_s")
@@ -98,6 +100,7 @@ class NameStats:
     e2e_ms: LogHistogram = field(default_factory=LogHistogram)
     output_tokens_per_s: LogHistogram = field(default_factory=LogHistogram)
     first_attempt_e2e_ms: LogHistogram = field(default_factory=LogHistogram)
+    client_lag_ms: LogHistogram = field(default_factory=LogHistogram)  # every kernel-stamped read
     prompt_tokens: int = 0
     prompt_tokens_reported: int = 0  # successful requests whose prompt tokens the server reported
     output_tokens: int = 0
@@ -107,6 +110,8 @@ class NameStats:
     success_output_tokens: int = 0
     retries: int = 0
     rate_limited: int = 0
+    kernel_stamped: int = 0
+    first_token_shared_reads: int = 0
     first_start_epoch_s: float | None = None
     last_end_epoch_s: float | None = None
 
@@ -120,6 +125,7 @@ class NameStats:
             code = str(record.status_code)
             self.status_codes[code] = self.status_codes.get(code, 0) + 1
         _observe(self.first_attempt_e2e_ms, record.first_attempt_e2e_ms)
+        self._add_stamps(record)
         if record.ok:
             self._add_success(record)
         elif record.outcome is Outcome.CANCELLED:
@@ -139,6 +145,13 @@ class NameStats:
                 self.success_output_tokens += record.output_tokens
                 source = (record.output_tokens_source or TokenSource.USAGE).value
                 self.output_token_sources[source] = self.output_token_sources.get(source, 0) + 1
+
+    def _add_stamps(self, record: RequestRecord) -> None:
+        add_lag = self.client_lag_ms.add
+        for lag_s in record.client_lags_s:
+            add_lag(lag_s * 1000.0)  # never negative: a kernel stamp is clamped to the read's own
+        self.kernel_stamped += record.timestamps is StampSource.KERNEL
+        self.first_token_shared_reads += record.first_token_shared_read
 
     def _extend_window(self, first_s: float | None, last_s: float | None) -> None:
         self.first_start_epoch_s, self.last_end_epoch_s = widen_window(
@@ -231,6 +244,9 @@ class NameStats:
             "e2e_ms": describe(self.e2e_ms),
             "output_tokens_per_s": describe(self.output_tokens_per_s),
             "first_attempt_e2e_ms": describe(self.first_attempt_e2e_ms),
+            "client_lag_ms": describe(self.client_lag_ms),
+            "kernel_stamped": self.kernel_stamped,
+            "first_token_shared_reads": self.first_token_shared_reads,
             "prompt_tokens": self.prompt_tokens if self._prompt_tokens_known else None,
             "prompt_tokens_unknown": self.successes - self.prompt_tokens_reported,
             "output_tokens": self.output_tokens,

@@ -152,6 +152,11 @@ OPTIONS: tuple[Option, ...] = (
            help="Pass/fail threshold, repeatable (or several separated by ','): "
            "[NAME:]METRIC[:STAT] OP NUMBER, e.g. ttft_ms:p95<3000, chat:e2e_ms:p99<5000, error_rate<0.05, "
            "output_tokens_per_s>200. Any failure: exit code 3; all pass: exit code 0."),
+    Option("--ai-max-client-lag-ms", "max_client_lag_ms", label="Client lag limit (ms)",
+           type=types.positive_float,
+           help="Mark the run 'client_bound' (summary, console, report) when the load generator's client lag "
+           "p99 (how long arrived bytes waited to be read: kernel receive stamps, else an event-loop probe) "
+           "exceeds this many ms; then add workers. Default 5."),
     Option("--ai-slo-ttft-ms", "slo_ttft_ms", label="SLO: TTFT (ms)", type=types.positive_float,
            help="Per-request SLO on TTFT (ms): goodput."),
     Option("--ai-slo-itl-ms", "slo_itl_ms", label="SLO: ITL (ms)", type=types.positive_float,
@@ -238,6 +243,7 @@ class AIOptions:
     metrics_enabled: bool = True
     metrics_max_names: int = 100
     thresholds: tuple[str, ...] = ()
+    max_client_lag_ms: float = 5.0
     slo_ttft_ms: float | None = None
     slo_itl_ms: float | None = None
     slo_e2e_ms: float | None = None

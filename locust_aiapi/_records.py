@@ -48,6 +48,13 @@ class TokenSource(str, Enum):
     TOKENIZED = "tokenized"
 
 
+class StampSource(str, Enum):
+    """Where a stream's chunk times came from (see :mod:`locust_aiapi._rx_stamps`)."""
+
+    KERNEL = "kernel"  # every read of the body carried the kernel's receive stamp
+    USER = "user"  # at least one read was stamped in user space, when our greenlet read it
+
+
 class RequestKind(str, Enum):
     CHAT = "chat"
     EMBEDDINGS = "embeddings"
@@ -73,6 +80,13 @@ class RequestRecord:
     # the token count still cover every chunk, so ITL and TPOT stay exact)
     token_chunk_times_s: list[float] = field(default_factory=list)
     chunk_times_capped: bool = False
+    timestamps: StampSource = StampSource.USER
+    # client lag of each kernel-stamped read of the body (our stamp minus the kernel's), same cap as above
+    client_lags_s: list[float] = field(default_factory=list)
+    # token events that arrived in a read together with another token event (each has that read's
+    # stamp: an upper bound), and whether the first token was one of them
+    shared_read_token_events: int = 0
+    first_token_shared_read: bool = False
     output_tokens: int | None = None
     output_tokens_source: TokenSource | None = None
     prompt_tokens: int | None = None

@@ -15,6 +15,7 @@ __all__ = [
     "LATENCY_METRICS",
     "ArrivalReport",
     "ArrivalSettings",
+    "ClientLagReport",
     "CostReport",
     "Description",
     "GoodputReport",
@@ -42,9 +43,10 @@ LatencyMetric = Literal["ttft_ms", "ttfc_ms", "itl_ms", "tpot_ms", "e2e_ms", "ou
 LATENCY_METRICS: tuple[LatencyMetric, ...] = get_args(LatencyMetric)
 """The histograms fed from successful requests, named like the :mod:`_metrics` function that computes them."""
 
-HistogramMetric = Literal[LatencyMetric, "first_attempt_e2e_ms"]
-HISTOGRAM_METRICS: tuple[HistogramMetric, ...] = (*LATENCY_METRICS, "first_attempt_e2e_ms")
-"""Every histogram of a row: the latency metrics and the first attempt's E2E of retried requests."""
+HistogramMetric = Literal[LatencyMetric, "first_attempt_e2e_ms", "client_lag_ms"]
+HISTOGRAM_METRICS: tuple[HistogramMetric, ...] = (*LATENCY_METRICS, "first_attempt_e2e_ms", "client_lag_ms")
+"""Every histogram of a row: the latency metrics, the first attempt's E2E of retried requests, and the
+client lag of every kernel-stamped read (whatever the request's outcome: it measures the client)."""
 
 Statistic = Literal["mean", "p50", "p90", "p95", "p99", "max", "min", "count"]
 
@@ -79,6 +81,9 @@ class NameRow(TypedDict):
     e2e_ms: Description
     output_tokens_per_s: Description
     first_attempt_e2e_ms: Description
+    client_lag_ms: Description  # per kernel-stamped read: our stamp minus the kernel's
+    kernel_stamped: int  # requests whose every read carried a kernel stamp
+    first_token_shared_reads: int  # requests whose first token came in one read with another token
     prompt_tokens: int | None  # None: no request of the row reported it (unknown, not 0)
     prompt_tokens_unknown: int  # successful requests whose prompt tokens the server did not report
     output_tokens: int
@@ -223,6 +228,25 @@ class CostReport(TypedDict):
     unpriced_models: list[str]
 
 
+class ClientLagReport(TypedDict):
+    """How late the load generator read what had arrived, and whether that makes the run client-bound.
+
+    ``source`` says what ``p99_ms`` measures: "kernel" (user-space minus kernel receive stamps of reads),
+    "loop_probe" (a periodic timer's overshoot, where no read carried a kernel stamp), None: neither.
+    """
+
+    source: Literal["kernel", "loop_probe"] | None
+    p50_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+    client_lag_ms: Description
+    loop_lag_ms: Description
+    max_client_lag_ms: float  # --ai-max-client-lag-ms
+    client_bound: bool
+    advice: str | None
+    by_worker: dict[str, Description]  # client lag per worker (master only; empty otherwise)
+
+
 class WorkersReport(TypedDict):
     reported: int
     lost: int
@@ -249,6 +273,7 @@ class RunReport(SummaryReport, ReportSections, total=False):
     """The whole report, as written to ``--ai-summary-json``; ``workers`` only on a master."""
 
     workers: WorkersReport
+    client_lag: ClientLagReport
     listener_errors: dict[str, int]  # only when a listener of ours raised (it was caught)
 
 

@@ -18,6 +18,7 @@ import gevent
 from locust.event import EventHook
 
 from ._arrival import ArrivalConfig, ArrivalScheduler, ArrivalStats
+from ._client_lag import LoopLagProbe
 from ._errors import ConfigurationError
 from ._goodput import SLO, GoodputCounter
 from ._guard import guarded
@@ -26,6 +27,7 @@ from ._options import AIOptions
 from ._phases import PhaseAggregator, PhaseInfo
 from ._pricing import Price
 from ._records import RequestRecord
+from ._rx_stamps import keep_stamping_on
 from ._summary import LLMSummary
 from ._timeseries import TimeSeries
 from ._workers import WorkerLedger
@@ -71,6 +73,7 @@ class RunState:
     scheduler: ArrivalScheduler | None = None
     jsonl: JsonlWriter | None = None
     ledger: WorkerLedger | None = None  # master only
+    loop_lag: LoopLagProbe = field(default_factory=LoopLagProbe)  # runs where users run (not a master)
     prices: dict[str, Price] = field(default_factory=dict)
     exit_code: int | None = None  # what we last set environment.process_exit_code to
     ticker: gevent.Greenlet | None = None  # samples users and flushes the JSONL during a test
@@ -100,6 +103,10 @@ class RunState:
         self.slo = SLO.from_options(options)
         self.summary, self.series, self.goodput = LLMSummary(), TimeSeries(), GoodputCounter()
         self.workload = WorkloadStats()
+        self.loop_lag.reset()
+        if self.ledger is None:  # where users run
+            self.loop_lag.start()
+            keep_stamping_on()  # before the first request: the kernel turns stamping on with a delay
         self.stop_scheduler()
         self.scheduler = None
         self.arrival.reset()
@@ -114,6 +121,7 @@ class RunState:
     def end_test(self, now_s: float) -> None:
         self.running = False
         self.stop_scheduler()
+        self.loop_lag.stop()
         current = self.phases.info.get(self.phases.current) if self.phases.current is not None else None
         if current is not None and current.left_s is None:
             current.left_s = now_s

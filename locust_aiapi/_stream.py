@@ -1,9 +1,12 @@
 """From timestamped body bytes to a measured chat stream (pure: no sockets, no clock).
 
-The I/O loop calls ``feed(data, now)`` with each piece of the body as it arrives (and stops
+The I/O loop calls ``feed(data, now, lag_s)`` with each read of the body as it arrives (and stops
 reading when it returns False) and ``end(now)`` at the end of the body; when reading fails
 or the test stops it calls ``interrupted()`` instead, so a failed or cancelled stream keeps
 what it measured. Tests call them with synthetic bytes and times.
+
+``now`` is the read's arrival time and ``lag_s`` its client lag when the kernel stamped it (None: a
+user-space stamp). Every token event completed by one read gets that read's time.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from ._records import FailureKind, RequestRecord, TokenSource, Usage
+from ._records import FailureKind, RequestRecord, StampSource, TokenSource, Usage
 from ._sse import MAX_LINE_BYTES, SSEDecoder, SSEEvent
 from .dialects.base import CONTENT, ChatStreamParser
 
@@ -33,9 +36,11 @@ class StreamRecorder:
         "_decoder",
         "_events",
         "_head",
+        "_kernel_reads",
         "_last_token_s",
         "_max_times",
         "_parser",
+        "_reads",
         "_record",
         "_times",
     )
@@ -59,10 +64,18 @@ class StreamRecorder:
         self._max_times = max(1, max_chunk_times)
         self._last_token_s: float | None = None
         self._events = 0
+        self._reads = 0
+        self._kernel_reads = 0
         self._head: bytearray | None = bytearray() if body_error is not None else None
 
-    def feed(self, data: bytes, now: float) -> bool:
+    def feed(self, data: bytes, now: float, lag_s: float | None = None) -> bool:
         """Consume body bytes that arrived at ``now``; False: stop reading, the stream is over."""
+        self._reads += 1
+        if lag_s is not None:
+            self._kernel_reads += 1
+            lags = self._record.client_lags_s
+            if len(lags) < self._max_times:
+                lags.append(lag_s)
         head = self._head
         if head is not None and len(head) < _BODY_HEAD_BYTES:
             head += data[: _BODY_HEAD_BYTES - len(head)]
@@ -89,6 +102,8 @@ class StreamRecorder:
         if self._times:
             record.first_token_s = self._times[0]
             record.last_token_s = self._last_token_s
+        if self._reads and self._kernel_reads == self._reads:
+            record.timestamps = StampSource.KERNEL
         record.finish_reason = parser.finish_reason
         record.served_model = parser.model
         apply_usage(record, parser.usage, counted=parser.token_chunks)
@@ -99,16 +114,23 @@ class StreamRecorder:
         self._events += len(events)
         parser = self._parser
         times = self._times
+        record = self._record
+        first_token = self._last_token_s is None
+        token_events = 0
         for event in events:
             flags = parser.feed(event)
             if flags:
+                token_events += 1
                 self._last_token_s = now
                 if len(times) < self._max_times:
                     times.append(now)
                 else:
-                    self._record.chunk_times_capped = True
-                if flags & CONTENT and self._record.first_content_s is None:
-                    self._record.first_content_s = now
+                    record.chunk_times_capped = True
+                if flags & CONTENT and record.first_content_s is None:
+                    record.first_content_s = now
+        if token_events > 1:
+            record.shared_read_token_events += token_events
+            record.first_token_shared_read |= first_token
 
     def _failure(self) -> tuple[FailureKind, str] | None:
         parser = self._parser

@@ -28,7 +28,7 @@ class LLMSummary:
 
     __slots__ = ("by_key",)
 
-    FORMAT_VERSION = 3
+    FORMAT_VERSION = 4  # 4: client lag, kernel-stamped requests
 
     def __init__(self) -> None:
         self.by_key: dict[tuple[str, str], NameStats] = {}

@@ -7,7 +7,9 @@ Grammar (whitespace around the operator is allowed)::
     STAT      := "mean" | "avg" | "min" | "max" | "med" | "pNN" | "pNN.N" | "p(NN)"
 
 Latency metrics take a statistic over successful requests: ``ttft_ms``, ``ttfc_ms``, ``itl_ms``,
-``tpot_ms``, ``e2e_ms`` and ``output_tokens_per_s`` (each request's decode rate). Run metrics take
+``tpot_ms``, ``e2e_ms`` and ``output_tokens_per_s`` (each request's decode rate); ``client_lag_ms`` takes
+one over every kernel-stamped read (how late the load generator read, e.g. ``client_lag_ms:p99<5``). Run
+metrics take
 none: ``error_rate`` and ``success_rate`` (of completed requests), ``goodput`` (share that met every
 SLO), ``output_tokens_per_s`` without a statistic (aggregate throughput), ``rps``, ``requests``,
 ``failures``, and for the open model ``dropped`` and ``dropped_rate`` (whole run only). ``NAME``
@@ -29,6 +31,9 @@ from ._name_stats import NameStats
 from ._report_types import LATENCY_METRICS, ArrivalReport, GoodputReport, ThresholdResult
 
 __all__ = ["Threshold", "evaluate", "parse_threshold", "parse_thresholds", "split_thresholds"]
+
+STAT_METRICS = (*LATENCY_METRICS, "client_lag_ms")
+"""The metrics that take a statistic (a histogram of each row)."""
 
 RUN_METRICS = (
     "error_rate",
@@ -132,15 +137,15 @@ def _split_left(parts: list[str], text: str) -> tuple[str | None, str, str | Non
     if parts[-1] in RUN_METRICS:
         metric = "output_tokens_per_s" if parts[-1] == "aggregate_output_tokens_per_s" else parts[-1]
         return _name(parts[:-1], text), metric, None
-    if parts[-1] in LATENCY_METRICS:
+    if parts[-1] in STAT_METRICS:
         raise ValueError(f"threshold {text!r}: {parts[-1]} needs a statistic, like {parts[-1]}:p95")
     stat = _stat(parts[-1])
     if stat is None or len(parts) < 2:
-        known = ", ".join(dict.fromkeys((*LATENCY_METRICS, *RUN_METRICS)))
+        known = ", ".join(dict.fromkeys((*STAT_METRICS, *RUN_METRICS)))
         raise ValueError(f"threshold {text!r}: unknown metric {parts[-1]!r} (known: {known})")
-    if parts[-2] not in LATENCY_METRICS:
+    if parts[-2] not in STAT_METRICS:
         raise ValueError(
-            f"threshold {text!r}: a statistic applies to {', '.join(LATENCY_METRICS)}, not {parts[-2]!r}"
+            f"threshold {text!r}: a statistic applies to {', '.join(STAT_METRICS)}, not {parts[-2]!r}"
         )
     return _name(parts[:-2], text), parts[-2], stat
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import socket
-import ssl
 import time
 import zlib
 from collections.abc import Mapping
@@ -28,8 +26,9 @@ from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError
 from geventhttpclient.url import URL
 
 from ._head import BoundedResponse, Pacer, tune_connection_pool
+from ._io_errors import classify_exception
 from ._limits import Deadlines, ResponseTooLarge
-from ._records import FailureKind
+from ._rx_stamps import RxClock, enable_rx_stamps, recv_stamped
 
 __all__ = [
     "BodyReader",
@@ -99,6 +98,7 @@ def send_request(
     uri = getattr(parsed, "quoted_uri", parsed.request_uri)
     head = client._build_request(method, uri, body=body, headers=dict(headers), chunked=False)
     sock = connections.get_socket()
+    enable_rx_stamps(sock)  # before the answer can arrive: a segment queued unstamped stays unstamped
     try:
         sock.sendall(head.encode("latin-1") + body)
     except OSError as exc:
@@ -117,9 +117,25 @@ class BodyReader:
     waits without a timeout and a single timer, re-armed only when it fires, throws into the
     reading greenlet once nothing has arrived for the socket's timeout (``network_timeout``) or
     a deadline of the attempt (first token, whole request) has passed.
+
+    After each :meth:`read`, ``arrived_s`` is when those bytes arrived: the kernel's receive stamp
+    where the socket has them (see :mod:`~locust_aiapi._rx_stamps`), else our stamp right after the
+    read; ``lag_s`` is the client lag of that read (our stamp minus the kernel's), None without a
+    kernel stamp. Body bytes that came with the head arrived with the head's last read.
     """
 
-    __slots__ = ("_deadlines", "_greenlet", "_idle_s", "_last_s", "_pacer", "_response", "_timer")
+    __slots__ = (
+        "_clock",
+        "_deadlines",
+        "_greenlet",
+        "_idle_s",
+        "_last_s",
+        "_pacer",
+        "_response",
+        "_timer",
+        "arrived_s",
+        "lag_s",
+    )
 
     def __init__(self, response: Response, deadlines: Deadlines) -> None:
         self._response = response
@@ -127,6 +143,9 @@ class BodyReader:
         sock = response._sock  # type: ignore[attr-defined]
         self._idle_s: float | None = sock.gettimeout() if sock is not None else None
         self._last_s = time.perf_counter()
+        self._clock: RxClock | None = getattr(response, "rx_clock", None)
+        self.arrived_s: float = getattr(response, "rx_arrived_s", None) or self._last_s
+        self.lag_s: float | None = getattr(response, "rx_lag_s", None)
         self._greenlet = gevent.getcurrent()
         self._pacer = Pacer()
         self._timer: Any = None
@@ -180,16 +199,30 @@ class BodyReader:
         timeout = self._idle_s
         began_s = time.perf_counter()
         if timeout is None:
-            data = bytes(sock.recv(RECV_SIZE))
+            data, now_s = self._read(sock)
         else:
             sock.settimeout(None)  # our timer guards the wait; restored before a pool can reuse it
             try:
-                data = bytes(sock.recv(RECV_SIZE))
+                data, now_s = self._read(sock)
             finally:
                 sock.settimeout(timeout)
-        self._last_s = now_s = time.perf_counter()
+        self._last_s = now_s
         self._pacer.after_recv(len(data), began_s, now_s)
         return data
+
+    def _read(self, sock: Any) -> tuple[bytes, float]:
+        """One read, stamped: one clock read after it, plus the kernel's stamp when there is one."""
+        clock = self._clock
+        if clock is None:
+            data = bytes(sock.recv(RECV_SIZE))
+            self.arrived_s = now_s = time.perf_counter()
+            return data, now_s
+        data, now_s, kernel_s = recv_stamped(sock, RECV_SIZE, clock)
+        if kernel_s is None:
+            self.arrived_s, self.lag_s = now_s, None
+        else:
+            self.arrived_s, self.lag_s = kernel_s, now_s - kernel_s
+        return data, now_s
 
 
 def _feed_eof(response: Response) -> None:
@@ -253,39 +286,3 @@ def decoded(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
         return zlib.decompressobj(zlib.MAX_WBITS | 32).decompress(body, max_bytes)
     except zlib.error:
         return body
-
-
-_TIMEOUTS: tuple[type[BaseException], ...] = (socket.timeout, TimeoutError, gevent.Timeout)
-
-
-# the peer closed the TLS connection: a connection problem (retryable), not a trust problem
-_TLS_CLOSED = (ssl.SSLEOFError, ssl.SSLZeroReturnError)
-
-
-def _tls_reason(exc: ssl.SSLError) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"certificate verify failed: {exc.verify_message}"
-    reason = str(exc.reason or exc).lower().replace("_", " ")
-    return f"TLS error: {reason}"
-
-
-def classify_exception(exc: BaseException) -> tuple[FailureKind, str]:
-    """Map an I/O exception to a failure kind and a short, stable message."""
-    if isinstance(exc, _TIMEOUTS):
-        return FailureKind.TIMEOUT, "timed out"
-    if isinstance(exc, HTTPConnectionClosed):
-        return FailureKind.CONNECTION_ERROR, str(exc) or "connection closed"
-    if isinstance(exc, HTTPParseError):
-        return FailureKind.PROTOCOL_ERROR, f"invalid HTTP response: {exc}"
-    if isinstance(exc, ssl.SSLError) and not isinstance(exc, _TLS_CLOSED):
-        return FailureKind.TLS_ERROR, _tls_reason(exc)
-    if isinstance(exc, (RecursionError, ValueError)):  # a body we cannot parse: never a connection problem
-        return FailureKind.PROTOCOL_ERROR, f"invalid response: {type(exc).__name__}"
-    if isinstance(exc, ConnectionRefusedError):
-        return FailureKind.CONNECTION_ERROR, "connection refused"
-    if isinstance(exc, ConnectionResetError):
-        return FailureKind.CONNECTION_ERROR, "connection reset by peer"
-    if isinstance(exc, OSError):
-        name = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
-        return FailureKind.CONNECTION_ERROR, f"{name}: {exc.strerror or exc}"
-    return FailureKind.CONNECTION_ERROR, f"{type(exc).__name__}: {exc}"

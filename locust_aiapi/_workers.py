@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from ._histogram import LogHistogram
 from ._report_types import WorkersReport
 
 __all__ = ["WorkerLedger"]
@@ -27,6 +28,7 @@ class WorkerLedger:
     missing_since_s: dict[str, float] = field(default_factory=dict)
     missing_s: dict[str, float] = field(default_factory=dict)  # closed spans, per worker
     rejected_reports: int = 0
+    client_lag_by_worker: dict[str, LogHistogram] = field(default_factory=dict)
 
     def note_missing(self, missing: set[str], now_s: float) -> None:
         """The workers the master counts as missing now (called about once a second)."""
@@ -35,8 +37,12 @@ class WorkerLedger:
             self.missing_since_s[client_id] = now_s
         self.lost |= missing
 
-    def note_report(self, client_id: str, requests: int, now_s: float) -> None:
-        """A report from ``client_id`` was merged: it is alive."""
+    def note_report(
+        self, client_id: str, requests: int, now_s: float, client_lag_ms: LogHistogram | None = None
+    ) -> None:
+        """A report from ``client_id`` was merged: it is alive. ``client_lag_ms``: its reads' client lag."""
+        if client_lag_ms is not None and client_lag_ms.count:
+            self.client_lag_by_worker.setdefault(client_id, LogHistogram()).merge(client_lag_ms)
         self.reports_by_worker[client_id] = self.reports_by_worker.get(client_id, 0) + 1
         self.requests_by_worker[client_id] = self.requests_by_worker.get(client_id, 0) + requests
         if client_id in self.lost:

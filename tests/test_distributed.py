@@ -158,6 +158,9 @@ def test_master_and_two_workers_count_exactly_what_the_workers_recorded(tmp_path
     by_worker = summary["workers"]["requests_by_worker"]
     assert len(by_worker) == 2 and all(n > 0 for n in by_worker.values())
     assert summary["workers"]["lost"] == 0
+    lag = summary["client_lag"]  # kernel stamps on loopback TCP, from each worker
+    assert lag["source"] == "kernel" and lag["by_worker"].keys() == by_worker.keys()
+    assert sum(row["count"] for row in lag["by_worker"].values()) == lag["client_lag_ms"]["count"] > 0
     rate_limited = sum(1 for r in recorded if r["failure_kind"] == "rate_limited")
     assert summary["total"]["failures_by_kind"] == {"rate_limited": rate_limited}
     assert rate_limited == served["outcomes"]["rate_limited"]

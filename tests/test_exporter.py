@@ -156,6 +156,7 @@ def fixed_summary() -> LLMSummary:
         prompt_tokens=120, output_tokens=350, retries=2, rate_limited=1,
         ttft_ms=histogram_of(0.0, 4, 40, 120, 120, 180, 12_000), itl_ms=histogram_of(8, 12, 12, 45),
         tpot_ms=histogram_of(2500), e2e_ms=histogram_of(99, 2900, 400_000),
+        client_lag_ms=histogram_of(0.05, 0.3, 0.3, 7.35),
     )  # fmt: skip
     summary = LLMSummary()
     summary.by_key[("chat", "gpt-4.1")] = stats
@@ -316,6 +317,23 @@ locust_aiapi_e2e_seconds_bucket{le="300.0",model="gpt-4.1",name="chat"} 2.0
 locust_aiapi_e2e_seconds_bucket{le="+Inf",model="gpt-4.1",name="chat"} 3.0
 locust_aiapi_e2e_seconds_count{model="gpt-4.1",name="chat"} 3.0
 locust_aiapi_e2e_seconds_sum{model="gpt-4.1",name="chat"} 402.999
+# HELP locust_aiapi_client_lag_seconds Per kernel-stamped read: how long received bytes waited to be read.
+# TYPE locust_aiapi_client_lag_seconds histogram
+locust_aiapi_client_lag_seconds_bucket{le="0.0001",model="gpt-4.1",name="chat"} 1.0
+locust_aiapi_client_lag_seconds_bucket{le="0.00025",model="gpt-4.1",name="chat"} 1.0
+locust_aiapi_client_lag_seconds_bucket{le="0.0005",model="gpt-4.1",name="chat"} 3.0
+locust_aiapi_client_lag_seconds_bucket{le="0.001",model="gpt-4.1",name="chat"} 3.0
+locust_aiapi_client_lag_seconds_bucket{le="0.0025",model="gpt-4.1",name="chat"} 3.0
+locust_aiapi_client_lag_seconds_bucket{le="0.005",model="gpt-4.1",name="chat"} 3.0
+locust_aiapi_client_lag_seconds_bucket{le="0.01",model="gpt-4.1",name="chat"} 4.0
+locust_aiapi_client_lag_seconds_bucket{le="0.025",model="gpt-4.1",name="chat"} 4.0
+locust_aiapi_client_lag_seconds_bucket{le="0.05",model="gpt-4.1",name="chat"} 4.0
+locust_aiapi_client_lag_seconds_bucket{le="0.1",model="gpt-4.1",name="chat"} 4.0
+locust_aiapi_client_lag_seconds_bucket{le="0.25",model="gpt-4.1",name="chat"} 4.0
+locust_aiapi_client_lag_seconds_bucket{le="1.0",model="gpt-4.1",name="chat"} 4.0
+locust_aiapi_client_lag_seconds_bucket{le="+Inf",model="gpt-4.1",name="chat"} 4.0
+locust_aiapi_client_lag_seconds_count{model="gpt-4.1",name="chat"} 4.0
+locust_aiapi_client_lag_seconds_sum{model="gpt-4.1",name="chat"} 0.008
 # HELP locust_aiapi_requests_total AI requests by outcome: success, failure, cancelled.
 # TYPE locust_aiapi_requests_total counter
 locust_aiapi_requests_total{model="gpt-4.1",name="chat",outcome="success"} 7.0

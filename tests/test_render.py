@@ -85,7 +85,7 @@ def test_the_run_report_keeps_the_json_key_order_and_has_workers_only_when_given
 def test_a_row_has_exactly_the_typed_keys_and_one_list_of_metrics() -> None:
     row = LLMSummary().report_dict()["total"]
     assert set(row) == set(NameRow.__annotations__)
-    assert set(HISTOGRAM_METRICS) == {*LATENCY_METRICS, "first_attempt_e2e_ms"} <= set(row)
+    assert set(HISTOGRAM_METRICS) == {*LATENCY_METRICS, "first_attempt_e2e_ms", "client_lag_ms"} <= set(row)
 
 
 def _package_imports(path: Path, package: str) -> set[str]:

@@ -16,7 +16,7 @@ from .._report_types import (
     RunReport,
     Statistic,
 )
-from . import workload
+from . import client_lag, workload
 from .format import CONSOLE, Column
 from .text import WIDE, group_line, layouts, text_table, wrap
 
@@ -109,6 +109,7 @@ def render_extras(report: RunReport, width: int = WIDE) -> str:
     """Goodput, open model, cost and the per-phase table ('' when there is nothing to say)."""
     prose = _goodput_line(report["goodput"], report["total"]) + _arrival_line(report["arrival"])
     lines = [part for text in prose for part in wrap(text, width)]
+    lines += client_lag.console_lines(report, width)
     lines += _cost_lines(report["cost"], width)
     if report["phases"]:
         lines += ["", *_phase_table(report["phases"], width)]

@@ -11,8 +11,8 @@ from html import escape
 from importlib.resources import files
 
 from .._report_types import ReportMeta, RunReport, TimeSeriesPoint
+from . import client_lag, workload
 from . import html_tables as tables
-from . import workload
 from .charts import Series, bar_chart, line_chart
 from .console import token_notes
 from .format import HTML
@@ -137,8 +137,8 @@ def _token_notes(report: RunReport) -> str:
 
 
 _SECTIONS: tuple[Callable[[RunReport], str], ...] = (
-    _verdict, _kpis, _thresholds, _token_notes, tables.phases, _charts, tables.requests, tables.percentiles,
-    tables.failures, tables.arrival, tables.cost, workload.html_section,
+    _verdict, client_lag.html_section, _kpis, _thresholds, _token_notes, tables.phases, _charts,
+    tables.requests, tables.percentiles, tables.failures, tables.arrival, tables.cost, workload.html_section,
 )  # fmt: skip
 
 
