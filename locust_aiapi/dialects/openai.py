@@ -14,8 +14,8 @@ from typing import Any, Final
 import orjson
 
 from .._errors import ProtocolError
-from .._records import ToolCall
 from ._json import describe, encode_json, error_message_of, excerpt, load_json_object, short_text, usage_of
+from ._tool_calls import message_tool_calls
 from .base import ChatCompletion, EmbeddingsDialect
 from .openai_embeddings import OPENAI_EMBEDDINGS
 from .openai_stream import MAX_TOOL_CALLS, OpenAIChatStream, choice_zero
@@ -126,7 +126,7 @@ def _completion_of(choice: dict[str, Any], completion: dict[str, Any]) -> ChatCo
         usage=usage_of(completion.get("usage")),
         finish_reason=short_text(finish_reason),
         model=short_text(completion.get("model")),
-        tool_calls=_tool_calls(message),
+        tool_calls=message_tool_calls(message, MAX_TOOL_CALLS),
     )
 
 
@@ -142,27 +142,3 @@ def _message_text(message: dict[str, Any]) -> str:
     arguments = [function.get("arguments") for function in functions if isinstance(function, dict)]
     return "\n".join(argument for argument in arguments if isinstance(argument, str))
 
-
-def _tool_calls(message: dict[str, Any]) -> tuple[ToolCall, ...]:
-    """The message's function calls (at most ``MAX_TOOL_CALLS``; legacy ``function_call`` as one)."""
-    calls = message.get("tool_calls") or []
-    if not isinstance(calls, list):
-        raise ProtocolError("tool_calls is not a list")
-    found = []
-    for index, call in enumerate(calls[:MAX_TOOL_CALLS]):
-        function = call.get("function") if isinstance(call, dict) else None
-        if isinstance(function, dict):
-            found.append(_tool_call(function, call.get("id"), index))
-    legacy = message.get("function_call")
-    if not found and isinstance(legacy, dict):
-        found.append(_tool_call(legacy, None, 0))
-    return tuple(found)
-
-
-def _tool_call(function: dict[str, Any], call_id: object, index: int) -> ToolCall:
-    arguments = function.get("arguments")
-    return ToolCall(
-        id=short_text(call_id) or f"call_{index}",
-        name=short_text(function.get("name")) or "",
-        arguments=arguments if isinstance(arguments, str) else "",
-    )

@@ -39,6 +39,7 @@ from ._json import (
     short_text,
     usage_of,
 )
+from ._tool_calls import ToolCallParts
 from .base import CONTENT, TOKEN, StreamError
 
 __all__ = ["MAX_CHOICES_SCANNED", "MAX_TOOL_CALLS", "OpenAIChatStream", "choice_zero", "stream_error_of"]
@@ -82,7 +83,7 @@ class OpenAIChatStream:
         self.token_chunks = 0
         self._text = TextPieces()
         self._reasoning = TextPieces()
-        self._tool_args: dict[int, _ToolCallParts] = {}  # by tool-call index
+        self._tool_args: dict[int, ToolCallParts] = {}  # by tool-call index
 
     @property
     def finished(self) -> bool:
@@ -230,7 +231,7 @@ class OpenAIChatStream:
         if parts is None:
             if len(self._tool_args) >= MAX_TOOL_CALLS:
                 raise ProtocolError(f"the answer has more than {MAX_TOOL_CALLS} tool calls")
-            parts = self._tool_args[index] = _ToolCallParts()
+            parts = self._tool_args[index] = ToolCallParts()
         parts.identify(call_id, name)
         if type(arguments) is not str or not arguments:
             return named
@@ -244,26 +245,6 @@ class OpenAIChatStream:
     def _set_protocol_error(self, message: str) -> None:
         if self.protocol_error is None:
             self.protocol_error = message
-
-
-class _ToolCallParts:
-    """One tool call as its deltas arrive: the first id and name sent, and the argument pieces."""
-
-    __slots__ = ("arguments", "id", "name")
-
-    def __init__(self) -> None:
-        self.id: str | None = None
-        self.name: str | None = None
-        self.arguments = TextPieces()
-
-    def identify(self, call_id: object, name: object) -> None:
-        if self.id is None:
-            self.id = short_text(call_id)
-        if self.name is None:
-            self.name = short_text(name)
-
-    def call(self, index: int) -> ToolCall:
-        return ToolCall(id=self.id or f"call_{index}", name=self.name or "", arguments=str(self.arguments))
 
 
 def choice_zero(choices: object) -> dict[str, Any] | None:
