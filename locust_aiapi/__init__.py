@@ -43,6 +43,7 @@ from ._records import (
     RequestRecord,
     RequestTags,
     TokenSource,
+    ToolCall,
     Usage,
 )
 from ._retry import RetryPolicy
@@ -91,6 +92,7 @@ __all__ = [
     "StepSweepShape",
     "SyntheticSource",
     "TokenSource",
+    "ToolCall",
     "Usage",
     "__version__",
     "chunk_gaps_ms",

@@ -26,6 +26,7 @@ from ._records import (
     Outcome,
     RequestKind,
     RequestRecord,
+    ToolCall,
     Usage,
 )
 from ._redaction import Redactor
@@ -40,7 +41,7 @@ from ._transport import (
     read_limited,
     send_request,
 )
-from .dialects.base import ChatDialect, EmbeddingsDialect
+from .dialects.base import ChatDialect, EmbeddingsDialect, tool_calls_of
 
 __all__ = ["AIClient"]
 
@@ -52,6 +53,7 @@ class _ChatOutput:
     text: str = ""
     reasoning: str = ""
     usage: Usage | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(slots=True)
@@ -106,7 +108,7 @@ class AIClient:
             return start.record(request, RequestKind.CHAT, request.stream, attempt, first_e2e_ms)
 
         output, record = self._run(new_record, attempt, _ChatOutput)
-        return ChatResult(output.text, output.reasoning, output.usage, record)
+        return ChatResult(output.text, output.reasoning, output.usage, record, output.tool_calls)
 
     def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
         embeddings = self._dialect.embeddings
@@ -230,7 +232,7 @@ class AIClient:
             count_received_text(record, parser.text + parser.reasoning, self._count_text)
         finally:
             reader.close()
-        return _ChatOutput(parser.text, parser.reasoning, parser.usage)
+        return _ChatOutput(parser.text, parser.reasoning, parser.usage, tool_calls_of(parser))
 
     def _consume_completion(
         self, record: RequestRecord, response: Response, deadlines: Deadlines
@@ -243,7 +245,7 @@ class AIClient:
         apply_usage(record, completion.usage, counted=None)
         if not completion.text and not completion.reasoning:
             record.fail(FailureKind.EMPTY_RESPONSE, "the answer has no content")
-        return _ChatOutput(completion.text, completion.reasoning, completion.usage)
+        return _ChatOutput(completion.text, completion.reasoning, completion.usage, completion.tool_calls)
 
     def _embedding_attempt(
         self, record: RequestRecord, request: EmbeddingRequest, body: bytes, embeddings: EmbeddingsDialect

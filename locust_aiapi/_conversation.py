@@ -2,8 +2,12 @@
 
 A :class:`Conversation` keeps the history, sends all of it with each new user turn, and appends the
 assistant's answer (its text; its reasoning only with ``keep_reasoning=True``, since OpenAI-compatible
-servers such as DeepSeek reject ``reasoning_content`` sent back). A failed turn leaves no trace in the
-history (the user message is taken back), but it keeps its turn number: the record says what happened.
+servers such as DeepSeek reject ``reasoning_content`` sent back; its tool calls, where the dialect keeps
+them, as OpenAI's ``tool_calls`` with ``content`` null when the answer is only calls). OpenAI requires a
+``tool`` message for each call before the next turn: :meth:`Conversation.add_tool_result` adds one, and
+:meth:`Conversation.reply` sends the history as it stands to get the answer to them. A failed turn leaves
+no trace in the history (the user message is taken back), but it keeps its turn number: the record says
+what happened.
 With ``history_budget_tokens`` the oldest exchanges are dropped until the estimate fits (the system
 message and the new user turn are always sent). Between turns the user thinks: ``think_time_s``, else
 the user's ``wait_time`` (an :class:`ArrivalRateUser` paces iterations, not turns: it does not think).
@@ -21,7 +25,7 @@ from typing import Any
 import gevent
 
 from ._prompts import ConversationScript, Prompt, estimate_tokens
-from ._records import ChatResult
+from ._records import ChatResult, ToolCall
 
 __all__ = ["Conversation"]
 
@@ -55,23 +59,47 @@ class Conversation:
 
     def ask(self, text: str, **params: Any) -> ChatResult:
         """Send the next user turn with the history; takes ``chat()``'s keyword arguments."""
+        self._pause()
+        self.history.append({"role": "user", "content": text})
+        result = self._send(params)
+        if not result.ok:
+            self.history.pop()
+        return result
+
+    def add_tool_result(self, tool_call_id: str, content: str) -> None:
+        """Answer one of the assistant's tool calls (a ``tool`` message, sent with the next request)."""
+        self.history.append({"role": "tool", "tool_call_id": tool_call_id, "content": content})
+
+    def reply(self, **params: Any) -> ChatResult:
+        """Send the history as it stands (after :meth:`add_tool_result`) as the next turn, no user text.
+
+        A failed reply leaves the tool results in the history, so that it can be sent again."""
+        self._pause()
+        return self._send(params)
+
+    def _pause(self) -> None:
+        """Think between turns (not before the first)."""
         if self.turn:
             seconds = self._think()
             if seconds > 0:
                 gevent.sleep(seconds)
+
+    def _send(self, params: dict[str, Any]) -> ChatResult:
         self.turn += 1
-        self.history.append({"role": "user", "content": text})
         prompt = Prompt(self.messages(), conversation_id=self.id, turn=self.turn)
         params.setdefault("name", self.name)
         result = self._chat(prompt, **params)
         if result.ok:
-            answer: dict[str, Any] = {"role": "assistant", "content": result.text}
-            if self.keep_reasoning and result.reasoning:
-                answer["reasoning_content"] = result.reasoning
-            self.history.append(answer)
-        else:
-            self.history.pop()
+            self.history.append(self._answer(result))
         return result
+
+    def _answer(self, result: ChatResult) -> dict[str, Any]:
+        answer: dict[str, Any] = {"role": "assistant", "content": _content_of(result)}
+        if result.tool_calls:
+            answer["tool_calls"] = [call.to_message() for call in result.tool_calls]
+        if self.keep_reasoning and result.reasoning:
+            answer["reasoning_content"] = result.reasoning
+        return answer
 
     def replay(self, script: ConversationScript, **params: Any) -> list[ChatResult]:
         """Ask every user turn of ``script`` in order (stops after a failed turn)."""
@@ -94,8 +122,26 @@ class Conversation:
         return (*head, *history)
 
 
+def _content_of(result: ChatResult) -> str | None:
+    """The answer's visible text; None for an answer that is only tool calls (whose ``text`` is then
+    the calls' arguments, one per line)."""
+    if result.tool_calls and result.text == _arguments(result.tool_calls):
+        return None
+    return result.text
+
+
+def _arguments(calls: tuple[ToolCall, ...]) -> str:
+    return "\n".join(call.arguments for call in calls)
+
+
 def _tokens(messages: Any) -> int:
-    return sum(estimate_tokens(str(message.get("content") or "")) for message in messages)
+    return sum(estimate_tokens(_message_text(message)) for message in messages)
+
+
+def _message_text(message: dict[str, Any]) -> str:
+    calls = message.get("tool_calls") or ()
+    arguments = "".join(str(call["function"]["arguments"]) for call in calls)
+    return str(message.get("content") or "") + arguments
 
 
 def _within_budget(history: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:

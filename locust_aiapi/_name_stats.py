@@ -28,6 +28,7 @@ _COUNTERS = (
     "cancelled",
     "prompt_tokens",
     "prompt_tokens_reported",
+    "cached_prompt_tokens",
     "output_tokens",
     "success_output_tokens",
     "retries",
@@ -103,6 +104,7 @@ class NameStats:
     client_lag_ms: LogHistogram = field(default_factory=LogHistogram)  # every kernel-stamped read
     prompt_tokens: int = 0
     prompt_tokens_reported: int = 0  # successful requests whose prompt tokens the server reported
+    cached_prompt_tokens: int = 0  # of prompt_tokens, those the server said came from its prompt cache
     output_tokens: int = 0
     # successful requests by where their output tokens came from: "usage", or estimated ("counted",
     # "tokenized")
@@ -139,6 +141,7 @@ class NameStats:
         if record.prompt_tokens is not None:
             self.prompt_tokens += record.prompt_tokens
             self.prompt_tokens_reported += record.ok
+            self.cached_prompt_tokens += record.cached_prompt_tokens or 0
         if record.output_tokens is not None:
             self.output_tokens += record.output_tokens
             if record.ok:  # where a complete answer's tokens came from (a cut-short stream has no usage)
@@ -249,6 +252,7 @@ class NameStats:
             "first_token_shared_reads": self.first_token_shared_reads,
             "prompt_tokens": self.prompt_tokens if self._prompt_tokens_known else None,
             "prompt_tokens_unknown": self.successes - self.prompt_tokens_reported,
+            "cached_prompt_tokens": self.cached_prompt_tokens,
             "output_tokens": self.output_tokens,
             "output_tokens_by_source": dict(sorted(self.output_token_sources.items())),
             "total_tokens": self.prompt_tokens + self.output_tokens,

@@ -90,6 +90,8 @@ class RequestRecord:
     output_tokens: int | None = None
     output_tokens_source: TokenSource | None = None
     prompt_tokens: int | None = None
+    # of ``prompt_tokens``, those the server read from its prompt cache (None: it did not say)
+    cached_prompt_tokens: int | None = None
     outcome: Outcome = Outcome.SUCCESS
     failure_kind: FailureKind | None = None
     failure_message: str | None = None
@@ -132,6 +134,24 @@ class Usage:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
+    cached_prompt_tokens: int | None = None
+    """Of ``prompt_tokens``, those read from the provider's prompt cache (billed at a discount);
+    None when the API did not report it. OpenAI: ``prompt_tokens_details.cached_tokens``;
+    Anthropic: ``cache_read_input_tokens``; Responses: ``input_tokens_details.cached_tokens``."""
+
+
+@dataclass(slots=True, frozen=True)
+class ToolCall:
+    """A function call the model asked for, as the answer carried it (arguments: the JSON text)."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def to_message(self) -> dict[str, object]:
+        """The call in OpenAI's format, as an entry of an assistant message's ``tool_calls``."""
+        function = {"name": self.name, "arguments": self.arguments}
+        return {"id": self.id, "type": "function", "function": function}
 
 
 @dataclass(slots=True)
@@ -142,6 +162,8 @@ class ChatResult:
     reasoning: str
     usage: Usage | None
     record: RequestRecord
+    tool_calls: tuple[ToolCall, ...] = ()
+    """The tool calls of the answer, where the dialect keeps them (OpenAI Chat Completions)."""
 
     @property
     def ok(self) -> bool:

@@ -86,6 +86,7 @@ class NameRow(TypedDict):
     first_token_shared_reads: int  # requests whose first token came in one read with another token
     prompt_tokens: int | None  # None: no request of the row reported it (unknown, not 0)
     prompt_tokens_unknown: int  # successful requests whose prompt tokens the server did not report
+    cached_prompt_tokens: int  # of prompt_tokens, read from the server's prompt cache (0: none reported)
     output_tokens: int
     output_tokens_by_source: dict[str, int]  # requests by source: "usage"; estimates: "counted", "tokenized"
     total_tokens: int
@@ -214,9 +215,11 @@ class ArrivalReport(_ArrivalCounts, total=False):
 
 
 class ModelCost(TypedDict):
-    prompt_tokens: int
+    prompt_tokens: int  # cached ones included
+    cached_prompt_tokens: int  # priced at cached_input_usd_per_mtok
     output_tokens: int
     input_usd_per_mtok: float | None
+    cached_input_usd_per_mtok: float | None
     output_usd_per_mtok: float | None
     cost_usd: float | None  # None: no price for this model
 

@@ -219,7 +219,10 @@ def test_stream_structure_matches_openai(mock_url: str) -> None:
     assert finish["choices"][0]["delta"] == {} and finish["choices"][0]["finish_reason"] == "stop"
     assert finish["usage"] is None
     assert usage_chunk["choices"] == []
-    assert usage_chunk["usage"] == {"prompt_tokens": 8, "completion_tokens": 12, "total_tokens": 20}
+    counts = dict(usage_chunk["usage"])
+    details = counts.pop("prompt_tokens_details")  # what the prefix cache held (see test_mock_inference)
+    assert counts == {"prompt_tokens": 8, "completion_tokens": 12, "total_tokens": 20}
+    assert details["audio_tokens"] == 0 and 0 <= details["cached_tokens"] <= 8
     assert len({chunk["id"] for chunk in stream.chunks()}) == 1
     assert role["id"].startswith("chatcmpl-")
 
@@ -264,7 +267,10 @@ def test_non_streamed_completion(mock_url: str) -> None:
     [choice] = body["choices"]
     assert choice["message"]["role"] == "assistant" and choice["message"]["content"]
     assert choice["finish_reason"] == "stop"
-    assert body["usage"] == {"prompt_tokens": 8, "completion_tokens": 12, "total_tokens": 20}
+    counts = dict(body["usage"])
+    details = counts.pop("prompt_tokens_details")  # what the prefix cache held (see test_mock_inference)
+    assert counts == {"prompt_tokens": 8, "completion_tokens": 12, "total_tokens": 20}
+    assert details["audio_tokens"] == 0 and 0 <= details["cached_tokens"] <= 8
 
 
 def test_same_seed_gives_the_same_text(mock_server: Callable[..., str]) -> None:

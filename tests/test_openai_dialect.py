@@ -59,7 +59,8 @@ def test_typical_stream() -> None:
     assert parser.reasoning == ""
     assert parser.token_chunks == 2
     assert parser.finish_reason == "stop"
-    assert parser.usage == Usage(prompt_tokens=12, completion_tokens=3, total_tokens=15)
+    # prompt_tokens_details.cached_tokens 0 is a count reported (nothing cached), not "unknown"
+    assert parser.usage == Usage(12, 3, 15, cached_prompt_tokens=0)
     assert parser.finished
     assert parser.error is None and parser.protocol_error is None
 

@@ -147,6 +147,8 @@ def test_the_json_summary_carries_the_same_data(sweep_run: dict[str, Any]) -> No
     completed = summary["total"]["count"] - summary["total"]["cancelled"]
     assert sum(p["requests"] for p in points) == completed
     cost = summary["cost"]["models"]["deepseek-v3.2"]
+    # the pricing file names no cached_input price: the mock's prefix-cache hits cost the input price
+    assert cost["cached_input_usd_per_mtok"] == 0.28 and cost["cached_prompt_tokens"] <= cost["prompt_tokens"]
     expected = (cost["prompt_tokens"] * 0.28 + cost["output_tokens"] * 0.42) / 1e6
     assert cost["cost_usd"] == pytest.approx(expected) and summary["cost"]["total_usd"] == pytest.approx(
         expected

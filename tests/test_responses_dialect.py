@@ -80,7 +80,7 @@ EXPECTED_MASKS += [0, TOKEN, TOKEN, 0, 0, 0]
 EXPECTED = (
     "Hi there — 你好",
     "Think",
-    Usage(prompt_tokens=36, completion_tokens=87, total_tokens=123),
+    Usage(prompt_tokens=36, completion_tokens=87, total_tokens=123, cached_prompt_tokens=20),
     "completed",
     "gpt-4.1-2025-04-14",
     5,
@@ -250,7 +250,7 @@ def test_a_non_streamed_response() -> None:
     body = orjson.dumps({**RESPONSE, "status": "completed", "output": output, "usage": USAGE})
     completion = OPENAI_RESPONSES.parse_chat_response(body)
     assert (completion.text, completion.reasoning, completion.finish_reason) == ("Hi", "Think", "completed")
-    assert completion.usage == Usage(36, 87, 123)
+    assert completion.usage == Usage(36, 87, 123, cached_prompt_tokens=20)
     call = orjson.dumps({**RESPONSE, "output": [{"type": "function_call", "arguments": '{"a":1}'}]})
     assert OPENAI_RESPONSES.parse_chat_response(call).text == '{"a":1}'
     incomplete = {**RESPONSE, "status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"}}

@@ -19,6 +19,7 @@ __all__ = [
     "MAX_COUNT",
     "PIECES_PER_BLOCK",
     "TextPieces",
+    "cached_count",
     "checked_count",
     "describe",
     "encode_json",
@@ -87,7 +88,25 @@ def usage_of(value: object) -> Usage | None:
         prompt_tokens=checked_count(value.get("prompt_tokens"), "usage.prompt_tokens"),
         completion_tokens=checked_count(value.get("completion_tokens"), "usage.completion_tokens"),
         total_tokens=checked_count(value.get("total_tokens"), "usage.total_tokens"),
+        cached_prompt_tokens=_cached_prompt_tokens(value),
     )
+
+
+def _cached_prompt_tokens(usage: dict[str, Any]) -> int | None:
+    """``prompt_tokens_details.cached_tokens`` (OpenAI, vLLM), else DeepSeek's ``prompt_cache_hit_tokens``."""
+    cached = cached_count(usage.get("prompt_tokens_details"), "usage.prompt_tokens_details")
+    if cached is not None:
+        return cached
+    return checked_count(usage.get("prompt_cache_hit_tokens"), "usage.prompt_cache_hit_tokens")
+
+
+def cached_count(details: object, where: str) -> int | None:
+    """``details.cached_tokens`` of a ``*_tokens_details`` object (None when absent); invalid raises."""
+    if details is None:
+        return None
+    if not isinstance(details, dict):
+        raise ProtocolError(f"{where} is not a JSON object")
+    return checked_count(details.get("cached_tokens"), f"{where}.cached_tokens")
 
 
 def error_message_of(value: object) -> str | None:

@@ -225,12 +225,16 @@ def anthropic_usage(usage: dict[str, Any]) -> tuple[dict[str, int], int | None]:
 
 
 def usage_from(input_counts: dict[str, int], output_tokens: int | None) -> Usage | None:
-    """Our :class:`Usage` from Anthropic's counts: the prompt is every input field summed."""
+    """Our :class:`Usage` from Anthropic's counts: the prompt is every input field summed, the cached
+    prompt is ``cache_read_input_tokens`` (cache writes are billed above the input price, not below)."""
     if not input_counts and output_tokens is None:
         return None
     prompt = sum(input_counts.values()) if input_counts else None
     total = None if prompt is None or output_tokens is None else prompt + output_tokens
-    return Usage(prompt_tokens=prompt, completion_tokens=output_tokens, total_tokens=total)
+    cached = input_counts.get("cache_read_input_tokens")
+    return Usage(
+        prompt_tokens=prompt, completion_tokens=output_tokens, total_tokens=total, cached_prompt_tokens=cached
+    )
 
 
 def anthropic_stream_error(error: object) -> StreamError:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from .._records import FailureKind, Usage
+from .._records import FailureKind, ToolCall, Usage
 from .._sse import SSEEvent
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "chat_path_for",
     "embeddings_path_for",
     "status_failure_kind",
+    "tool_calls_of",
 ]
 
 TOKEN: Final = 1
@@ -55,6 +56,8 @@ class ChatCompletion:
     finish_reason: str | None
     model: str | None = None
     """The model the server says answered (None when it did not say)."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    """The function calls of the answer, where the dialect keeps them."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -236,3 +239,10 @@ def status_failure_kind(dialect: ChatDialect, status: int) -> FailureKind | None
     kind_for = getattr(dialect, "failure_kind_for_status", None)
     kind = None if kind_for is None else kind_for(status)
     return kind if isinstance(kind, FailureKind) else None
+
+
+def tool_calls_of(parser: ChatStreamParser) -> tuple[ToolCall, ...]:
+    """The tool calls a stream parser kept, from its optional ``tool_calls`` property (OpenAI Chat
+    Completions has it); () for a dialect that does not keep them."""
+    calls = getattr(parser, "tool_calls", ())
+    return calls if isinstance(calls, tuple) else ()

@@ -15,6 +15,7 @@ import orjson
 
 from .._errors import ProtocolError
 from ._json import describe, encode_json, error_message_of, excerpt, load_json_object, short_text, usage_of
+from ._tool_calls import message_tool_calls
 from .base import ChatCompletion, EmbeddingsDialect
 from .openai_embeddings import OPENAI_EMBEDDINGS
 from .openai_stream import MAX_TOOL_CALLS, OpenAIChatStream, choice_zero
@@ -125,6 +126,7 @@ def _completion_of(choice: dict[str, Any], completion: dict[str, Any]) -> ChatCo
         usage=usage_of(completion.get("usage")),
         finish_reason=short_text(finish_reason),
         model=short_text(completion.get("model")),
+        tool_calls=message_tool_calls(message, MAX_TOOL_CALLS),
     )
 
 
@@ -139,3 +141,4 @@ def _message_text(message: dict[str, Any]) -> str:
     functions.append(message.get("function_call"))
     arguments = [function.get("arguments") for function in functions if isinstance(function, dict)]
     return "\n".join(argument for argument in arguments if isinstance(argument, str))
+

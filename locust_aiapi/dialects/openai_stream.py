@@ -26,7 +26,7 @@ from typing import Any, Final
 import orjson
 
 from .._errors import ProtocolError
-from .._records import Usage
+from .._records import ToolCall, Usage
 from .._sse import SSEEvent
 from ._json import (
     MAX_COUNT,
@@ -39,6 +39,7 @@ from ._json import (
     short_text,
     usage_of,
 )
+from ._tool_calls import ToolCallParts
 from .base import CONTENT, TOKEN, StreamError
 
 __all__ = ["MAX_CHOICES_SCANNED", "MAX_TOOL_CALLS", "OpenAIChatStream", "choice_zero", "stream_error_of"]
@@ -46,7 +47,8 @@ __all__ = ["MAX_CHOICES_SCANNED", "MAX_TOOL_CALLS", "OpenAIChatStream", "choice_
 MAX_CHOICES_SCANNED: Final = 16
 """Entries of ``choices`` looked at for choice 0; a server sending 200,000 costs no more."""
 MAX_TOOL_CALLS: Final = 128
-"""Distinct tool calls kept per answer; more is a protocol error."""
+"""Distinct tool calls kept per answer; more is a protocol error. Each call's id and name are cut
+to 200 characters; its arguments are bounded like the answer's text (by the response limits)."""
 
 _DONE: Final = "[DONE]"
 _TOKEN_AND_CONTENT: Final = TOKEN | CONTENT
@@ -81,7 +83,7 @@ class OpenAIChatStream:
         self.token_chunks = 0
         self._text = TextPieces()
         self._reasoning = TextPieces()
-        self._tool_args: dict[int, TextPieces] = {}  # argument pieces by tool-call index
+        self._tool_args: dict[int, ToolCallParts] = {}  # by tool-call index
 
     @property
     def finished(self) -> bool:
@@ -92,7 +94,12 @@ class OpenAIChatStream:
         """The visible content; for a tool-call-only answer, the calls' arguments, one per line."""
         if self._text or not self._tool_args:
             return str(self._text)
-        return "\n".join(str(pieces) for _, pieces in sorted(self._tool_args.items()))
+        return "\n".join(str(parts.arguments) for _, parts in sorted(self._tool_args.items()))
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        """The tool calls received so far, by index (an id the server left out becomes ``call_<index>``)."""
+        return tuple(parts.call(index) for index, parts in sorted(self._tool_args.items()))
 
     @property
     def reasoning(self) -> str:
@@ -185,8 +192,8 @@ class OpenAIChatStream:
     def _compact(self) -> None:
         self._text.compact()
         self._reasoning.compact()
-        for pieces in self._tool_args.values():
-            pieces.compact()
+        for parts in self._tool_args.values():
+            parts.arguments.compact()
 
     def _feed_refusal(self, delta: dict[str, Any], content: object) -> int:
         refusal = delta.get("refusal")
@@ -208,25 +215,27 @@ class OpenAIChatStream:
             raise TypeError("tool_calls is not a list")
         for call in calls[:MAX_TOOL_CALLS]:
             index = checked_count(call.get("index"), "tool call index") or 0
-            found |= self._add_tool_text(index, call.get("function") or {})
+            found |= self._add_tool_text(index, call.get("function") or {}, call.get("id"))
         legacy = delta.get("function_call")
         if legacy:
-            found |= self._add_tool_text(0, legacy)
+            found |= self._add_tool_text(0, legacy, None)
         return found
 
-    def _add_tool_text(self, index: int, function: dict[str, Any]) -> int:
+    def _add_tool_text(self, index: int, function: dict[str, Any], call_id: object) -> int:
         arguments = function.get("arguments")
-        named = TOKEN if function.get("name") else 0
-        if type(arguments) is not str:
-            return named
-        if not arguments:
-            return named or _EMPTY_DELTA
-        pieces = self._tool_args.get(index)
-        if pieces is None:
+        name = function.get("name")
+        named = TOKEN if name else 0
+        if not named and (type(arguments) is not str or not arguments):
+            return named if type(arguments) is not str else _EMPTY_DELTA
+        parts = self._tool_args.get(index)
+        if parts is None:
             if len(self._tool_args) >= MAX_TOOL_CALLS:
                 raise ProtocolError(f"the answer has more than {MAX_TOOL_CALLS} tool calls")
-            pieces = self._tool_args[index] = TextPieces()
-        pieces.append(arguments)
+            parts = self._tool_args[index] = ToolCallParts()
+        parts.identify(call_id, name)
+        if type(arguments) is not str or not arguments:
+            return named
+        parts.arguments.append(arguments)
         return TOKEN
 
     def _set_error(self, error: object) -> None:

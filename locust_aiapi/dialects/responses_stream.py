@@ -14,7 +14,8 @@ summary delta, or a function-call / custom-tool input delta. ``response.created`
 event types this parser does not know are skipped.
 
 Tokens come from the terminal event's ``response.usage``: ``input_tokens`` (cached ones included,
-as OpenAI counts them) and ``output_tokens`` (reasoning included).
+as OpenAI counts them; the cached ones are ``input_tokens_details.cached_tokens``) and
+``output_tokens`` (reasoning included).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import orjson
 from .._errors import ProtocolError
 from .._records import Usage
 from .._sse import SSEEvent
-from ._json import PIECES_PER_BLOCK, TextPieces, checked_count, short_text
+from ._json import PIECES_PER_BLOCK, TextPieces, cached_count, checked_count, short_text
 from .base import CONTENT, TOKEN, StreamError
 from .openai_stream import stream_error_of
 
@@ -173,4 +174,5 @@ def responses_usage(value: object) -> Usage | None:
         prompt_tokens=checked_count(value.get("input_tokens"), "usage.input_tokens"),
         completion_tokens=checked_count(value.get("output_tokens"), "usage.output_tokens"),
         total_tokens=checked_count(value.get("total_tokens"), "usage.total_tokens"),
+        cached_prompt_tokens=cached_count(value.get("input_tokens_details"), "usage.input_tokens_details"),
     )

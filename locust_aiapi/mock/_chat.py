@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ._capacity import QueueFullError, Slot
-from ._chat_timing import charge_rate_limits, decode_pace, prefill_delay_s
+from ._chat_timing import cached_prompt_tokens, charge_rate_limits, decode_pace, prefill_delay_s
 from ._chat_wire import DONE_EVENT, ChatEncoder, ChatRequest, parse_chat_request
 from ._config import MockConfig
 from ._errors import rate_limited
@@ -81,11 +81,13 @@ def serve_chat_with(
     raise_error_fault(state.config, fault)
     charge_rate_limits(state, chat)
     generation = plan_generation(state.config, exchange.rng, chat.max_tokens)
-    prefill_s = prefill_delay_s(state, exchange.request.body, chat)
+    cached_tokens = cached_prompt_tokens(state, exchange.request.body, chat)
+    prefill_s = prefill_delay_s(state, chat, cached_tokens)
     if prefill_s:
         generation = replace(generation, offsets_s=[t + prefill_s for t in generation.offsets_s])
     with admit(state) as slot:
         encoder = encoder_type(chat.model, chat.include_usage if chat.stream else False)
+        encoder.cached_tokens = cached_tokens
         if chat.stream:
             _stream(exchange, encoder, chat, generation, slot, fault, decode_pace(state))
         else:

@@ -15,7 +15,7 @@ from ._exchange import ServerState
 from ._inference import decode_scale, prefill_s, prompt_text
 from ._ratelimits import RateLimits
 
-__all__ = ["charge_rate_limits", "decode_pace", "prefill_delay_s"]
+__all__ = ["cached_prompt_tokens", "charge_rate_limits", "decode_pace", "prefill_delay_s"]
 
 
 def charge_rate_limits(state: ServerState, chat: ChatRequest) -> None:
@@ -24,13 +24,19 @@ def charge_rate_limits(state: ServerState, chat: ChatRequest) -> None:
         state.ratelimit.admit(chat.prompt_tokens + (chat.max_tokens or state.config.output_tokens))
 
 
-def prefill_delay_s(state: ServerState, body: bytes, chat: ChatRequest) -> float:
-    """Seconds of prefill before the first token: the prompt tokens the prefix cache does not hold."""
-    if not state.config.prefill_tokens_per_s:
-        return 0.0
+def cached_prompt_tokens(state: ServerState, body: bytes, chat: ChatRequest) -> int:
+    """The prompt tokens the prefix cache holds (0 with ``--prompt-cache-blocks 0``); the prompt's
+    blocks are cached afterwards. Reported as ``usage.prompt_tokens_details.cached_tokens``."""
+    if not state.config.prompt_cache_blocks:
+        return 0
     messages = orjson.loads(body).get("messages") or []  # already checked by parse_chat_request
     cached = state.prefix_cache.cached_tokens(prompt_text(messages))
-    return prefill_s(state.config, chat.prompt_tokens, min(cached, chat.prompt_tokens))
+    return min(cached, chat.prompt_tokens)
+
+
+def prefill_delay_s(state: ServerState, chat: ChatRequest, cached_tokens: int) -> float:
+    """Seconds of prefill before the first token: the prompt tokens the prefix cache does not hold."""
+    return prefill_s(state.config, chat.prompt_tokens, cached_tokens)
 
 
 def decode_pace(state: ServerState) -> Callable[[], float]:

@@ -71,6 +71,7 @@ class ChatEncoder:
         self.created = int(time.time())
         self.model = model
         self._include_usage = include_usage
+        self.cached_tokens = 0  # of the prompt, held by the prefix cache (prompt_tokens_details)
 
     def role_event(self) -> bytes:
         return self._chunk({"role": "assistant", "content": "", "refusal": None}, None)
@@ -84,7 +85,7 @@ class ChatEncoder:
     def usage_event(self, prompt_tokens: int, completion_tokens: int) -> bytes:
         chunk = self._head("chat.completion.chunk")
         chunk["choices"] = []
-        chunk["usage"] = usage(prompt_tokens, completion_tokens)
+        chunk["usage"] = usage(prompt_tokens, completion_tokens, self.cached_tokens)
         return _event(chunk)
 
     @staticmethod
@@ -100,7 +101,7 @@ class ChatEncoder:
         }
         body = self._head("chat.completion")
         body["choices"] = [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}]
-        body["usage"] = usage(prompt_tokens, completion_tokens)
+        body["usage"] = usage(prompt_tokens, completion_tokens, self.cached_tokens)
         body["service_tier"] = "default"
         return orjson.dumps(body)
 
@@ -121,12 +122,17 @@ class ChatEncoder:
         }
 
 
-def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
-    return {
+def usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int | None = None) -> dict[str, object]:
+    """OpenAI's usage object; with ``cached_tokens``, its ``prompt_tokens_details`` as Chat Completions
+    sends it (the legacy Completions API has none)."""
+    counts: dict[str, object] = {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
     }
+    if cached_tokens is not None:
+        counts["prompt_tokens_details"] = {"cached_tokens": cached_tokens, "audio_tokens": 0}
+    return counts
 
 
 def _event(payload: dict[str, object]) -> bytes:

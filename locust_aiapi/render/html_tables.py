@@ -195,8 +195,10 @@ def arrival(report: RunReport) -> str:
 _COST_COLUMNS: tuple[Column[tuple[str, ModelCost]], ...] = (
     Column("Model", _escaped_name),
     Column("Input tokens", lambda named: _count(named[1]["prompt_tokens"])),
+    Column("of them cached", lambda named: _count(named[1]["cached_prompt_tokens"])),
     Column("Output tokens", lambda named: _count(named[1]["output_tokens"])),
     Column("$/MTok in", lambda named: _num(named[1]["input_usd_per_mtok"], 2)),
+    Column("$/MTok cached in", lambda named: _num(named[1]["cached_input_usd_per_mtok"], 3)),
     Column("$/MTok out", lambda named: _num(named[1]["output_usd_per_mtok"], 2)),
     Column(
         "Estimated cost",

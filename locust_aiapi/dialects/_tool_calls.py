@@ -1,0 +1,63 @@
+"""Tool calls in OpenAI's Chat Completions format, as the streamed and non-streamed parsers keep them.
+
+A streamed call arrives in deltas keyed by ``index``: the first carries ``id``, ``type`` and the
+function's ``name``, later ones pieces of ``arguments`` (JSON text, kept as received, not parsed). The
+first id and name sent win; each is cut to 200 characters; an id the server left out becomes
+``call_<index>``, so a conversation can still answer the call. The number of calls is bounded by the
+parser (``MAX_TOOL_CALLS``), the arguments by the response limits like any text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._errors import ProtocolError
+from .._records import ToolCall
+from ._json import TextPieces, short_text
+
+__all__ = ["ToolCallParts", "message_tool_calls"]
+
+
+class ToolCallParts:
+    """One tool call as its deltas arrive: the first id and name sent, and the argument pieces."""
+
+    __slots__ = ("arguments", "id", "name")
+
+    def __init__(self) -> None:
+        self.id: str | None = None
+        self.name: str | None = None
+        self.arguments = TextPieces()
+
+    def identify(self, call_id: object, name: object) -> None:
+        if self.id is None:
+            self.id = short_text(call_id)
+        if self.name is None:
+            self.name = short_text(name)
+
+    def call(self, index: int) -> ToolCall:
+        return ToolCall(id=self.id or f"call_{index}", name=self.name or "", arguments=str(self.arguments))
+
+
+def message_tool_calls(message: dict[str, Any], limit: int) -> tuple[ToolCall, ...]:
+    """A chat completion message's function calls (the first ``limit``; a legacy ``function_call`` as one)."""
+    calls = message.get("tool_calls") or []
+    if not isinstance(calls, list):
+        raise ProtocolError("tool_calls is not a list")
+    found = []
+    for index, call in enumerate(calls[:limit]):
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict):
+            found.append(_tool_call(function, call.get("id"), index))
+    legacy = message.get("function_call")
+    if not found and isinstance(legacy, dict):
+        found.append(_tool_call(legacy, None, 0))
+    return tuple(found)
+
+
+def _tool_call(function: dict[str, Any], call_id: object, index: int) -> ToolCall:
+    arguments = function.get("arguments")
+    return ToolCall(
+        id=short_text(call_id) or f"call_{index}",
+        name=short_text(function.get("name")) or "",
+        arguments=arguments if isinstance(arguments, str) else "",
+    )
