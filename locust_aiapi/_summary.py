@@ -28,7 +28,7 @@ class LLMSummary:
 
     __slots__ = ("by_key",)
 
-    FORMAT_VERSION = 4  # 4: client lag, kernel-stamped requests
+    FORMAT_VERSION = 5  # 4: client lag, kernel-stamped requests; 5: cached prompt tokens
 
     def __init__(self) -> None:
         self.by_key: dict[tuple[str, str], NameStats] = {}
