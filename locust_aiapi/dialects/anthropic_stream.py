@@ -24,13 +24,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import orjson
-
 from .._errors import ProtocolError
 from .._records import Usage
-from .._sse import SSEEvent
 from ._json import (
-    PIECES_PER_BLOCK,
     TextPieces,
     checked_count,
     describe,
@@ -38,6 +34,7 @@ from ._json import (
     excerpt,
     short_text,
 )
+from ._typed_stream import TypedEventStream
 from .base import CONTENT, TOKEN, StreamError
 
 __all__ = [
@@ -57,37 +54,16 @@ _EXCERPT_CHARS: Final = 200
 _INPUT_FIELDS: Final = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
 
-class AnthropicStream:
+class AnthropicStream(TypedEventStream):
     """Parses the events of one streamed Messages answer (a ``ChatStreamParser``)."""
 
-    __slots__ = (
-        "_ended",
-        "_input",
-        "_output_tokens",
-        "_reasoning",
-        "_started",
-        "_text",
-        "_tool_args",
-        "error",
-        "finish_reason",
-        "model",
-        "protocol_error",
-        "token_chunks",
-    )
+    __slots__ = ("_input", "_output_tokens", "_started")
 
     def __init__(self) -> None:
-        self._ended = False  # message_stop was seen: later events are ignored
+        super().__init__()  # its end: message_stop
         self._started = False  # message_start was seen
         self._input: dict[str, int] = {}  # input usage fields, cumulative: the last value wins
         self._output_tokens: int | None = None
-        self.error: StreamError | None = None
-        self.protocol_error: str | None = None
-        self.finish_reason: str | None = None
-        self.model: str | None = None
-        self.token_chunks = 0
-        self._text = TextPieces()
-        self._reasoning = TextPieces()
-        self._tool_args = TextPieces()
 
     @property
     def finished(self) -> bool:
@@ -96,41 +72,6 @@ class AnthropicStream:
     @property
     def usage(self) -> Usage | None:
         return usage_from(self._input, self._output_tokens)
-
-    @property
-    def text(self) -> str:
-        """The visible text; for a tool-use-only answer, the tools' input JSON."""
-        return str(self._text) if self._text else str(self._tool_args)
-
-    @property
-    def reasoning(self) -> str:
-        return str(self._reasoning)
-
-    def feed(self, event: SSEEvent) -> int:
-        if self._ended:
-            return 0
-        try:
-            payload = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            return self._feed_unparseable(event)
-        if type(payload) is not dict:
-            self._set_protocol_error("a stream event is not a JSON object")
-            return 0
-        try:
-            return self._feed_event(payload, payload.get("type") or event.event)
-        except ProtocolError as exc:
-            self._set_protocol_error(str(exc))
-        except (AttributeError, TypeError, LookupError):
-            self._set_protocol_error("a stream event has an unexpected structure")
-        return 0
-
-    def _feed_unparseable(self, event: SSEEvent) -> int:
-        data = event.data.strip()
-        if event.event == "error":
-            self._set_error(data or "error event without data")
-        elif data:  # whitespace-only data is a keep-alive, not an error
-            self._set_protocol_error("a stream event is not valid JSON")
-        return 0
 
     def _feed_event(self, payload: dict[str, Any], kind: object) -> int:
         if kind == "content_block_delta":  # the common case first
@@ -158,11 +99,7 @@ class AnthropicStream:
             flags = self._append(self._tool_args, delta["partial_json"], "partial_json")
         else:  # signature_delta, citations_delta and future kinds: no generated token
             return 0
-        self.token_chunks += 1
-        if not self.token_chunks % PIECES_PER_BLOCK:
-            self._text.compact()
-            self._reasoning.compact()
-            self._tool_args.compact()
+        self._counted()
         return flags
 
     @staticmethod
@@ -202,13 +139,9 @@ class AnthropicStream:
         if output is not None and with_output:
             self._output_tokens = output
 
-    def _set_error(self, error: object) -> None:
-        if self.error is None:
-            self.error = anthropic_stream_error(error)
+    def _stream_error(self, error: object) -> StreamError:
+        return anthropic_stream_error(error)
 
-    def _set_protocol_error(self, message: str) -> None:
-        if self.protocol_error is None:
-            self.protocol_error = message
 
 
 def anthropic_usage(usage: dict[str, Any]) -> tuple[dict[str, int], int | None]:

@@ -22,12 +22,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import orjson
-
 from .._errors import ProtocolError
 from .._records import Usage
-from .._sse import SSEEvent
-from ._json import PIECES_PER_BLOCK, TextPieces, cached_count, checked_count, short_text
+from ._json import TextPieces, cached_count, checked_count, short_text
+from ._typed_stream import TypedEventStream
 from .base import CONTENT, TOKEN, StreamError
 from .openai_stream import stream_error_of
 
@@ -43,72 +41,18 @@ _FINISHED: Final = frozenset({"response.completed", "response.incomplete"})
 _LIFECYCLE: Final = frozenset({"response.created", "response.in_progress", "response.queued"})
 
 
-class ResponsesStream:
+class ResponsesStream(TypedEventStream):
     """Parses the events of one streamed Responses answer (a ``ChatStreamParser``)."""
 
-    __slots__ = (
-        "_ended",
-        "_reasoning",
-        "_text",
-        "_tool_args",
-        "error",
-        "finish_reason",
-        "model",
-        "protocol_error",
-        "token_chunks",
-        "usage",
-    )
+    __slots__ = ("usage",)
 
     def __init__(self) -> None:
-        self._ended = False  # a terminal event was seen: later events are ignored
-        self.error: StreamError | None = None
-        self.protocol_error: str | None = None
+        super().__init__()  # its end: a terminal event (completed, incomplete, failed) or an error
         self.usage: Usage | None = None
-        self.finish_reason: str | None = None
-        self.model: str | None = None
-        self.token_chunks = 0
-        self._text = TextPieces()
-        self._reasoning = TextPieces()
-        self._tool_args = TextPieces()
 
     @property
     def finished(self) -> bool:
         return self._ended and self.error is None
-
-    @property
-    def text(self) -> str:
-        """The visible text; for a tool-call-only answer, the calls' arguments."""
-        return str(self._text) if self._text else str(self._tool_args)
-
-    @property
-    def reasoning(self) -> str:
-        return str(self._reasoning)
-
-    def feed(self, event: SSEEvent) -> int:
-        if self._ended:
-            return 0
-        try:
-            payload = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            return self._feed_unparseable(event)
-        if type(payload) is not dict:
-            self._set_protocol_error("a stream event is not a JSON object")
-            return 0
-        try:
-            return self._feed_event(payload, payload.get("type") or event.event)
-        except ProtocolError as exc:
-            self._set_protocol_error(str(exc))
-        except (AttributeError, TypeError, LookupError):
-            self._set_protocol_error("a stream event has an unexpected structure")
-        return 0
-
-    def _feed_unparseable(self, event: SSEEvent) -> int:
-        data = event.data.strip()
-        if event.event == "error":
-            self._set_error(data or "error event without data")
-        elif data:
-            self._set_protocol_error("a stream event is not valid JSON")
-        return 0
 
     def _feed_event(self, payload: dict[str, Any], kind: object) -> int:
         if kind in _VISIBLE:  # the common case first
@@ -135,11 +79,7 @@ class ResponsesStream:
             raise ProtocolError("a delta event's delta is not a string")
         if delta:
             pieces.append(delta)
-        self.token_chunks += 1
-        if not self.token_chunks % PIECES_PER_BLOCK:
-            self._text.compact()
-            self._reasoning.compact()
-            self._tool_args.compact()
+        self._counted()
         return delta
 
     def _feed_terminal(self, response: dict[str, Any], kind: object) -> None:
@@ -155,13 +95,8 @@ class ResponsesStream:
         else:
             self.finish_reason = "completed"
 
-    def _set_error(self, error: object) -> None:
-        if self.error is None:
-            self.error = stream_error_of(error)
-
-    def _set_protocol_error(self, message: str) -> None:
-        if self.protocol_error is None:
-            self.protocol_error = message
+    def _stream_error(self, error: object) -> StreamError:
+        return stream_error_of(error)
 
 
 def responses_usage(value: object) -> Usage | None:
