@@ -151,3 +151,23 @@ def test_web_ui_outputs_are_numbered_per_test() -> None:
     assert output_path(web, "out/summary.json", 1) == "out/summary.1.json"
     assert output_path(web, "out/report.html", 2) == "out/report.2.html"
     assert output_path(web, "requests", 2) == "requests.2"
+
+
+def test_the_llm_tab_has_a_row_per_conversation_turn() -> None:
+    """How TTFT grows turn by turn is what conversations are tested for: the tab shows it too."""
+    import dataclasses
+
+    from locust_aiapi._end_of_run import build_report
+    from locust_aiapi._run_state import RunState
+    from locust_aiapi.render.web_live import tab_rows
+
+    from .test_summary import chat_ok
+
+    state = RunState()
+    for turn, ttft_s in ((1, 0.2), (2, 0.3), (3, 0.4)):
+        record = chat_ok(0.0, ttft_s=ttft_s, tokens=4, gap_s=0.01, tail_s=0.0, prompt=10 * turn)
+        state.record(dataclasses.replace(record, conversation_id="c1", turn=turn))
+    rows = {row["name"]: row for row in tab_rows(build_report(state))}
+    turns = [name for name in rows if "· turn" in name]
+    assert turns == ["Aggregated · turn 1", "Aggregated · turn 2", "Aggregated · turn 3"]
+    assert rows["Aggregated · turn 3"]["ttft"].startswith("400")

@@ -46,12 +46,16 @@ def _row(name: str, row: NameRow, goodput: GoodputRow | None) -> dict[str, str]:
 
 
 def tab_rows(report: RunReport, base: str = "", phase: str | None = None) -> list[dict[str, str]]:
-    """One row per request name and the Aggregated one, then a row that links to the live page
-    (and says the shape's current phase)."""
+    """One row per request name and the Aggregated one, one per conversation turn (when the run had
+    conversations), then a row that links to the live page (and says the shape's current phase)."""
     goodput = report.get("goodput")
     by_name = goodput["requests"] if goodput else {}
     rows = [_row(name, row, by_name.get(name)) for name, row in report["requests"].items()]
     rows.append(_row("Aggregated", report["total"], goodput["total"] if goodput else None))
+    # conversations: how TTFT grows with the context, turn by turn (what they are tested for)
+    workload = report.get("workload")
+    for turn in (workload or {}).get("turns") or []:
+        rows.append(_row(f"Aggregated · turn {turn['turn']}", turn, None))
     # Locust's table sorts rows by name: the arrow puts this one after the names of ASCII letters
     where = f"{phase} · " if phase else ""
     rows.append({"name": f"→ {where}charts, thresholds, cost: {base}/ai/ (and Download Data)"})
