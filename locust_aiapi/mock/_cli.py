@@ -12,6 +12,7 @@ import gevent
 from gevent.event import Event
 
 from ._config import MockConfig, MockConfigError
+from ._limits import open_files_warning, raise_open_files_limit
 from ._server import MockServer
 
 PROG = "locust-aiapi-mock"
@@ -94,6 +95,9 @@ def parse_config(argv: Sequence[str] | None = None) -> MockConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the mock until SIGTERM or SIGINT; returns the process exit code."""
     config = parse_config(argv)
+    warning = open_files_warning(raise_open_files_limit())
+    if warning is not None:
+        print(f"{PROG}: {warning}", file=sys.stderr, flush=True)
     stopping = Event()
     handlers = [gevent.signal_handler(signum, stopping.set) for signum in (signal.SIGTERM, signal.SIGINT)]
     server = MockServer(config)
