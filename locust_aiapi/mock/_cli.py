@@ -12,7 +12,7 @@ import gevent
 from gevent.event import Event
 
 from ._config import MockConfig, MockConfigError
-from ._limits import open_files_warning, raise_open_files_limit
+from ._limits import open_files_warning, raise_open_files_limit, tune_garbage_collector
 from ._server import MockServer
 
 PROG = "locust-aiapi-mock"
@@ -107,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: cannot start: {error}", file=sys.stderr)
         return 1
     try:
+        tune_garbage_collector()
         print(f"locust-aiapi-mock listening on {url}", flush=True)
         stopping.wait()
     finally:
