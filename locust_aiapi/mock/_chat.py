@@ -165,8 +165,10 @@ def _send_content(
         previous_s = offset_s
         sleep_until(due_s)
         exchange.send_event(encoder.content_event(generation.chunks[index]))
+        sent_s = time.perf_counter()
         if index == 0:
-            record.first_token_s = time.perf_counter()
+            record.first_token_s = sent_s
+        record.chunk_late_us.append(round((sent_s - due_s) * 1e6))
         record.completion_tokens += generation.chunk_tokens[index]
 
 

@@ -72,12 +72,21 @@ class ChatEncoder:
         self.model = model
         self._include_usage = include_usage
         self.cached_tokens = 0  # of the prompt, held by the prefix cache (prompt_tokens_details)
+        self._content_frame: tuple[bytes, bytes] | None = None
 
     def role_event(self) -> bytes:
         return self._chunk({"role": "assistant", "content": "", "refusal": None}, None)
 
     def content_event(self, text: str) -> bytes:
-        return self._chunk({"content": text}, None)
+        # The hot path (20k chunks/s): only the text changes between chunks, so the bytes around it
+        # are encoded once per answer; the result is byte for byte what `_chunk` would give.
+        if self._content_frame is None:
+            marker = "\x00"
+            # the text is the last string in the chunk, so a model name cannot be mistaken for it
+            prefix, _, suffix = self._chunk({"content": marker}, None).rpartition(orjson.dumps(marker))
+            self._content_frame = (prefix, suffix)
+        prefix, suffix = self._content_frame
+        return prefix + orjson.dumps(text) + suffix
 
     def finish_event(self, finish_reason: str) -> bytes:
         return self._chunk({}, finish_reason)

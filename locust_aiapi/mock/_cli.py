@@ -12,6 +12,7 @@ import gevent
 from gevent.event import Event
 
 from ._config import MockConfig, MockConfigError
+from ._limits import open_files_warning, raise_open_files_limit, tune_garbage_collector
 from ._server import MockServer
 
 PROG = "locust-aiapi-mock"
@@ -94,6 +95,9 @@ def parse_config(argv: Sequence[str] | None = None) -> MockConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the mock until SIGTERM or SIGINT; returns the process exit code."""
     config = parse_config(argv)
+    warning = open_files_warning(raise_open_files_limit())
+    if warning is not None:
+        print(f"{PROG}: {warning}", file=sys.stderr, flush=True)
     stopping = Event()
     handlers = [gevent.signal_handler(signum, stopping.set) for signum in (signal.SIGTERM, signal.SIGINT)]
     server = MockServer(config)
@@ -103,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: cannot start: {error}", file=sys.stderr)
         return 1
     try:
+        tune_garbage_collector()
         print(f"locust-aiapi-mock listening on {url}", flush=True)
         stopping.wait()
     finally:

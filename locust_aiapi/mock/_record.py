@@ -6,7 +6,7 @@ generator on the same machine takes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gevent
 import orjson
@@ -26,6 +26,8 @@ class RequestRecord:
     prompt_tokens: int = 0
     status: int = 0
     outcome: str = "ok"
+    # chat streams: how late each content chunk's sendall returned, in microseconds after it was due
+    chunk_late_us: list[int] = field(default_factory=list)
 
 
 class Recorder:

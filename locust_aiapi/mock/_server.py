@@ -20,7 +20,9 @@ from ._errors import ApiError
 from ._http import HttpProtocolError, ResponseWriter, encode_response, read_request
 from ._record import Recorder
 
-LISTEN_BACKLOG = 1024
+# Linux caps this at net.core.somaxconn (4096 since 5.4); a burst of new connections beyond the
+# backlog waits for SYN retransmits (1 s, 3 s, ...) instead of being served.
+LISTEN_BACKLOG = 4096
 STOP_TIMEOUT_S = 1.0
 TLS_HANDSHAKE_TIMEOUT_S = 10.0
 
