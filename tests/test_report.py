@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html as html_lib
 import json
 import re
 import shutil
@@ -122,7 +123,7 @@ def test_the_report_of_a_real_run_shows_the_llm_sections(sweep_run: dict[str, An
     ]:  # fmt: skip
         assert text in html, text
     for phase in summary["phases"]:
-        assert f"<td>{phase['label']}</td>" in html
+        assert f">{phase['label']}</td>" in html
     assert [p["label"] for p in summary["phases"]] == ["2 users", "4 users", "6 users"]
     assert f"{summary['total']['count']:,}" in html
     assert html.count("<svg") == 5
@@ -283,3 +284,50 @@ def test_the_report_never_shows_credentials_in_the_host() -> None:
     assert public_host("https://user:pw@api.example.test/v1") == "https://api.example.test/v1"
     assert public_host("http://127.0.0.1:8000") == "http://127.0.0.1:8000"
     assert public_host(None) is None
+
+
+_MEASURE = """<script>
+addEventListener("load", () => {
+  const page = document.querySelector("iframe").contentDocument;
+  const out = {page: page.documentElement.scrollWidth, viewport: page.defaultView.innerWidth, tables: []};
+  for (const table of page.querySelectorAll("table")) {
+    const first = table.querySelector("th, td").textContent;
+    out.tables.push([first, table.scrollWidth, table.parentElement.clientWidth]);
+  }
+  const pre = document.createElement("pre");
+  pre.id = "measured";
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def measure_widths(page: Path, width_px: int, profile: Path) -> dict[str, Any]:
+    """Lay ``page`` out ``width_px`` wide in headless Chromium (in an iframe: the headless window has a
+    minimum width of 500 px) and return the page's and each table's scroll width next to its box."""
+    wrapper = page.with_name(f"measure-{width_px}.html")
+    wrapper.write_text(
+        f'<!DOCTYPE html><body style="margin:0"><iframe width="{width_px}" height="900" style="border:0" '
+        f'srcdoc="{html_lib.escape(page.read_text(encoding="utf-8"))}"></iframe>{_MEASURE}</body>',
+        encoding="utf-8",
+    )
+    command = [
+        shutil.which("chromium") or "chromium", "--headless", "--no-sandbox", "--disable-gpu",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={profile}", f"--window-size={width_px + 100},1000", "--dump-dom", wrapper.as_uri(),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    found = re.search(r'<pre id="measured">(.*?)</pre>', done.stdout)
+    assert found, done.stderr[-2000:]
+    measured: dict[str, Any] = json.loads(html_lib.unescape(found.group(1)))
+    return measured
+
+
+@pytest.mark.parametrize("width_px", [1440, 1024, 720, PHONE[0]])
+def test_no_table_of_the_report_is_clipped(sweep_run: dict[str, Any], tmp_path: Path, width_px: int) -> None:
+    measured = measure_widths(sweep_run["path"], width_px, tmp_path / "profile")
+    assert measured["viewport"] == width_px
+    assert measured["page"] <= width_px, measured
+    assert len(measured["tables"]) >= 8  # thresholds, phases, requests, five percentile tables, cost
+    clipped = [table for table in measured["tables"] if table[1] > table[2]]
+    assert not clipped, clipped

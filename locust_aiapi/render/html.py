@@ -83,7 +83,8 @@ def _thresholds(report: RunReport) -> str:
     ]
     rendered = tables.table(("Threshold", "Measured", "Result"), rows)
     for verdict in ("PASS", "FAIL"):
-        rendered = rendered.replace(f"<td>{verdict}</td>", f'<td class="{verdict.lower()}">{verdict}</td>')
+        cell = f'<td data-label="Result">{verdict}</td>'
+        rendered = rendered.replace(cell, cell.replace("<td", f'<td class="{verdict.lower()}"', 1))
     return f"<section><h2>Thresholds</h2>{rendered}</section>"
 
 

@@ -35,6 +35,10 @@ _METRICS: tuple[tuple[LatencyMetric, str], ...] = (
     ("e2e_ms", "End-to-end latency (ms)"),
 )
 _STATS: tuple[Statistic, ...] = ("count", "mean", "p50", "p90", "p95", "p99", "max")
+STACK_FROM_COLUMNS = 5
+"""Tables of more columns than this become one card per row below 720 px (see ``report.css``)."""
+WIDE_FROM_COLUMNS = 10
+"""... and tables of more than this below 1100 px."""
 _num, _pct = HTML.number, HTML.percent
 _Row = TypeVar("_Row")
 
@@ -42,11 +46,19 @@ _Row = TypeVar("_Row")
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], classes: Sequence[str] = ()) -> str:
     """A ``<table>`` of already escaped cells; ``classes`` name each row's CSS class."""
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    labels = [f' data-label="{escape(h)}"' for h in headers]
     body = "".join(
-        f'<tr class="{classes[i] if i < len(classes) else ""}">{"".join(f"<td>{c}</td>" for c in row)}</tr>'
+        f'<tr class="{classes[i] if i < len(classes) else ""}">'
+        + "".join(f"<td{labels[j] if j < len(labels) else ''}>{c}</td>" for j, c in enumerate(row))
+        + "</tr>"
         for i, row in enumerate(rows)
     )
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    # a table of many columns is stacked (a card per row) on a narrow screen rather than scrolled
+    stacked = ' class="stack"' if len(headers) > STACK_FROM_COLUMNS else ""
+    if len(headers) > WIDE_FROM_COLUMNS:
+        stacked = ' class="stack wide"'
+    table = f"<table{stacked}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="scroll">{table}</div>'
 
 
 def _columns_table(columns: Sequence[Column[_Row]], rows: Sequence[_Row], classes: Sequence[str] = ()) -> str:
