@@ -30,6 +30,7 @@ __all__ = [
     "Statistic",
     "SummaryReport",
     "ThresholdResult",
+    "TimeSeriesFigures",
     "TimeSeriesPoint",
     "TimeSeriesReport",
     "TurnRow",
@@ -169,16 +170,32 @@ class WorkloadReport(TypedDict):
     turns: list[TurnRow]  # empty without conversations
 
 
-class TimeSeriesPoint(TypedDict):
-    epoch_s: float
-    offset_s: float
-    users: int | None
+class TimeSeriesFigures(TypedDict):
+    """The requests that ended in one bucket (all of them, or those of one name); rates per covered second."""
+
     requests: int
     rps: float
     failures_by_kind: dict[str, int]
     output_tokens_per_s: float
     ttft_p50_ms: float | None
     ttft_p95_ms: float | None
+    e2e_p50_ms: float | None
+    e2e_p95_ms: float | None
+    itl_p50_ms: float | None
+    itl_p95_ms: float | None
+
+
+class _TimeSeriesFacts(TypedDict):
+    epoch_s: float
+    offset_s: float
+    covered_s: float  # seconds of the bucket within the run's requests: less at the edges (rates use it)
+    users: int | None
+
+
+class TimeSeriesPoint(_TimeSeriesFacts, TimeSeriesFigures):
+    """One bucket: the figures of every request, and ``by_name`` the same per request name (capped)."""
+
+    by_name: dict[str, TimeSeriesFigures]
 
 
 class TimeSeriesReport(TypedDict):

@@ -120,14 +120,41 @@ def test_the_report_of_a_real_run_shows_the_llm_sections(sweep_run: dict[str, An
         "Time per output token (ms)", "End-to-end latency (ms)", "Over time", "TTFT (ms)", "Output tokens/s",
         "Requests/s (completed)", "Users", "Failures by kind", "rate_limited", "Estimated cost",
         "deepseek-v3.2", "SLO per request: ttft_ms ≤ 1,000", "Goodput", "shape: Sweep",
+        "Against concurrency", "Requests/s vs users", "Output tokens/s vs users", "TTFT (ms) vs users",
+        "ITL (ms) vs users", "E2E latency (ms)", "ITL (ms)",
     ]:  # fmt: skip
         assert text in html, text
     for phase in summary["phases"]:
         assert f">{phase['label']}</td>" in html
     assert [p["label"] for p in summary["phases"]] == ["2 users", "4 users", "6 users"]
     assert f"{summary['total']['count']:,}" in html
-    assert html.count("<svg") == 5
+    assert html.count("<svg") == 11  # 4 against concurrency, 7 over time (one name: no per-name charts)
     assert summary["total"]["failures_by_kind"].get("rate_limited", 0) > 0
+
+
+def figure(html: str, caption: str) -> str:
+    pattern = rf'<figure class="card"><figcaption>{re.escape(caption)}</figcaption>.*?</figure>'
+    found = re.search(pattern, html)
+    assert found, caption
+    return found.group(0)
+
+
+def test_a_sweep_is_charted_against_concurrency_one_point_per_step(sweep_run: dict[str, Any]) -> None:
+    html, phases = sweep_run["html"], sweep_run["summary"]["phases"]
+    for caption in ["Requests/s vs users", "TTFT (ms) vs users", "ITL (ms) vs users"]:
+        chart = figure(html, caption)
+        xs = re.findall(r'class="xlab"[^>]*>([^<]*)<', chart)
+        assert xs == ["2", "4", "6"], caption  # x = the phases' target users
+        points = re.search(r'<polyline class="line s0" points="([^"]*)"', chart)
+        assert points and len(points.group(1).split()) == len(phases) == 3, caption
+    # the throughput line follows the phases' own figures: more users, more requests per second
+    rates = [(p["count"] - p["cancelled"]) / p["duration_s"] for p in phases]
+    assert rates[0] < rates[2]
+    chart = figure(html, "Requests/s vs users")
+    line = re.search(r'points="([^"]*)"', chart)
+    assert line
+    ys = [float(xy.split(",")[1]) for xy in line.group(1).split()]
+    assert ys[0] > ys[2]  # SVG y grows downwards: the 6-user point is higher
 
 
 def test_the_report_is_self_contained(sweep_run: dict[str, Any]) -> None:
@@ -331,3 +358,53 @@ def test_no_table_of_the_report_is_clipped(sweep_run: dict[str, Any], tmp_path: 
     assert len(measured["tables"]) >= 8  # thresholds, phases, requests, five percentile tables, cost
     clipped = [table for table in measured["tables"] if table[1] > table[2]]
     assert not clipped, clipped
+
+
+def test_time_series_keeps_a_line_per_name_and_e2e_and_itl() -> None:
+    series = TimeSeries()
+    for i in range(20):
+        rec = timed(1000.5 + 0.2 * i, ok=i % 5 != 4)
+        rec.name = "chat" if i % 2 else "embed"
+        rec.last_token_s = 10.0 + 0.1 + 0.09  # 10 tokens over 90 ms: ITL 10 ms
+        series.add(rec)
+    points = series.points()["points"]
+    assert sum(p["by_name"]["chat"]["requests"] for p in points) == 10
+    assert sum(p["by_name"]["embed"]["requests"] for p in points) == 10
+    first = points[0]
+    assert first["rps"] == pytest.approx(sum(f["rps"] for f in first["by_name"].values()))
+    assert first["e2e_p50_ms"] == pytest.approx(500.0, rel=0.02)
+    assert first["itl_p95_ms"] == pytest.approx(10.0, rel=0.02)
+    assert first["by_name"]["chat"]["ttft_p50_ms"] == pytest.approx(100.0, rel=0.02)
+    failed = sum(sum(f["failures_by_kind"].values()) for p in points for f in p["by_name"].values())
+    assert failed == sum(sum(p["failures_by_kind"].values()) for p in points) == 4
+
+
+def test_time_series_caps_the_names_of_a_bucket_also_when_merging() -> None:
+    from locust_aiapi._timeseries import MAX_NAMES, OTHER_NAMES
+
+    workers = [TimeSeries(), TimeSeries()]
+    for i in range(3 * MAX_NAMES):
+        rec = timed(1000.5)
+        rec.name = f"name-{i:02d}"
+        workers[i % 2].add(rec)
+    master = TimeSeries()
+    for worker in workers:
+        payload = worker.take_report()
+        assert payload is not None
+        master.absorb(json.loads(json.dumps(payload)))
+    (point,) = master.points()["points"]
+    assert len(point["by_name"]) == MAX_NAMES and OTHER_NAMES in point["by_name"]
+    assert sum(f["requests"] for f in point["by_name"].values()) == point["requests"] == 3 * MAX_NAMES
+
+
+def test_the_last_partial_bucket_is_a_rate_per_covered_second_not_a_false_drop() -> None:
+    series = TimeSeries()
+    for i in range(41):  # 4 requests a second, steadily, from 1000.5 to 1010.5; ends at 1010.5 (1010 bucket)
+        series.add(timed(1000.5 + 0.25 * i))
+    series.sample_users(1013.0, 4)  # the ticker sampled users after the last request: no rate there
+    points = series.points()["points"]
+    assert points[-1]["epoch_s"] == 1010.0 and points[-1]["covered_s"] == pytest.approx(0.5)
+    steady = [p["rps"] for p in points[1:-1]]
+    assert steady == pytest.approx([4.0] * len(steady))
+    assert points[-1]["rps"] == pytest.approx(3 / 0.5)  # 1010.0, .25, .5 in half a second: no cliff
+    assert points[-1]["output_tokens_per_s"] == pytest.approx(30 / 0.5)

@@ -10,10 +10,10 @@ from collections.abc import Callable
 from html import escape
 from importlib.resources import files
 
-from .._report_types import ReportMeta, RunReport, TimeSeriesPoint
+from .._report_types import ReportMeta, RunReport
+from . import html_charts as charts
 from . import html_tables as tables
 from . import workload
-from .charts import Series, bar_chart, line_chart
 from .console import token_notes
 from .format import HTML
 
@@ -88,41 +88,6 @@ def _thresholds(report: RunReport) -> str:
     return f"<section><h2>Thresholds</h2>{rendered}</section>"
 
 
-def _charts(report: RunReport) -> str:
-    series = report["timeseries"]
-    points = series["points"]
-    if not points:
-        return ""
-    xs = [p["offset_s"] for p in points]
-
-    def col(value: Callable[[TimeSeriesPoint], float | None]) -> list[float | None]:
-        return [value(p) for p in points]
-
-    kinds = sorted({kind for p in points for kind in p["failures_by_kind"]})
-    figures = [
-        line_chart(
-            "TTFT (ms)",
-            xs,
-            [Series("p50", col(lambda p: p["ttft_p50_ms"])), Series("p95", col(lambda p: p["ttft_p95_ms"]))],
-        ),
-        line_chart(
-            "Output tokens/s", xs, [Series("output tokens/s", col(lambda p: p["output_tokens_per_s"]))]
-        ),
-        line_chart("Requests/s (completed)", xs, [Series("requests/s", col(lambda p: p["rps"]))]),
-        line_chart("Users", xs, [Series("users", col(lambda p: p["users"]))]),
-        bar_chart(
-            "Failures by kind",
-            xs,
-            [Series(kind, [float(p["failures_by_kind"].get(kind, 0)) for p in points]) for kind in kinds],
-        ),
-    ]
-    width = _num(series["interval_s"], 0)
-    return (
-        f'<section><h2>Over time</h2><p class="muted">Per {width} s bucket, by request end time.</p>'
-        f'<div class="charts">{"".join(figures)}</div></section>'
-    )
-
-
 def _definitions() -> str:
     items = "".join(f"<dt>{escape(term)}</dt><dd>{escape(text)}</dd>" for term, text in _DEFINITIONS)
     return f'<section><h2>Definitions</h2><dl class="defs">{items}</dl></section>'
@@ -138,8 +103,8 @@ def _token_notes(report: RunReport) -> str:
 
 
 _SECTIONS: tuple[Callable[[RunReport], str], ...] = (
-    _verdict, _kpis, _thresholds, _token_notes, tables.phases, _charts, tables.requests, tables.percentiles,
-    tables.failures, tables.arrival, tables.cost, workload.html_section,
+    _verdict, _kpis, _thresholds, _token_notes, tables.phases, charts.concurrency_charts, charts.time_charts,
+    tables.requests, tables.percentiles, tables.failures, tables.arrival, tables.cost, workload.html_section,
 )  # fmt: skip
 
 
