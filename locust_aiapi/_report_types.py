@@ -269,14 +269,18 @@ class RunReport(SummaryReport, ReportSections, total=False):
     listener_errors: dict[str, int]  # only when a listener of ours raised (it was caught)
 
 
-class ReportMeta(TypedDict):
-    """Facts about the run shown in the HTML report's header (None: not known)."""
-
+class _RunFacts(TypedDict):
     host: str | None
     locustfile: str | None
     shape: str | None
     run: str | None
     workers: int | None
+
+
+class ReportMeta(_RunFacts, total=False):
+    """Facts about the run shown in the HTML report's header (None: not known), and its configuration."""
+
+    config: dict[str, str]  # setting -> value, in the order shown (no secrets)
 
 
 def run_report(

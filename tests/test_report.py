@@ -121,7 +121,9 @@ def test_the_report_of_a_real_run_shows_the_llm_sections(sweep_run: dict[str, An
         "Requests/s (completed)", "Users", "Failures by kind", "rate_limited", "Estimated cost",
         "deepseek-v3.2", "SLO per request: ttft_ms ≤ 1,000", "Goodput", "shape: Sweep",
         "Against concurrency", "Requests/s vs users", "Output tokens/s vs users", "TTFT (ms) vs users",
-        "ITL (ms) vs users", "E2E latency (ms)", "ITL (ms)",
+        "ITL (ms) vs users", "E2E latency (ms)", "ITL (ms)", "Run configuration",
+        '<td data-label="Value">ttft_ms ≤ 1000</td>', '<td data-label="Value">deepseek-v3.2</td>',
+        "2 users (2 s, spawn", '<td data-label="Value">ttft_ms:p95&lt;3000, error_rate&lt;0.5</td>',
     ]:  # fmt: skip
         assert text in html, text
     for phase in summary["phases"]:
@@ -408,3 +410,62 @@ def test_the_last_partial_bucket_is_a_rate_per_covered_second_not_a_false_drop()
     assert steady == pytest.approx([4.0] * len(steady))
     assert points[-1]["rps"] == pytest.approx(3 / 0.5)  # 1010.0, .25, .5 in half a second: no cliff
     assert points[-1]["output_tokens_per_s"] == pytest.approx(30 / 0.5)
+
+
+def two_name_report() -> Any:
+    """A report of two request names, short "embed" and long "chat", built from real aggregates."""
+    from locust_aiapi import LLMSummary
+    from locust_aiapi._report_types import ReportSections, run_report
+
+    summary, series = LLMSummary(), TimeSeries()
+    for i in range(40):
+        rec = timed(1000.5 + 0.2 * i, ttft_s=0.05 if i % 2 else 0.4)
+        rec.name = "embed" if i % 2 else "chat"
+        summary.add(rec)
+        series.add(rec)
+    sections: ReportSections = {
+        "thresholds": [], "thresholds_passed": None, "goodput": None, "phases": [],
+        "timeseries": series.points(), "arrival": None, "cost": cost_report(summary, DEFAULT_PRICES, None),
+    }  # fmt: skip
+    return run_report(summary.report_dict(), sections)
+
+
+def test_several_names_get_their_own_headline_figures_and_lines() -> None:
+    from locust_aiapi.render.html import render_html
+
+    meta = {"host": None, "locustfile": None, "shape": None, "run": None, "workers": None}
+    html = render_html(two_name_report(), meta)  # type: ignore[arg-type]
+    assert "TTFT p95, all names merged" in html and "E2E p95, all names merged" in html
+    assert "pools every request name" in html
+    assert re.search(r'<div class="kpi"><b>chat</b><span>20 requests · TTFT p50 400 / p95 40\d ms', html)
+    assert re.search(r'<div class="kpi"><b>embed</b><span>20 requests · TTFT p50 50 / p95 5\d ms', html)
+    chart = figure(html, "TTFT p95 by name (ms)")
+    assert chart.count("<polyline") == 2 and ">chat</li>" in chart and ">embed</li>" in chart
+    rates = figure(html, "Requests/s (completed)")
+    assert rates.count("<polyline") == 3 and ">all</li>" in rates  # all, then each name
+
+
+def test_the_run_configuration_names_settings_without_secrets() -> None:
+    from types import SimpleNamespace
+
+    from locust_aiapi._options import AIOptions
+    from locust_aiapi._run_config import run_config
+    from locust_aiapi._shapes import StepSweepShape
+
+    shape = StepSweepShape()
+    shape.steps, shape.step_duration_s = (5, 10), 30  # type: ignore[assignment]
+    user = SimpleNamespace(dialect="anthropic")
+    environment = SimpleNamespace(
+        host="https://me:s3cret@api.example.test/v1", shape_class=shape, user_classes=[user],
+        parsed_options=SimpleNamespace(num_users=7, spawn_rate=2.5, run_time=120, ai_steps=None),
+    )  # fmt: skip
+    options = AIOptions(api_key="sk-secret-key", thresholds=("ttft_ms:p95<500",), output_tokens="256")
+    config = run_config(environment, options, two_name_report())
+    text = repr(config)
+    assert "s3cret" not in text and "sk-secret" not in text
+    assert config["Host"] == "https://api.example.test/v1"
+    assert config["Users"].startswith("7") and config["Spawn rate"].startswith("2.5/s")
+    assert config["Run time"].startswith("120 s") and config["Shape"] == "StepSweepShape"
+    assert config["Plan"].startswith("5 users (30 s") and "10 users" in config["Plan"]
+    assert config["Model"] == "m" and config["Dialect"] == "anthropic" and config["max_tokens"] == "256"
+    assert config["Thresholds"] == "ttft_ms:p95<500" and config["SLO per request"] == "none"

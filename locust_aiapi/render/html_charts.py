@@ -100,7 +100,6 @@ def time_charts(report: RunReport) -> str:
     def pair(title: str, p50: _Get, p95: _Get) -> str:
         return line(title, [("p50", p50), ("p95", p95)])
 
-    kinds = sorted({kind for p in points for kind in p["failures_by_kind"]})
     figures = [
         pair("TTFT (ms)", lambda p: p["ttft_p50_ms"], lambda p: p["ttft_p95_ms"]),
         pair("E2E latency (ms)", lambda p: p["e2e_p50_ms"], lambda p: p["e2e_p95_ms"]),
@@ -117,18 +116,20 @@ def time_charts(report: RunReport) -> str:
             line("TTFT p95 by name (ms)", [], lambda p: p["ttft_p95_ms"]),
             line("E2E p95 by name (ms)", [], lambda p: p["e2e_p95_ms"]),
         ]
-    figures += [
-        line_chart("Users", xs, [Series("users", [p["users"] for p in points])]),
-        bar_chart(
-            "Failures by kind",
-            xs,
-            [Series(kind, [float(p["failures_by_kind"].get(kind, 0)) for p in points]) for kind in kinds],
-        ),
-    ]
+    figures += _users_and_failures(xs, points)
     return (
         f'<section><h2>Over time</h2><p class="muted">{_time_note(series["interval_s"], points)}</p>'
         f'<div class="charts">{"".join(figures)}</div></section>'
     )
+
+
+def _users_and_failures(xs: Sequence[float], points: Sequence[TimeSeriesPoint]) -> list[str]:
+    kinds = sorted({kind for p in points for kind in p["failures_by_kind"]})
+    failures = [Series(kind, [float(p["failures_by_kind"].get(kind, 0)) for p in points]) for kind in kinds]
+    return [
+        line_chart("Users", xs, [Series("users", [p["users"] for p in points])]),
+        bar_chart("Failures by kind", xs, failures),
+    ]
 
 
 def _time_note(interval_s: float, points: Sequence[TimeSeriesPoint]) -> str:

@@ -43,8 +43,11 @@ _num, _pct = HTML.number, HTML.percent
 _Row = TypeVar("_Row")
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], classes: Sequence[str] = ()) -> str:
-    """A ``<table>`` of already escaped cells; ``classes`` name each row's CSS class."""
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], classes: Sequence[str] = (), text: bool = False
+) -> str:
+    """A ``<table>`` of already escaped cells; ``classes`` name each row's CSS class; ``text``: cells of
+    prose that wrap (not numbers kept on one line)."""
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     labels = [f' data-label="{escape(h)}"' for h in headers]
     body = "".join(
@@ -57,6 +60,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], classes: Sequen
     stacked = ' class="stack"' if len(headers) > STACK_FROM_COLUMNS else ""
     if len(headers) > WIDE_FROM_COLUMNS:
         stacked = ' class="stack wide"'
+    if text:
+        stacked = ' class="text"'
     table = f"<table{stacked}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     return f'<div class="scroll">{table}</div>'
 
