@@ -17,6 +17,8 @@ __all__ = [
     "ArrivalSettings",
     "CostReport",
     "Description",
+    "FailureDetailRow",
+    "FailureMessage",
     "GoodputReport",
     "GoodputRow",
     "LatencyMetric",
@@ -63,6 +65,19 @@ class Description(TypedDict):
     count: int
 
 
+class FailureMessage(TypedDict):
+    message: str  # redacted, cut at 200 characters
+    count: int
+
+
+class FailureDetailRow(TypedDict):
+    """One failure kind's status codes ("none": no HTTP status) and most frequent messages."""
+
+    status_codes: dict[str, int]
+    messages: list[FailureMessage]  # the most frequent first, at most 5
+    other_messages: int  # failures of the kind whose message is not listed
+
+
 class NameRow(TypedDict):
     """Everything reported for one request name (or the total of all of them)."""
 
@@ -71,6 +86,7 @@ class NameRow(TypedDict):
     failures: int
     cancelled: int
     failures_by_kind: dict[str, int]
+    failure_details: dict[str, FailureDetailRow]  # by kind: status codes and the few most frequent messages
     success_rate: float | None  # of completed requests (cancelled ones are neither)
     status_codes: dict[str, int]
     ttft_ms: Description

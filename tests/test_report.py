@@ -469,3 +469,44 @@ def test_the_run_configuration_names_settings_without_secrets() -> None:
     assert config["Plan"].startswith("5 users (30 s") and "10 users" in config["Plan"]
     assert config["Model"] == "m" and config["Dialect"] == "anthropic" and config["max_tokens"] == "256"
     assert config["Thresholds"] == "ttft_ms:p95<500" and config["SLO per request"] == "none"
+
+
+def test_failure_details_are_bounded_and_merge_like_one_process() -> None:
+    from locust_aiapi._failure_detail import MAX_MESSAGE_CHARS, MAX_REPORTED, MAX_TRACKED, FailureDetail
+
+    whole, parts = FailureDetail(), [FailureDetail(), FailureDetail()]
+    events = [("rate_limited", 429, "429 Too Many Requests")] * 30 + [("timeout", None, "TTFT timeout")] * 7
+    events += [("server_error", 500 + i % 3, f"500 request id {i}") for i in range(3 * MAX_TRACKED)]
+    events += [("server_error", 502, "x" * 5000)] * 4 + [("stream_error", 200, None)]
+    for i, (kind, code, message) in enumerate(events):
+        whole.add(kind, code, message)
+        parts[i % 2].add(kind, code, message)
+    master = FailureDetail()
+    for part in parts:
+        master.merge(FailureDetail.from_dict(json.loads(json.dumps(part.to_dict()))))
+    report, merged = whole.report(), master.report()
+    assert report["rate_limited"] == merged["rate_limited"] == {
+        "status_codes": {"429": 30}, "messages": [{"message": "429 Too Many Requests", "count": 30}],
+        "other_messages": 0,
+    }  # fmt: skip
+    assert report["timeout"]["status_codes"] == {"none": 7}
+    assert report["stream_error"]["messages"] == [{"message": "(no message)", "count": 1}]
+    errors = merged["server_error"]
+    assert sum(errors["status_codes"].values()) == 3 * MAX_TRACKED + 4  # status codes are exact
+    assert len(errors["messages"]) == MAX_REPORTED
+    assert errors["messages"][0] == {"message": "x" * MAX_MESSAGE_CHARS, "count": 4}  # it recurs: it stays
+    assert sum(m["count"] for m in errors["messages"]) + errors["other_messages"] == 3 * MAX_TRACKED + 4
+    assert all(len(part.messages) <= MAX_TRACKED for part in master.kinds.values())
+    with pytest.raises(ValueError):
+        FailureDetail.from_dict({"timeout": {"messages": []}})
+
+
+def test_the_report_lists_status_codes_and_messages_per_failure_kind(sweep_run: dict[str, Any]) -> None:
+    html, summary = sweep_run["html"], sweep_run["summary"]
+    (name,) = summary["requests"]
+    detail = summary["requests"][name]["failure_details"]["rate_limited"]
+    assert detail["status_codes"] == {"429": summary["requests"][name]["failures_by_kind"]["rate_limited"]}
+    assert detail["messages"] and detail["messages"][0]["count"] > 0
+    assert summary["total"]["failure_details"]["rate_limited"] == detail
+    assert f"429 × {detail['status_codes']['429']:,}" in html
+    assert html_lib.escape(detail["messages"][0]["message"]) in html

@@ -177,13 +177,26 @@ def phases(report: RunReport) -> str:
 
 def failures(report: RunReport) -> str:
     rows = [
-        [escape(name), escape(kind), _count(count)]
+        [escape(name), escape(kind), _count(count), *_failure_detail(row, kind)]
         for name, row in report["requests"].items()
         for kind, count in sorted(row["failures_by_kind"].items(), key=lambda item: -item[1])
     ]
     if not rows:
         return ""
-    return f"<section><h2>Failures by kind</h2>{table(('Name', 'Kind', 'Count'), rows)}</section>"
+    headers = ("Name", "Kind", "Count", "Status codes", "Most frequent messages")
+    note = '<p class="muted">Status "none": no HTTP status (a timeout, a cut stream); secrets redacted.</p>'
+    return f"<section><h2>Failures by kind</h2>{table(headers, rows, text=True)}{note}</section>"
+
+
+def _failure_detail(row: NameRow, kind: str) -> tuple[str, str]:
+    detail = row.get("failure_details", {}).get(kind)
+    if detail is None:
+        return HTML.missing, HTML.missing
+    codes = ", ".join(f"{escape(code)} × {_count(n)}" for code, n in detail["status_codes"].items())
+    messages = [f"{_count(m['count'])} × {escape(m['message'])}" for m in detail["messages"]]
+    if detail["other_messages"]:
+        messages.append(f"{_count(detail['other_messages'])} × other messages")
+    return codes or HTML.missing, "<br>".join(messages) or HTML.missing
 
 
 _ARRIVAL_COLUMNS: tuple[Column[ArrivalReport], ...] = (
