@@ -26,6 +26,7 @@ MAX_POINTS = 240  # longer runs are shown with wider buckets
 MAX_NAMES = 10
 """Request names with a line of their own in each bucket; the others share ``OTHER_NAMES``."""
 OTHER_NAMES = "(other names)"
+MIN_COVERED_S = 0.5  # an edge bucket covering less of the run is shown with its neighbour
 
 
 _LATENCIES = ("ttft_ms", "e2e_ms", "itl_ms")  # the histograms of a bucket, fed from successful requests
@@ -209,21 +210,33 @@ class TimeSeries:
             last = max(first, min(last, math.floor(self.last_epoch_s / INTERVAL_S)))
         width = max(1, math.ceil((last - first + 1) / max_points))
         points: list[TimeSeriesPoint] = []
-        for start in range(first, last + 1, width):
+        for start, end in self._groups(first, last + 1, width):
             merged = _Bucket()
-            for key in range(start, min(start + width, last + 1)):
+            for key in range(start, end):
                 if key in self.buckets:
                     merged.merge(self.buckets[key])
-            points.append(_point(start, first, self._covered_s(start, width), width * INTERVAL_S, merged))
+            span_s = (end - start) * INTERVAL_S
+            points.append(_point(start, first, self._covered_s(start, end), span_s, merged))
         return {"interval_s": width * INTERVAL_S, "points": points}
 
-    def _covered_s(self, key: int, width: int) -> float:
-        """Seconds of the bucket within the requests' span (rates at the edges are not diluted)."""
-        start, end = key * INTERVAL_S, (key + width) * INTERVAL_S
+    def _groups(self, first: int, end: int, width: int) -> list[tuple[int, int]]:
+        """Bucket keys ``[start, end)`` of each point; an edge point covering less than ``MIN_COVERED_S``
+        of the run joins its neighbour (a sliver's rate is noise; floored, it was a false drop)."""
+        groups = [(start, min(start + width, end)) for start in range(first, end, width)]
+        if len(groups) > 1 and self._covered_s(*groups[-1]) < MIN_COVERED_S:
+            groups[-2:] = [(groups[-2][0], groups[-1][1])]
+        if len(groups) > 1 and self._covered_s(*groups[0]) < MIN_COVERED_S:
+            groups[:2] = [(groups[0][0], groups[1][1])]
+        return groups
+
+    def _covered_s(self, start_key: int, end_key: int) -> float:
+        """Seconds of buckets ``[start_key, end_key)`` within the requests' span: rates at the edges of
+        the run are per second covered, not diluted by the part of a bucket before or after it."""
+        start, end = start_key * INTERVAL_S, end_key * INTERVAL_S
         if self.first_epoch_s is not None and self.last_epoch_s is not None:
             covered = min(end, self.last_epoch_s) - max(start, self.first_epoch_s)
             if covered > 0.0:
-                return max(covered, 0.5)  # a sliver of a bucket is too noisy a divisor
+                return covered
         return end - start
 
 

@@ -265,7 +265,9 @@ def test_time_series_buckets_merge_exactly_across_workers() -> None:
     assert sum(sum(p["failures_by_kind"].values()) for p in points) == 6
     # requests end from 1000.5 to 1010.25: the first bucket [1000, 1002) is covered from 1000.0 (first start)
     assert points[0]["rps"] == pytest.approx(points[0]["requests"] / 2.0)
-    assert points[-1]["rps"] == pytest.approx(points[-1]["requests"] / 0.5)  # [1010, 1012) covered to 1010.25
+    # [1010, 1012) is covered to 1010.25 only: that sliver joins [1008, 1010), the point covers 2.25 s
+    assert points[-1]["epoch_s"] == 1008.0 and points[-1]["covered_s"] == pytest.approx(2.25)
+    assert points[-1]["rps"] == pytest.approx(points[-1]["requests"] / 2.25)
     with pytest.raises(ValueError):
         master.absorb({"buckets": {"x": {}}})
 
@@ -510,3 +512,14 @@ def test_the_report_lists_status_codes_and_messages_per_failure_kind(sweep_run: 
     assert summary["total"]["failure_details"]["rate_limited"] == detail
     assert f"429 × {detail['status_codes']['429']:,}" in html
     assert html_lib.escape(detail["messages"][0]["message"]) in html
+
+
+def test_a_sliver_of_a_last_bucket_joins_the_point_before_it() -> None:
+    series = TimeSeries()
+    for i in range(39):  # 4 requests a second from 1000.6 to 1010.1: [1010, 1012) is covered for 0.1 s
+        series.add(timed(1000.6 + 0.25 * i))
+    points = series.points()["points"]
+    assert [p["epoch_s"] for p in points][-2:] == [1006.0, 1008.0]
+    assert points[-1]["covered_s"] == pytest.approx(2.1) and points[-1]["requests"] == 9
+    assert points[-1]["rps"] == pytest.approx(9 / 2.1)  # ~4/s, as before it: no false drop, no spike
+    assert [p["rps"] for p in points[1:-1]] == pytest.approx([4.0] * (len(points) - 2))

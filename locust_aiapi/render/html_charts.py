@@ -135,7 +135,7 @@ def _users_and_failures(xs: Sequence[float], points: Sequence[TimeSeriesPoint]) 
 def _time_note(interval_s: float, points: Sequence[TimeSeriesPoint]) -> str:
     note = f"Per {HTML.number(interval_s, 0)} s bucket, by request end time."
     last = points[-1]
-    if last["covered_s"] < interval_s:
+    if abs(last["covered_s"] - interval_s) > 0.05:
         covered = HTML.number(last["covered_s"], 1, trim=True)
-        note += f" The last bucket covers {covered} s of the run: its rates are per second covered."
+        note += f" The last point covers {covered} s of the run: its rates are per second covered."
     return escape(note)
