@@ -17,9 +17,11 @@ from typing import Any
 
 from ._client_lag import client_lag_report
 from ._guard import listener_errors
+from ._options import AIOptions
 from ._pricing import cost_report
 from ._report_types import ReportMeta, ReportSections, RunReport, ThresholdResult, run_report
-from ._run_state import RunState
+from ._run_config import public_host, run_config
+from ._run_state import RunState, state_of
 from ._thresholds import Context, evaluate
 from .render import render_json
 from .render.console import render_summary, render_thresholds
@@ -32,6 +34,7 @@ __all__ = [
     "console_width",
     "output_path",
     "print_held",
+    "public_host",
     "report_meta",
     "write_outputs",
 ]
@@ -196,18 +199,12 @@ def report_meta(environment: Any, report: RunReport) -> ReportMeta:
         window = f"{start}, {last_s - first_s:.0f} s"
     parsed = environment.parsed_options
     workers = report.get("workers")
+    state = state_of(environment)
     return {
         "host": public_host(environment.host),
         "locustfile": getattr(parsed, "locustfile", None) if parsed is not None else None,
         "shape": type(shape).__name__ if shape is not None else None,
         "run": window,
         "workers": workers["reported"] if workers else None,
+        "config": run_config(environment, state.options if state is not None else AIOptions(), report),
     }
-
-
-def public_host(host: str | None) -> str | None:
-    """The host without any user:password part."""
-    if not host or "@" not in host:
-        return host
-    scheme, sep, rest = host.partition("://")
-    return f"{scheme}{sep}{rest.split('@', 1)[1]}" if sep else host.split("@", 1)[1]

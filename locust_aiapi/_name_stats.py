@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import _metrics
+from ._failure_detail import FailureDetail
 from ._histogram import LogHistogram
 from ._records import FailureKind, Outcome, RequestRecord, StampSource, TokenSource
 from ._report_types import HISTOGRAM_METRICS, Description, NameRow
@@ -116,6 +117,7 @@ class NameStats:
     first_token_shared_reads: int = 0
     first_start_epoch_s: float | None = None
     last_end_epoch_s: float | None = None
+    failure_detail: FailureDetail = field(default_factory=FailureDetail)
 
     def add(self, record: RequestRecord) -> None:
         self.requests += 1
@@ -173,6 +175,7 @@ class NameStats:
     def _add_failure(self, record: RequestRecord) -> None:
         kind = record.failure_kind.value if record.failure_kind is not None else _UNKNOWN_KIND
         self.failures_by_kind[kind] = self.failures_by_kind.get(kind, 0) + 1
+        self.failure_detail.add(kind, record.status_code, record.failure_message)
 
     @property
     def _prompt_tokens_known(self) -> bool:
@@ -208,12 +211,14 @@ class NameStats:
             _add_counts(getattr(self, name), getattr(other, name))
         for name in _HISTOGRAMS:
             getattr(self, name).merge(getattr(other, name))
+        self.failure_detail.merge(other.failure_detail)
         self._extend_window(other.first_start_epoch_s, other.last_end_epoch_s)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {name: getattr(self, name) for name in (*_COUNTERS, *_WINDOW)}
         data.update((name, dict(getattr(self, name))) for name in _DICTS)
         data["histograms"] = {name: getattr(self, name).to_dict() for name in _HISTOGRAMS}
+        data["failure_detail"] = self.failure_detail.to_dict()
         return data
 
     @classmethod
@@ -226,6 +231,7 @@ class NameStats:
                 setattr(stats, name, {str(key): int(n) for key, n in data[name].items()})
             for name in _HISTOGRAMS:
                 setattr(stats, name, LogHistogram.from_dict(data["histograms"][name]))
+            stats.failure_detail = FailureDetail.from_dict(data.get("failure_detail", {}))
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a NameStats dict: {exc!r}") from exc
         return stats
@@ -238,6 +244,7 @@ class NameStats:
             "failures": self.failures,
             "cancelled": self.cancelled,
             "failures_by_kind": dict(sorted(self.failures_by_kind.items())),
+            "failure_details": self.failure_detail.report(),
             "success_rate": self.success_rate,
             "status_codes": dict(sorted(self.status_codes.items())),
             "ttft_ms": describe(self.ttft_ms),

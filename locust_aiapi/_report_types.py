@@ -1,6 +1,7 @@
 """The end-of-run report as types: what ``--ai-summary-json`` writes, key for key.
 
-A leaf module (it imports nothing from the package): aggregation (``_summary``, ``_goodput``, ``_phases``,
+A leaf module (it imports nothing from the package but :mod:`_report_sections`, the types of the
+sections that need no row): aggregation (``_summary``, ``_goodput``, ``_phases``,
 ``_timeseries``, ``_arrival``, ``_pricing``, ``_thresholds``, ``_distributed``, ``_outputs``) builds these
 dicts, :func:`run_report` puts them together once, and the renderers (:mod:`locust_aiapi.render`) read
 them and nothing else. Floats are unrounded; ``None`` means "undefined" (no sample, no window, no price).
@@ -10,6 +11,19 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict, get_args
 
+from ._report_sections import (
+    ArrivalReport,
+    ArrivalSettings,
+    ClientLagReport,
+    CostReport,
+    Description,
+    ModelCost,
+    TimeSeriesFigures,
+    TimeSeriesPoint,
+    TimeSeriesReport,
+    WorkersReport,
+)
+
 __all__ = [
     "HISTOGRAM_METRICS",
     "LATENCY_METRICS",
@@ -18,6 +32,8 @@ __all__ = [
     "ClientLagReport",
     "CostReport",
     "Description",
+    "FailureDetailRow",
+    "FailureMessage",
     "GoodputReport",
     "GoodputRow",
     "LatencyMetric",
@@ -31,6 +47,7 @@ __all__ = [
     "Statistic",
     "SummaryReport",
     "ThresholdResult",
+    "TimeSeriesFigures",
     "TimeSeriesPoint",
     "TimeSeriesReport",
     "TurnRow",
@@ -51,17 +68,17 @@ client lag of every kernel-stamped read (whatever the request's outcome: it meas
 Statistic = Literal["mean", "p50", "p90", "p95", "p99", "max", "min", "count"]
 
 
-class Description(TypedDict):
-    """One histogram, described; every value None (count 0) without samples."""
-
-    mean: float | None
-    p50: float | None
-    p90: float | None
-    p95: float | None
-    p99: float | None
-    max: float | None
-    min: float | None
+class FailureMessage(TypedDict):
+    message: str  # redacted, cut at 200 characters
     count: int
+
+
+class FailureDetailRow(TypedDict):
+    """One failure kind's status codes ("none": no HTTP status) and most frequent messages."""
+
+    status_codes: dict[str, int]
+    messages: list[FailureMessage]  # the most frequent first, at most 5
+    other_messages: int  # failures of the kind whose message is not listed
 
 
 class NameRow(TypedDict):
@@ -72,6 +89,7 @@ class NameRow(TypedDict):
     failures: int
     cancelled: int
     failures_by_kind: dict[str, int]
+    failure_details: dict[str, FailureDetailRow]  # by kind: status codes and the few most frequent messages
     success_rate: float | None  # of completed requests (cancelled ones are neither)
     status_codes: dict[str, int]
     ttft_ms: Description
@@ -175,90 +193,6 @@ class WorkloadReport(TypedDict):
     turns: list[TurnRow]  # empty without conversations
 
 
-class TimeSeriesPoint(TypedDict):
-    epoch_s: float
-    offset_s: float
-    users: int | None
-    requests: int
-    rps: float
-    failures_by_kind: dict[str, int]
-    output_tokens_per_s: float
-    ttft_p50_ms: float | None
-    ttft_p95_ms: float | None
-
-
-class TimeSeriesReport(TypedDict):
-    interval_s: float
-    points: list[TimeSeriesPoint]
-
-
-class ArrivalSettings(TypedDict):
-    rate_per_s: float
-    poisson: bool
-    max_delay_s: float
-
-
-class _ArrivalCounts(TypedDict):
-    issued: int
-    started: int
-    dropped: int
-    dropped_rate: float | None
-    start_delay_ms: Description
-
-
-class ArrivalReport(_ArrivalCounts, total=False):
-    """The open model's counts; the settings only when a rate is configured on this process."""
-
-    rate_per_s: float
-    poisson: bool
-    max_delay_s: float
-
-
-class ModelCost(TypedDict):
-    prompt_tokens: int  # cached ones included
-    cached_prompt_tokens: int  # priced at cached_input_usd_per_mtok
-    output_tokens: int
-    input_usd_per_mtok: float | None
-    cached_input_usd_per_mtok: float | None
-    output_usd_per_mtok: float | None
-    cost_usd: float | None  # None: no price for this model
-
-
-class CostReport(TypedDict):
-    pricing: str
-    models: dict[str, ModelCost]
-    total_usd: float | None
-    unpriced_models: list[str]
-
-
-class ClientLagReport(TypedDict):
-    """How late the load generator read what had arrived, and whether that makes the run client-bound.
-
-    ``source`` says what ``p99_ms`` measures: "kernel" (user-space minus kernel receive stamps of reads),
-    "loop_probe" (a periodic timer's overshoot, where no read carried a kernel stamp), None: neither.
-    """
-
-    source: Literal["kernel", "loop_probe"] | None
-    p50_ms: float | None
-    p99_ms: float | None
-    max_ms: float | None
-    client_lag_ms: Description
-    loop_lag_ms: Description
-    max_client_lag_ms: float  # --ai-max-client-lag-ms
-    client_bound: bool
-    advice: str | None
-    by_worker: dict[str, Description]  # client lag per worker (master only; empty otherwise)
-
-
-class WorkersReport(TypedDict):
-    reported: int
-    lost: int
-    lost_ids: list[str]
-    missing_s: dict[str, float]  # seconds each worker was missing (lost or back again)
-    requests_by_worker: dict[str, int]
-    rejected_reports: int
-
-
 class ReportSections(TypedDict):
     """What is added to the summary at the end of a run."""
 
@@ -280,14 +214,18 @@ class RunReport(SummaryReport, ReportSections, total=False):
     listener_errors: dict[str, int]  # only when a listener of ours raised (it was caught)
 
 
-class ReportMeta(TypedDict):
-    """Facts about the run shown in the HTML report's header (None: not known)."""
-
+class _RunFacts(TypedDict):
     host: str | None
     locustfile: str | None
     shape: str | None
     run: str | None
     workers: int | None
+
+
+class ReportMeta(_RunFacts, total=False):
+    """Facts about the run shown in the HTML report's header (None: not known), and its configuration."""
+
+    config: dict[str, str]  # setting -> value, in the order shown (no secrets)
 
 
 def run_report(

@@ -164,6 +164,16 @@ def test_master_and_two_workers_count_exactly_what_the_workers_recorded(tmp_path
     rate_limited = sum(1 for r in recorded if r["failure_kind"] == "rate_limited")
     assert summary["total"]["failures_by_kind"] == {"rate_limited": rate_limited}
     assert rate_limited == served["outcomes"]["rate_limited"]
+    # the workers' failure details merge into exact counts (messages: one per distinct text, as recorded)
+    detail = summary["total"]["failure_details"]["rate_limited"]
+    assert detail["status_codes"] == {"429": rate_limited}
+    messages = {r["failure_message"] for r in recorded if r["failure_kind"] == "rate_limited"}
+    if len(messages) <= 5:
+        assert {m["message"] for m in detail["messages"]} == messages and detail["other_messages"] == 0
+    # the time series' per-name buckets merge too
+    points = summary["timeseries"]["points"]
+    by_name = sum(f["requests"] for p in points for f in p["by_name"].values())
+    assert by_name == sum(p["requests"] for p in points) > 100
     assert summary["total"]["output_tokens"] == sum(r["output_tokens"] or 0 for r in recorded)
     # the master prints the live line (from the workers' reports) and, last, the LLM summary
     lines = master_log.splitlines()

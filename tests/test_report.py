@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html as html_lib
 import json
 import re
 import shutil
@@ -119,14 +120,43 @@ def test_the_report_of_a_real_run_shows_the_llm_sections(sweep_run: dict[str, An
         "Time per output token (ms)", "End-to-end latency (ms)", "Over time", "TTFT (ms)", "Output tokens/s",
         "Requests/s (completed)", "Users", "Failures by kind", "rate_limited", "Estimated cost",
         "deepseek-v3.2", "SLO per request: ttft_ms ≤ 1,000", "Goodput", "shape: Sweep",
+        "Against concurrency", "Requests/s vs users", "Output tokens/s vs users", "TTFT (ms) vs users",
+        "ITL (ms) vs users", "E2E latency (ms)", "ITL (ms)", "Run configuration",
+        '<td data-label="Value">ttft_ms ≤ 1000</td>', '<td data-label="Value">deepseek-v3.2</td>',
+        "2 users (2 s, spawn", '<td data-label="Value">ttft_ms:p95&lt;3000, error_rate&lt;0.5</td>',
     ]:  # fmt: skip
         assert text in html, text
     for phase in summary["phases"]:
-        assert f"<td>{phase['label']}</td>" in html
+        assert f">{phase['label']}</td>" in html
     assert [p["label"] for p in summary["phases"]] == ["2 users", "4 users", "6 users"]
     assert f"{summary['total']['count']:,}" in html
-    assert html.count("<svg") == 5
+    assert html.count("<svg") == 11  # 4 against concurrency, 7 over time (one name: no per-name charts)
     assert summary["total"]["failures_by_kind"].get("rate_limited", 0) > 0
+
+
+def figure(html: str, caption: str) -> str:
+    pattern = rf'<figure class="card"><figcaption>{re.escape(caption)}</figcaption>.*?</figure>'
+    found = re.search(pattern, html)
+    assert found, caption
+    return found.group(0)
+
+
+def test_a_sweep_is_charted_against_concurrency_one_point_per_step(sweep_run: dict[str, Any]) -> None:
+    html, phases = sweep_run["html"], sweep_run["summary"]["phases"]
+    for caption in ["Requests/s vs users", "TTFT (ms) vs users", "ITL (ms) vs users"]:
+        chart = figure(html, caption)
+        xs = re.findall(r'class="xlab"[^>]*>([^<]*)<', chart)
+        assert xs == ["2", "4", "6"], caption  # x = the phases' target users
+        points = re.search(r'<polyline class="line s0" points="([^"]*)"', chart)
+        assert points and len(points.group(1).split()) == len(phases) == 3, caption
+    # the throughput line follows the phases' own figures: more users, more requests per second
+    rates = [(p["count"] - p["cancelled"]) / p["duration_s"] for p in phases]
+    assert rates[0] < rates[2]
+    chart = figure(html, "Requests/s vs users")
+    line = re.search(r'points="([^"]*)"', chart)
+    assert line
+    ys = [float(xy.split(",")[1]) for xy in line.group(1).split()]
+    assert ys[0] > ys[2]  # SVG y grows downwards: the 6-user point is higher
 
 
 def test_the_report_is_self_contained(sweep_run: dict[str, Any]) -> None:
@@ -237,7 +267,9 @@ def test_time_series_buckets_merge_exactly_across_workers() -> None:
     assert sum(sum(p["failures_by_kind"].values()) for p in points) == 6
     # requests end from 1000.5 to 1010.25: the first bucket [1000, 1002) is covered from 1000.0 (first start)
     assert points[0]["rps"] == pytest.approx(points[0]["requests"] / 2.0)
-    assert points[-1]["rps"] == pytest.approx(points[-1]["requests"] / 0.5)  # [1010, 1012) covered to 1010.25
+    # [1010, 1012) is covered to 1010.25 only: that sliver joins [1008, 1010), the point covers 2.25 s
+    assert points[-1]["epoch_s"] == 1008.0 and points[-1]["covered_s"] == pytest.approx(2.25)
+    assert points[-1]["rps"] == pytest.approx(points[-1]["requests"] / 2.25)
     with pytest.raises(ValueError):
         master.absorb({"buckets": {"x": {}}})
 
@@ -285,3 +317,211 @@ def test_the_report_never_shows_credentials_in_the_host() -> None:
     assert public_host("https://user:pw@api.example.test/v1") == "https://api.example.test/v1"
     assert public_host("http://127.0.0.1:8000") == "http://127.0.0.1:8000"
     assert public_host(None) is None
+
+
+_MEASURE = """<script>
+addEventListener("load", () => {
+  const page = document.querySelector("iframe").contentDocument;
+  const out = {page: page.documentElement.scrollWidth, viewport: page.defaultView.innerWidth, tables: []};
+  for (const table of page.querySelectorAll("table")) {
+    const first = table.querySelector("th, td").textContent;
+    out.tables.push([first, table.scrollWidth, table.parentElement.clientWidth]);
+  }
+  const pre = document.createElement("pre");
+  pre.id = "measured";
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def measure_widths(page: Path, width_px: int, profile: Path) -> dict[str, Any]:
+    """Lay ``page`` out ``width_px`` wide in headless Chromium (in an iframe: the headless window has a
+    minimum width of 500 px) and return the page's and each table's scroll width next to its box."""
+    wrapper = page.with_name(f"measure-{width_px}.html")
+    wrapper.write_text(
+        f'<!DOCTYPE html><body style="margin:0"><iframe width="{width_px}" height="900" style="border:0" '
+        f'srcdoc="{html_lib.escape(page.read_text(encoding="utf-8"))}"></iframe>{_MEASURE}</body>',
+        encoding="utf-8",
+    )
+    command = [
+        shutil.which("chromium") or "chromium", "--headless", "--no-sandbox", "--disable-gpu",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={profile}", f"--window-size={width_px + 100},1000", "--dump-dom", wrapper.as_uri(),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    found = re.search(r'<pre id="measured">(.*?)</pre>', done.stdout)
+    assert found, done.stderr[-2000:]
+    measured: dict[str, Any] = json.loads(html_lib.unescape(found.group(1)))
+    return measured
+
+
+@pytest.mark.parametrize("width_px", [1440, 1024, 720, PHONE[0]])
+def test_no_table_of_the_report_is_clipped(sweep_run: dict[str, Any], tmp_path: Path, width_px: int) -> None:
+    measured = measure_widths(sweep_run["path"], width_px, tmp_path / "profile")
+    assert measured["viewport"] == width_px
+    assert measured["page"] <= width_px, measured
+    assert len(measured["tables"]) >= 8  # thresholds, phases, requests, five percentile tables, cost
+    clipped = [table for table in measured["tables"] if table[1] > table[2]]
+    assert not clipped, clipped
+
+
+def test_time_series_keeps_a_line_per_name_and_e2e_and_itl() -> None:
+    series = TimeSeries()
+    for i in range(20):
+        rec = timed(1000.5 + 0.2 * i, ok=i % 5 != 4)
+        rec.name = "chat" if i % 2 else "embed"
+        rec.last_token_s = 10.0 + 0.1 + 0.09  # 10 tokens over 90 ms: ITL 10 ms
+        series.add(rec)
+    points = series.points()["points"]
+    assert sum(p["by_name"]["chat"]["requests"] for p in points) == 10
+    assert sum(p["by_name"]["embed"]["requests"] for p in points) == 10
+    first = points[0]
+    assert first["rps"] == pytest.approx(sum(f["rps"] for f in first["by_name"].values()))
+    assert first["e2e_p50_ms"] == pytest.approx(500.0, rel=0.02)
+    assert first["itl_p95_ms"] == pytest.approx(10.0, rel=0.02)
+    assert first["by_name"]["chat"]["ttft_p50_ms"] == pytest.approx(100.0, rel=0.02)
+    failed = sum(sum(f["failures_by_kind"].values()) for p in points for f in p["by_name"].values())
+    assert failed == sum(sum(p["failures_by_kind"].values()) for p in points) == 4
+
+
+def test_time_series_caps_the_names_of_a_bucket_also_when_merging() -> None:
+    from locust_aiapi._timeseries import MAX_NAMES, OTHER_NAMES
+
+    workers = [TimeSeries(), TimeSeries()]
+    for i in range(3 * MAX_NAMES):
+        rec = timed(1000.5)
+        rec.name = f"name-{i:02d}"
+        workers[i % 2].add(rec)
+    master = TimeSeries()
+    for worker in workers:
+        payload = worker.take_report()
+        assert payload is not None
+        master.absorb(json.loads(json.dumps(payload)))
+    (point,) = master.points()["points"]
+    assert len(point["by_name"]) == MAX_NAMES and OTHER_NAMES in point["by_name"]
+    assert sum(f["requests"] for f in point["by_name"].values()) == point["requests"] == 3 * MAX_NAMES
+
+
+def test_the_last_partial_bucket_is_a_rate_per_covered_second_not_a_false_drop() -> None:
+    series = TimeSeries()
+    for i in range(41):  # 4 requests a second, steadily, from 1000.5 to 1010.5; ends at 1010.5 (1010 bucket)
+        series.add(timed(1000.5 + 0.25 * i))
+    series.sample_users(1013.0, 4)  # the ticker sampled users after the last request: no rate there
+    points = series.points()["points"]
+    assert points[-1]["epoch_s"] == 1010.0 and points[-1]["covered_s"] == pytest.approx(0.5)
+    steady = [p["rps"] for p in points[1:-1]]
+    assert steady == pytest.approx([4.0] * len(steady))
+    assert points[-1]["rps"] == pytest.approx(3 / 0.5)  # 1010.0, .25, .5 in half a second: no cliff
+    assert points[-1]["output_tokens_per_s"] == pytest.approx(30 / 0.5)
+
+
+def two_name_report() -> Any:
+    """A report of two request names, short "embed" and long "chat", built from real aggregates."""
+    from locust_aiapi import LLMSummary
+    from locust_aiapi._report_types import ReportSections, run_report
+
+    summary, series = LLMSummary(), TimeSeries()
+    for i in range(40):
+        rec = timed(1000.5 + 0.2 * i, ttft_s=0.05 if i % 2 else 0.4)
+        rec.name = "embed" if i % 2 else "chat"
+        summary.add(rec)
+        series.add(rec)
+    sections: ReportSections = {
+        "thresholds": [], "thresholds_passed": None, "goodput": None, "phases": [],
+        "timeseries": series.points(), "arrival": None, "cost": cost_report(summary, DEFAULT_PRICES, None),
+    }  # fmt: skip
+    return run_report(summary.report_dict(), sections)
+
+
+def test_several_names_get_their_own_headline_figures_and_lines() -> None:
+    from locust_aiapi.render.html import render_html
+
+    meta = {"host": None, "locustfile": None, "shape": None, "run": None, "workers": None}
+    html = render_html(two_name_report(), meta)  # type: ignore[arg-type]
+    assert "TTFT p95, all names merged" in html and "E2E p95, all names merged" in html
+    assert "pools every request name" in html
+    assert re.search(r'<div class="kpi"><b>chat</b><span>20 requests · TTFT p50 400 / p95 40\d ms', html)
+    assert re.search(r'<div class="kpi"><b>embed</b><span>20 requests · TTFT p50 50 / p95 5\d ms', html)
+    chart = figure(html, "TTFT p95 by name (ms)")
+    assert chart.count("<polyline") == 2 and ">chat</li>" in chart and ">embed</li>" in chart
+    rates = figure(html, "Requests/s (completed)")
+    assert rates.count("<polyline") == 3 and ">all</li>" in rates  # all, then each name
+
+
+def test_the_run_configuration_names_settings_without_secrets() -> None:
+    from types import SimpleNamespace
+
+    from locust_aiapi._options import AIOptions
+    from locust_aiapi._run_config import run_config
+    from locust_aiapi._shapes import StepSweepShape
+
+    shape = StepSweepShape()
+    shape.steps, shape.step_duration_s = (5, 10), 30  # type: ignore[assignment]
+    user = SimpleNamespace(dialect="anthropic")
+    environment = SimpleNamespace(
+        host="https://me:s3cret@api.example.test/v1", shape_class=shape, user_classes=[user],
+        parsed_options=SimpleNamespace(num_users=7, spawn_rate=2.5, run_time=120, ai_steps=None),
+    )  # fmt: skip
+    options = AIOptions(api_key="sk-secret-key", thresholds=("ttft_ms:p95<500",), output_tokens="256")
+    config = run_config(environment, options, two_name_report())
+    text = repr(config)
+    assert "s3cret" not in text and "sk-secret" not in text
+    assert config["Host"] == "https://api.example.test/v1"
+    assert config["Users"].startswith("7") and config["Spawn rate"].startswith("2.5/s")
+    assert config["Run time"].startswith("120 s") and config["Shape"] == "StepSweepShape"
+    assert config["Plan"].startswith("5 users (30 s") and "10 users" in config["Plan"]
+    assert config["Model"] == "m" and config["Dialect"] == "anthropic" and config["max_tokens"] == "256"
+    assert config["Thresholds"] == "ttft_ms:p95<500" and config["SLO per request"] == "none"
+
+
+def test_failure_details_are_bounded_and_merge_like_one_process() -> None:
+    from locust_aiapi._failure_detail import MAX_MESSAGE_CHARS, MAX_REPORTED, MAX_TRACKED, FailureDetail
+
+    whole, parts = FailureDetail(), [FailureDetail(), FailureDetail()]
+    events = [("rate_limited", 429, "429 Too Many Requests")] * 30 + [("timeout", None, "TTFT timeout")] * 7
+    events += [("server_error", 500 + i % 3, f"500 request id {i}") for i in range(3 * MAX_TRACKED)]
+    events += [("server_error", 502, "x" * 5000)] * 4 + [("stream_error", 200, None)]
+    for i, (kind, code, message) in enumerate(events):
+        whole.add(kind, code, message)
+        parts[i % 2].add(kind, code, message)
+    master = FailureDetail()
+    for part in parts:
+        master.merge(FailureDetail.from_dict(json.loads(json.dumps(part.to_dict()))))
+    report, merged = whole.report(), master.report()
+    assert report["rate_limited"] == merged["rate_limited"] == {
+        "status_codes": {"429": 30}, "messages": [{"message": "429 Too Many Requests", "count": 30}],
+        "other_messages": 0,
+    }  # fmt: skip
+    assert report["timeout"]["status_codes"] == {"none": 7}
+    assert report["stream_error"]["messages"] == [{"message": "(no message)", "count": 1}]
+    errors = merged["server_error"]
+    assert sum(errors["status_codes"].values()) == 3 * MAX_TRACKED + 4  # status codes are exact
+    assert len(errors["messages"]) == MAX_REPORTED
+    assert errors["messages"][0] == {"message": "x" * MAX_MESSAGE_CHARS, "count": 4}  # it recurs: it stays
+    assert sum(m["count"] for m in errors["messages"]) + errors["other_messages"] == 3 * MAX_TRACKED + 4
+    assert all(len(part.messages) <= MAX_TRACKED for part in master.kinds.values())
+    with pytest.raises(ValueError):
+        FailureDetail.from_dict({"timeout": {"messages": []}})
+
+
+def test_the_report_lists_status_codes_and_messages_per_failure_kind(sweep_run: dict[str, Any]) -> None:
+    html, summary = sweep_run["html"], sweep_run["summary"]
+    (name,) = summary["requests"]
+    detail = summary["requests"][name]["failure_details"]["rate_limited"]
+    assert detail["status_codes"] == {"429": summary["requests"][name]["failures_by_kind"]["rate_limited"]}
+    assert detail["messages"] and detail["messages"][0]["count"] > 0
+    assert summary["total"]["failure_details"]["rate_limited"] == detail
+    assert f"429 × {detail['status_codes']['429']:,}" in html
+    assert html_lib.escape(detail["messages"][0]["message"]) in html
+
+
+def test_a_sliver_of_a_last_bucket_joins_the_point_before_it() -> None:
+    series = TimeSeries()
+    for i in range(39):  # 4 requests a second from 1000.6 to 1010.1: [1010, 1012) is covered for 0.1 s
+        series.add(timed(1000.6 + 0.25 * i))
+    points = series.points()["points"]
+    assert [p["epoch_s"] for p in points][-2:] == [1006.0, 1008.0]
+    assert points[-1]["covered_s"] == pytest.approx(2.1) and points[-1]["requests"] == 9
+    assert points[-1]["rps"] == pytest.approx(9 / 2.1)  # ~4/s, as before it: no false drop, no spike
+    assert [p["rps"] for p in points[1:-1]] == pytest.approx([4.0] * (len(points) - 2))

@@ -8,7 +8,7 @@ so the page's stylesheet decides them, in light and dark mode alike.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -73,7 +73,7 @@ class _Frame:
     def y(self, value: float) -> float:
         return HEIGHT - BOTTOM - value / self.y_top * (HEIGHT - TOP - BOTTOM)
 
-    def axes(self, xs: Sequence[float]) -> list[str]:
+    def axes(self, xs: Sequence[float], x_format: Callable[[float], str]) -> list[str]:
         parts = []
         for tick in self.ticks:
             y = self.y(tick)
@@ -83,7 +83,7 @@ class _Frame:
         for index in indexes:
             last = index == indexes[-1] and index and not self.x_pad
             x, anchor = self.x(xs[index]), "end" if last else "middle"
-            label, y = _fmt_time(xs[index]), HEIGHT - 8
+            label, y = escape(x_format(xs[index])), HEIGHT - 8
             parts.append(f'<text class="xlab" x="{x:.1f}" y="{y:g}" text-anchor="{anchor}">{label}</text>')
         return parts
 
@@ -119,13 +119,16 @@ def _legend(labels: Sequence[str]) -> str:
     return f'<ul class="legend">{items}</ul>'
 
 
-def line_chart(title: str, xs: Sequence[float], series: Sequence[Series]) -> str:
-    """A figure with one line per series over ``xs`` (seconds from the start of the run)."""
+def line_chart(
+    title: str, xs: Sequence[float], series: Sequence[Series], x_format: Callable[[float], str] = _fmt_time
+) -> str:
+    """A figure with one line per series over ``xs`` (by default seconds from the start of the run,
+    labelled m:ss; ``x_format`` labels other axes, such as users)."""
     values = [v for s in series for v in s.values if v is not None]
     if not xs or not values:
         return _empty(title)
     frame = _Frame(xs, max(values))
-    body = frame.axes(xs)
+    body = frame.axes(xs, x_format)
     for index, one in enumerate(series):
         for points in _segments(frame, xs, one.values):
             if len(points) == 1:
@@ -143,7 +146,7 @@ def bar_chart(title: str, xs: Sequence[float], series: Sequence[Series]) -> str:
         return _empty(title, "none")
     frame = _Frame(xs, max(totals), bands=True)
     slot = frame.band_width
-    body = frame.axes(xs)
+    body = frame.axes(xs, _fmt_time)
     for i, x in enumerate(xs):
         base = 0.0
         for index, one in enumerate(series):

@@ -10,10 +10,10 @@ from collections.abc import Callable
 from html import escape
 from importlib.resources import files
 
-from .._report_types import ReportMeta, RunReport, TimeSeriesPoint
+from .._report_types import ReportMeta, RunReport
 from . import client_lag, workload
+from . import html_charts as charts
 from . import html_tables as tables
-from .charts import Series, bar_chart, line_chart
 from .console import token_notes
 from .format import HTML
 
@@ -34,7 +34,8 @@ _num, _pct = HTML.number, HTML.percent
 
 
 def _header(report: RunReport, meta: ReportMeta) -> str:
-    facts = " · ".join(escape(f"{key}: {value}") for key, value in meta.items() if value not in (None, ""))
+    shown = {key: value for key, value in meta.items() if key != "config" and value not in (None, "")}
+    facts = " · ".join(escape(f"{key}: {value}") for key, value in shown.items())
     return (
         f'<header><h1>LLM load test report</h1><p class="meta">{facts}</p>'
         f'<p class="meta">Generated {escape(report["generated_at"])}</p></header>'
@@ -53,20 +54,41 @@ def _verdict(report: RunReport) -> str:
 
 def _kpis(report: RunReport) -> str:
     total, goodput, arrival = report["total"], report["goodput"], report["arrival"]
+    several = len(report["requests"]) > 1
+    merged = ", all names merged" if several else ""
     cards = [
         ("Requests", _num(total["count"])),
         ("Failures", _num(total["failures"])),
         ("Success rate", _pct(total["success_rate"])),
         ("Goodput", _pct(goodput["total"]["goodput"]) if goodput else "no SLO set"),
         ("Output tokens/s", _num(total["aggregate_output_tokens_per_s"])),
-        ("TTFT p95", f"{_num(total['ttft_ms']['p95'], 0)} ms"),
-        ("E2E p95", f"{_num(total['e2e_ms']['p95'], 0)} ms"),
+        (f"TTFT p95{merged}", f"{_num(total['ttft_ms']['p95'], 0)} ms"),
+        (f"E2E p95{merged}", f"{_num(total['e2e_ms']['p95'], 0)} ms"),
         ("Est. cost", HTML.usd(report["cost"]["total_usd"])),
     ]
     if arrival:
         cards.append(("Dropped starts", f"{_num(arrival['dropped'])} of {_num(arrival['issued'])}"))
     items = "".join(f'<div class="kpi"><b>{escape(v)}</b><span>{escape(k)}</span></div>' for k, v in cards)
-    return f'<section class="kpis">{items}</section>'
+    return f'<section class="kpis">{items}</section>' + (_name_kpis(report) if several else "")
+
+
+def _name_kpis(report: RunReport) -> str:
+    """Each name's headline figures: the merged percentiles mix short and long requests (a p95 of all
+    names can read lower than one name's p50), so they are never the only ones shown."""
+    cards = []
+    for name, row in report["requests"].items():
+        ttft, e2e = row["ttft_ms"], row["e2e_ms"]
+        figures = (
+            f"{_num(row['count'])} requests · TTFT p50 {_num(ttft['p50'], 0)} / p95 {_num(ttft['p95'], 0)} ms"
+            f" · E2E p50 {_num(e2e['p50'], 0)} / p95 {_num(e2e['p95'], 0)} ms"
+            f" · {_num(row['aggregate_output_tokens_per_s'])} output tokens/s"
+        )
+        cards.append(f'<div class="kpi"><b>{escape(name)}</b><span>{escape(figures)}</span></div>')
+    note = (
+        '<p class="muted">"All names merged" pools every request name\'s samples into one distribution; '
+        "per name:</p>"
+    )
+    return f'{note}<section class="kpis names">{"".join(cards)}</section>'
 
 
 def _thresholds(report: RunReport) -> str:
@@ -83,43 +105,18 @@ def _thresholds(report: RunReport) -> str:
     ]
     rendered = tables.table(("Threshold", "Measured", "Result"), rows)
     for verdict in ("PASS", "FAIL"):
-        rendered = rendered.replace(f"<td>{verdict}</td>", f'<td class="{verdict.lower()}">{verdict}</td>')
+        cell = f'<td data-label="Result">{verdict}</td>'
+        rendered = rendered.replace(cell, cell.replace("<td", f'<td class="{verdict.lower()}"', 1))
     return f"<section><h2>Thresholds</h2>{rendered}</section>"
 
 
-def _charts(report: RunReport) -> str:
-    series = report["timeseries"]
-    points = series["points"]
-    if not points:
+def _config(meta: ReportMeta) -> str:
+    config = meta.get("config")
+    if not config:
         return ""
-    xs = [p["offset_s"] for p in points]
-
-    def col(value: Callable[[TimeSeriesPoint], float | None]) -> list[float | None]:
-        return [value(p) for p in points]
-
-    kinds = sorted({kind for p in points for kind in p["failures_by_kind"]})
-    figures = [
-        line_chart(
-            "TTFT (ms)",
-            xs,
-            [Series("p50", col(lambda p: p["ttft_p50_ms"])), Series("p95", col(lambda p: p["ttft_p95_ms"]))],
-        ),
-        line_chart(
-            "Output tokens/s", xs, [Series("output tokens/s", col(lambda p: p["output_tokens_per_s"]))]
-        ),
-        line_chart("Requests/s (completed)", xs, [Series("requests/s", col(lambda p: p["rps"]))]),
-        line_chart("Users", xs, [Series("users", col(lambda p: p["users"]))]),
-        bar_chart(
-            "Failures by kind",
-            xs,
-            [Series(kind, [float(p["failures_by_kind"].get(kind, 0)) for p in points]) for kind in kinds],
-        ),
-    ]
-    width = _num(series["interval_s"], 0)
-    return (
-        f'<section><h2>Over time</h2><p class="muted">Per {width} s bucket, by request end time.</p>'
-        f'<div class="charts">{"".join(figures)}</div></section>'
-    )
+    rows = [[escape(setting), escape(value)] for setting, value in config.items()]
+    rendered = tables.table(("Setting", "Value"), rows, text=True)
+    return f"<section><h2>Run configuration</h2>{rendered}</section>"
 
 
 def _definitions() -> str:
@@ -137,7 +134,8 @@ def _token_notes(report: RunReport) -> str:
 
 
 _SECTIONS: tuple[Callable[[RunReport], str], ...] = (
-    _verdict, client_lag.html_section, _kpis, _thresholds, _token_notes, tables.phases, _charts,
+    _verdict, client_lag.html_section, _kpis, _thresholds, _token_notes, tables.phases,
+    charts.concurrency_charts, charts.time_charts,
     tables.requests, tables.percentiles, tables.failures, tables.arrival, tables.cost, workload.html_section,
 )  # fmt: skip
 
@@ -150,7 +148,7 @@ def render_html(report: RunReport, meta: ReportMeta) -> str:
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>LLM load test report</title><style>{css}</style></head><body><main>"
-        f"{_header(report, meta)}{body}{_definitions()}"
+        f"{_header(report, meta)}{body}{_config(meta)}{_definitions()}"
         "<footer>locust-aiapi · self-contained report (no scripts, no network)</footer>"
         "</main></body></html>\n"
     )

@@ -35,18 +35,35 @@ _METRICS: tuple[tuple[LatencyMetric, str], ...] = (
     ("e2e_ms", "End-to-end latency (ms)"),
 )
 _STATS: tuple[Statistic, ...] = ("count", "mean", "p50", "p90", "p95", "p99", "max")
+STACK_FROM_COLUMNS = 5
+"""Tables of more columns than this become one card per row below 720 px (see ``report.css``)."""
+WIDE_FROM_COLUMNS = 10
+"""... and tables of more than this below 1100 px."""
 _num, _pct = HTML.number, HTML.percent
 _Row = TypeVar("_Row")
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], classes: Sequence[str] = ()) -> str:
-    """A ``<table>`` of already escaped cells; ``classes`` name each row's CSS class."""
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], classes: Sequence[str] = (), text: bool = False
+) -> str:
+    """A ``<table>`` of already escaped cells; ``classes`` name each row's CSS class; ``text``: cells of
+    prose that wrap (not numbers kept on one line)."""
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    labels = [f' data-label="{escape(h)}"' for h in headers]
     body = "".join(
-        f'<tr class="{classes[i] if i < len(classes) else ""}">{"".join(f"<td>{c}</td>" for c in row)}</tr>'
+        f'<tr class="{classes[i] if i < len(classes) else ""}">'
+        + "".join(f"<td{labels[j] if j < len(labels) else ''}>{c}</td>" for j, c in enumerate(row))
+        + "</tr>"
         for i, row in enumerate(rows)
     )
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    # a table of many columns is stacked (a card per row) on a narrow screen rather than scrolled
+    stacked = ' class="stack"' if len(headers) > STACK_FROM_COLUMNS else ""
+    if len(headers) > WIDE_FROM_COLUMNS:
+        stacked = ' class="stack wide"'
+    if text:
+        stacked = ' class="text"'
+    table = f"<table{stacked}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="scroll">{table}</div>'
 
 
 def _columns_table(columns: Sequence[Column[_Row]], rows: Sequence[_Row], classes: Sequence[str] = ()) -> str:
@@ -160,13 +177,26 @@ def phases(report: RunReport) -> str:
 
 def failures(report: RunReport) -> str:
     rows = [
-        [escape(name), escape(kind), _count(count)]
+        [escape(name), escape(kind), _count(count), *_failure_detail(row, kind)]
         for name, row in report["requests"].items()
         for kind, count in sorted(row["failures_by_kind"].items(), key=lambda item: -item[1])
     ]
     if not rows:
         return ""
-    return f"<section><h2>Failures by kind</h2>{table(('Name', 'Kind', 'Count'), rows)}</section>"
+    headers = ("Name", "Kind", "Count", "Status codes", "Most frequent messages")
+    note = '<p class="muted">Status "none": no HTTP status (a timeout, a cut stream); secrets redacted.</p>'
+    return f"<section><h2>Failures by kind</h2>{table(headers, rows, text=True)}{note}</section>"
+
+
+def _failure_detail(row: NameRow, kind: str) -> tuple[str, str]:
+    detail = row.get("failure_details", {}).get(kind)
+    if detail is None:
+        return HTML.missing, HTML.missing
+    codes = ", ".join(f"{escape(code)} × {_count(n)}" for code, n in detail["status_codes"].items())
+    messages = [f"{_count(m['count'])} × {escape(m['message'])}" for m in detail["messages"]]
+    if detail["other_messages"]:
+        messages.append(f"{_count(detail['other_messages'])} × other messages")
+    return codes or HTML.missing, "<br>".join(messages) or HTML.missing
 
 
 _ARRIVAL_COLUMNS: tuple[Column[ArrivalReport], ...] = (

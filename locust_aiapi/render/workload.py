@@ -8,6 +8,7 @@ from html import escape
 
 from .._report_types import RequestedTokensReport, RunReport, TurnRow, WorkloadReport
 from .format import CONSOLE, HTML, Column, Style, cells
+from .html_tables import table as html_table
 
 __all__ = ["console_lines", "html_section"]
 
@@ -76,12 +77,5 @@ def html_section(report: RunReport) -> str:
     table = ""
     if workload["turns"]:
         columns = (Column("Turn", lambda row: str(row["turn"])), *_columns(HTML))
-        head = "".join(f"<th>{escape(c.title)}</th>" for c in columns)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{t}</td>" for t in texts) + "</tr>"
-            for texts in cells(columns, workload["turns"])
-        )
-        table = (
-            f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
-        )
+        table = html_table([c.title for c in columns], cells(columns, workload["turns"]))
     return f"<section><h2>Workload and conversation turns</h2>{notes}{table}</section>"
