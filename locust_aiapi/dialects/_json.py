@@ -16,6 +16,7 @@ from .._errors import ConfigurationError, ProtocolError
 from .._records import Usage
 
 __all__ = [
+    "error_message_of_body",
     "MAX_COUNT",
     "PIECES_PER_BLOCK",
     "TextPieces",
@@ -195,3 +196,16 @@ class TextPieces:
 
     def __str__(self) -> str:
         return "".join(self._blocks) + "".join(self._pieces)
+
+
+def error_message_of_body(body: bytes, message_chars: int = 500, excerpt_chars: int = 200) -> str:
+    """The server's message in an error body: its JSON error message, else the body's start."""
+    try:
+        message = error_message_of(orjson.loads(body))
+    except orjson.JSONDecodeError:
+        message = None
+    if message:
+        return excerpt(message, message_chars)
+    # decode only what the excerpt can show (a 200 MB body costs no more than a short one)
+    head = body[: 8 * excerpt_chars].decode("utf-8", "replace")
+    return excerpt(head, excerpt_chars) or "(empty body)"

@@ -15,7 +15,15 @@ import orjson
 
 from .._errors import ProtocolError
 from .._records import FailureKind, Usage
-from ._json import describe, encode_json, error_message_of, excerpt, load_json_object, short_text
+from ._json import (
+    describe,
+    encode_json,
+    error_message_of,
+    error_message_of_body,
+    excerpt,
+    load_json_object,
+    short_text,
+)
 from .anthropic_stream import AnthropicStream, anthropic_usage, usage_from
 from .base import ChatCompletion, EmbeddingsDialect
 
@@ -103,14 +111,7 @@ class AnthropicDialect:
             raise ProtocolError("message has an unexpected structure") from None
 
     def parse_error_message(self, body: bytes) -> str:
-        try:
-            message = error_message_of(orjson.loads(body))
-        except orjson.JSONDecodeError:
-            message = None
-        if message:
-            return excerpt(message, _MESSAGE_CHARS)
-        head = body[: 8 * _EXCERPT_CHARS].decode("utf-8", "replace")
-        return excerpt(head, _EXCERPT_CHARS) or "(empty body)"
+        return error_message_of_body(body, _MESSAGE_CHARS, _EXCERPT_CHARS)
 
     def parse_body_error(self, body: bytes) -> str | None:
         try:

@@ -14,7 +14,16 @@ from typing import Any, Final
 import orjson
 
 from .._errors import ProtocolError
-from ._json import describe, encode_json, error_message_of, excerpt, load_json_object, short_text, usage_of
+from ._json import (
+    describe,
+    encode_json,
+    error_message_of,
+    error_message_of_body,
+    excerpt,
+    load_json_object,
+    short_text,
+    usage_of,
+)
 from ._tool_calls import message_tool_calls
 from .base import ChatCompletion, EmbeddingsDialect
 from .openai_embeddings import OPENAI_EMBEDDINGS
@@ -89,15 +98,7 @@ class OpenAIChatDialect:
             raise ProtocolError("chat completion has an unexpected structure") from None
 
     def parse_error_message(self, body: bytes) -> str:
-        try:
-            message = error_message_of(orjson.loads(body))
-        except orjson.JSONDecodeError:
-            message = None
-        if message:
-            return excerpt(message, _MESSAGE_CHARS)
-        # decode only what the excerpt can show (a 200 MB body costs no more than a short one)
-        head = body[: 8 * _EXCERPT_CHARS].decode("utf-8", "replace")
-        return excerpt(head, _EXCERPT_CHARS) or "(empty body)"
+        return error_message_of_body(body, _MESSAGE_CHARS, _EXCERPT_CHARS)
 
     def parse_body_error(self, body: bytes) -> str | None:
         try:
