@@ -60,3 +60,16 @@ def test_an_unknown_encoding_is_refused_and_nothing_loads_before_it_is_needed() 
         assert counter("Hello world") == 2 and "bpe_openai" in sys.modules
     finally:
         text_token_counter.cache_clear()
+
+
+@pytest.mark.parametrize("encoding", ["o200k_base", "cl100k_base"])
+def test_synthetic_prompts_of_n_tokens_are_n_tokens_for_the_tokenizer(encoding: str) -> None:
+    """--ai-prompt-tokens N builds N one-token words: checked with the real tokenizer, not assumed."""
+    import random
+
+    from locust_aiapi._prompts import synthetic_text
+
+    counter = text_token_counter(encoding)
+    assert counter is not None
+    for tokens in (1, 7, 128, 512, 3000):
+        assert counter(synthetic_text(random.Random(tokens), tokens)) == tokens
