@@ -121,7 +121,14 @@ def test_the_responses_locustfile_measures_the_reasoning_summary_before_the_text
     reasoning = [r for r in run.records if r["name"] == "responses-reasoning" and r["outcome"] == "success"]
     plain = [r for r in run.records if r["name"] == "responses" and r["outcome"] == "success"]
     assert reasoning and plain
-    assert all(r["ttfc_ms"] - r["ttft_ms"] >= 45.0 for r in reasoning)
+    # a first token whose read also held later tokens carries that read's (later) stamp, an upper
+    # bound the record marks: judge the reasoning gap on the first tokens that arrived alone
+    alone = [r for r in reasoning if not r["first_token_shared_read"]]
+    assert len(alone) >= len(reasoning) / 2, [r["first_token_shared_read"] for r in reasoning]
+    # 5 reasoning chunks 10 ms apart come first (50 ms); the mock's own scheduling may shift a chunk by
+    # a few ms on a busy machine, so the bound is 3.5 gaps, well above 0 (TTFC = TTFT without reasoning)
+    gaps = sorted(r["ttfc_ms"] - r["ttft_ms"] for r in alone)
+    assert gaps and gaps[0] >= 35.0 and statistics.median(gaps) >= 45.0, gaps[:5]
     assert all(r["ttfc_ms"] == r["ttft_ms"] for r in plain)
     assert {r["output_tokens"] for r in reasoning + plain} == {20}
 
