@@ -16,6 +16,7 @@ from .._errors import ConfigurationError, ProtocolError
 from .._records import Usage
 
 __all__ = [
+    "error_object_message",
     "error_message_of_body",
     "MAX_COUNT",
     "PIECES_PER_BLOCK",
@@ -209,3 +210,24 @@ def error_message_of_body(body: bytes, message_chars: int = 500, excerpt_chars: 
     # decode only what the excerpt can show (a 200 MB body costs no more than a short one)
     head = body[: 8 * excerpt_chars].decode("utf-8", "replace")
     return excerpt(head, excerpt_chars) or "(empty body)"
+
+
+def error_object_message(
+    body: bytes, tag: tuple[str, str] | None = None, message_chars: int = 500, excerpt_chars: int = 200
+) -> str | None:
+    """The message of a JSON error object sent instead of what was asked (None: not an error object).
+
+    An object is an error when its ``error`` is set, or when its ``tag`` field has the tag's value
+    (OpenAI: ``object: "error"``, Anthropic: ``type: "error"``); some gateways wrap it in a list.
+    """
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(value, list) and value:
+        value = value[0]
+    if not isinstance(value, dict):
+        return None
+    if value.get("error") is None and (tag is None or value.get(tag[0]) != tag[1]):
+        return None
+    return excerpt(error_message_of(value) or describe(value, excerpt_chars), message_chars)

@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-import orjson
-
 from .._errors import ProtocolError
 from .._records import FailureKind, Usage
 from ._json import (
@@ -20,6 +18,7 @@ from ._json import (
     encode_json,
     error_message_of,
     error_message_of_body,
+    error_object_message,
     excerpt,
     load_json_object,
     short_text,
@@ -114,13 +113,7 @@ class AnthropicDialect:
         return error_message_of_body(body, _MESSAGE_CHARS, _EXCERPT_CHARS)
 
     def parse_body_error(self, body: bytes) -> str | None:
-        try:
-            value = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
-        if not isinstance(value, dict) or (value.get("type") != "error" and value.get("error") is None):
-            return None
-        return excerpt(error_message_of(value) or describe(value, _EXCERPT_CHARS), _MESSAGE_CHARS)
+        return error_object_message(body, ("type", "error"), _MESSAGE_CHARS, _EXCERPT_CHARS)
 
 
 ANTHROPIC: Final = AnthropicDialect()

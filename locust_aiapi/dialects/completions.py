@@ -11,14 +11,12 @@ call's parameters overrides it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from .._errors import ProtocolError
 from ._json import (
     PIECES_PER_BLOCK,
-    encode_json,
     error_message_of,
     excerpt,
     load_json_object,
@@ -68,25 +66,8 @@ class OpenAICompletionsDialect(OpenAIChatDialect):
     chat_path: str = "/v1/completions"
     embeddings: EmbeddingsDialect | None = OPENAI_EMBEDDINGS
 
-    def build_chat_request(
-        self,
-        *,
-        model: str,
-        messages: list[dict[str, Any]],
-        max_tokens: int | None,
-        temperature: float | None,
-        stream: bool,
-        extra_body: Mapping[str, Any],
-    ) -> bytes:
-        body: dict[str, Any] = {"model": model, "prompt": prompt_of(messages), "stream": stream}
-        if max_tokens is not None:
-            body["max_tokens"] = max_tokens
-        if temperature is not None:
-            body["temperature"] = temperature
-        if stream and self.include_usage:
-            body["stream_options"] = {"include_usage": True}
-        body.update(extra_body)
-        return encode_json(body)
+    def _input(self, messages: list[dict[str, Any]]) -> tuple[str, Any]:
+        return "prompt", prompt_of(messages)
 
     def stream_parser(self) -> CompletionsStream:
         return CompletionsStream()

@@ -11,14 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-import orjson
-
 from .._errors import ProtocolError
 from ._json import (
-    describe,
     encode_json,
     error_message_of,
     error_message_of_body,
+    error_object_message,
     excerpt,
     load_json_object,
     short_text,
@@ -68,7 +66,8 @@ class OpenAIChatDialect:
         stream: bool,
         extra_body: Mapping[str, Any],
     ) -> bytes:
-        body: dict[str, Any] = {"model": model, "messages": messages, "stream": stream}
+        field, value = self._input(messages)
+        body: dict[str, Any] = {"model": model, field: value, "stream": stream}
         if max_tokens is not None:
             body[self.max_tokens_field] = max_tokens
         if temperature is not None:
@@ -77,6 +76,10 @@ class OpenAIChatDialect:
             body["stream_options"] = {"include_usage": True}
         body.update(extra_body)
         return encode_json(body)
+
+    def _input(self, messages: list[dict[str, Any]]) -> tuple[str, Any]:
+        """The body field that carries the conversation (legacy Completions: ``prompt``)."""
+        return "messages", messages
 
     def stream_parser(self) -> OpenAIChatStream:
         return OpenAIChatStream()
@@ -101,15 +104,7 @@ class OpenAIChatDialect:
         return error_message_of_body(body, _MESSAGE_CHARS, _EXCERPT_CHARS)
 
     def parse_body_error(self, body: bytes) -> str | None:
-        try:
-            value = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
-        if isinstance(value, list) and value:  # some gateways wrap the error in a list
-            value = value[0]
-        if not isinstance(value, dict) or (value.get("error") is None and value.get("object") != "error"):
-            return None
-        return excerpt(error_message_of(value) or describe(value, _EXCERPT_CHARS), _MESSAGE_CHARS)
+        return error_object_message(body, ("object", "error"), _MESSAGE_CHARS, _EXCERPT_CHARS)
 
 
 OPENAI: Final = OpenAIChatDialect()

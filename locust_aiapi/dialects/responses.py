@@ -10,14 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-import orjson
-
 from .._errors import ProtocolError
 from ._json import (
-    describe,
     encode_json,
     error_message_of,
     error_message_of_body,
+    error_object_message,
     excerpt,
     load_json_object,
     short_text,
@@ -87,13 +85,7 @@ class OpenAIResponsesDialect:
         return error_message_of_body(body, _MESSAGE_CHARS, _EXCERPT_CHARS)
 
     def parse_body_error(self, body: bytes) -> str | None:
-        try:
-            value = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
-        if not isinstance(value, dict) or value.get("error") is None:
-            return None
-        return excerpt(error_message_of(value) or describe(value, _EXCERPT_CHARS), _MESSAGE_CHARS)
+        return error_object_message(body, None, _MESSAGE_CHARS, _EXCERPT_CHARS)
 
 
 OPENAI_RESPONSES: Final = OpenAIResponsesDialect()
