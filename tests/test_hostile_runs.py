@@ -85,8 +85,8 @@ def test_without_usage_every_token_delta_counts(hostile: HostileServer, tmp_path
     assert all(len(record["chunk_offsets_ms"]) == 64 for record in records)
     assert {served.token_chunks for served in hostile.served if not served.client_closed} == {64}
     total = run.summary["total"]
-    with_tokens = [record for record in run.records if record["output_tokens"] is not None]
-    assert total["output_tokens_by_source"] == {"counted": len(with_tokens)}  # cancelled ones too
+    answers = [record for record in run.records if record["outcome"] == "success"]
+    assert total["output_tokens_by_source"] == {"counted": len(answers)}  # complete answers only
     assert total["prompt_tokens"] is None  # unknown, not 0: nothing reported it
     assert "estimated" in run.stderr + run.stdout
 
