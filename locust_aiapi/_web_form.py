@@ -1,11 +1,20 @@
 """The ``--ai-*`` fields of Locust's start form: which are shown, what they say, what they refuse.
 
-Locust builds the form's "Custom parameters" from every option added with ``include_in_web_ui``; its
-label is the option's name in title case followed by the argparse help in brackets, and its default
-is the value on the *command line* (Locust parses ``sys.argv`` again for each page). So
-:func:`form_fields` rewrites that part of ``web_ui.template_args``: the bracket says the option's
-``label`` in words, a shape's fields show only when the locustfile has that shape, and each field
-starts from the value of the last test (what the last Start put into ``parsed_options``).
+Locust builds the form's "Custom parameters" from every option added with ``include_in_web_ui``: the
+field's name is the option's ``dest``, its label that name split at case changes ("Ai_slo_ttft_ms")
+followed by the argparse help in brackets, the fields sorted by name, and its default the value on the
+*command line* (Locust parses ``sys.argv`` again for each page). So :func:`form_fields` rewrites that
+part of ``web_ui.template_args``: each of our fields is named by its label in words (:func:`web_key`,
+so "SLO: TTFT (ms)", and sorting groups "Output: ...", "Shape: ...", "SLO: ..."), its bracket holds the
+full help, a shape's fields show only when the locustfile has that shape, and each field starts from
+the value of the last test (what the last Start put into ``parsed_options``). :func:`form_options`
+maps a posted form back to the ``dest`` names Locust copies into ``parsed_options``.
+
+Locust's page changes a field name three ways, all undone or avoided by :func:`web_key`: ``_x`` becomes
+``X`` when the page loads (no underscore in our names), a name that does not start with a capital is
+turned back into snake case when posted (ours all start with one), and the label splits a lower-case
+letter or digit followed by a capital or digit ("E2E" -> "E2 E", "p95" -> "p9 5"): there, and after an
+underscore, an invisible WORD JOINER (U+2060) sits, so the label shows exactly the words.
 
 :func:`form_problem` checks a ``/swarm`` POST the way the command line is checked, before Locust
 starts anything: it returns the message the form shows, or None.
@@ -14,7 +23,8 @@ starts anything: it returns the message the form shows, or None.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._errors import ConfigurationError
@@ -25,7 +35,16 @@ from ._startup import check_host
 from ._users import is_ai_user_class
 from .dialects import resolve_dialect
 
-__all__ = ["applies", "form_fields", "form_problem"]
+__all__ = [
+    "WORD_JOINER",
+    "applies",
+    "form_fields",
+    "form_options",
+    "form_problem",
+    "help_css",
+    "web_help",
+    "web_key",
+]
 
 _BY_DEST = {option.dest: option for option in OPTIONS}
 _SHAPE_OPTIONS = {
@@ -36,6 +55,23 @@ _SHAPE_OPTIONS = {
 }
 _ARRIVAL_OPTIONS = ("ai_arrival_rate", "ai_arrival_poisson", "ai_arrival_max_delay")
 _TRUE = ("true", "on", "1", "yes")
+# where Locust's page would split a label or camel-case a name: before a capital or digit that follows
+# a lower-case letter or digit, and after an underscore
+_CHANGED_BY_LOCUST = re.compile(r"(?<=[a-z0-9])(?=[A-Z0-9])|(?<=_)(?=[a-z0-9])")
+WORD_JOINER = "\u2060"
+
+
+def web_key(option: Option) -> str:
+    """The form field's name for ``option``: its label's words (examples go to the help), as shown."""
+    return _CHANGED_BY_LOCUST.sub(WORD_JOINER, option.label.split(", e.g.")[0])
+
+
+def web_help(option: Option) -> str:
+    """The bracket after the label: the option's full help, and the flag that sets it elsewhere."""
+    return f"{option.help} [{option.flag}]"
+
+
+_BY_WEB_KEY = {web_key(option): option for option in OPTIONS if option.web_ui}
 
 
 def applies(option: Option, environment: Any) -> bool:
@@ -73,11 +109,45 @@ def form_fields(extra_options: Mapping[str, Any], environment: Any) -> dict[str,
         if option is None:
             fields[dest] = field  # another plugin's field: as Locust made it
         elif applies(option, environment):
-            fields[dest] = {**field, "help_text": option.label or field.get("help_text")}
+            key = web_key(option)
+            # a text field's label is cut at its width: its help goes below it instead (help_css)
+            fields[key] = {**field, "help_text": web_help(option) if option.switch else ""}
             current = getattr(parsed, dest, None) if parsed is not None else None
             if current is not None and current != []:
-                fields[dest]["default_value"] = _shown(current)
+                fields[key]["default_value"] = _shown(current)
     return fields
+
+
+_FIELD = ".MuiTextField-root"
+_HELP_STYLE = "display:block;margin:4px 14px 0;font-size:.75rem;line-height:1.4;opacity:.7"
+
+
+def help_css(fields: Mapping[str, Any]) -> str:
+    """A style sheet that shows each of our text fields' full help below the field, as MUI's helper text
+    would (Locust's form has no such slot; ``:has`` finds the field by its name)."""
+    rules = [
+        f'{_FIELD}:has(input[name="{_css_text(key)}"])::after{{content:"{_css_text(web_help(option))}"}}'
+        for key, option in _BY_WEB_KEY.items()
+        if key in fields and not option.switch
+    ]
+    if not rules:
+        return ""
+    return "\n".join([f"{_FIELD}::after{{{_HELP_STYLE}}}", *rules])
+
+
+def _css_text(text: str) -> str:
+    """``text`` inside a CSS string in a <style> element: quotes, backslashes and ``<`` escaped."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3c ").replace("\n", "\\a ")
+
+
+def form_options(form: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """A posted form's ``(name, value)`` pairs with our fields under their ``dest`` names again."""
+    return [(_dest_of(name), value) for name, value in form]
+
+
+def _dest_of(name: str) -> str:
+    option = _BY_WEB_KEY.get(name)
+    return option.dest if option is not None else name
 
 
 def _shown(value: Any) -> Any:

@@ -31,7 +31,7 @@ from ._guard import guarded
 from ._options import OPTIONS, AIOptions, Option
 from ._report_types import RunReport
 from ._run_state import RunState
-from ._web_form import form_fields, form_problem
+from ._web_form import form_fields, form_options, form_problem, help_css
 from .render import render_json
 from .render.web_live import live_view, phase_label, tab_rows
 
@@ -71,6 +71,7 @@ def install(environment: Any, web_ui: Any, state: RunState) -> None:
         extended_csv_files=[{"href": f"{base}{href}", "title": title} for href, title in _DOWNLOADS],
     )
     web_ui.app.after_request(routes.add_tab_rows)
+    web_ui.app.after_request(routes.add_form_help)
     web_ui.app.before_request(routes.refuse_bad_form)
     _refill_form(environment, web_ui)
 
@@ -211,12 +212,34 @@ class _Routes:
             listener_errors["adding the LLM tab's rows"] += 1
         return response
 
+    def add_form_help(self, response: Any) -> Any:
+        """Locust's start page, with the full help of our form fields below them (``help_css``)."""
+        from flask import request
+
+        if request.path not in (f"{self.base}/", self.base) or response.mimetype != "text/html":
+            return response
+        try:
+            css = help_css(self.web_ui.template_args.get("extra_options") or {})
+            page = response.get_data(as_text=True)
+            if css and "</head>" in page:
+                response.set_data(
+                    page.replace("</head>", f'<style id="locust-aiapi-help">{css}</style></head>', 1)
+                )
+        except Exception:  # never break Locust's own page: it is shown without the help
+            from ._guard import listener_errors
+
+            listener_errors["adding the form's help"] += 1
+        return response
+
     def refuse_bad_form(self) -> Any:
         """A ``/swarm`` POST with a malformed value or no host: refused, in Locust's own answer shape."""
         from flask import jsonify, request
+        from werkzeug.datastructures import ImmutableMultiDict
 
         if request.method != "POST" or request.path != f"{self.base}/swarm" or not self._logged_in():
             return None  # not logged in: Locust's own login check answers, and our message says nothing
+        # our fields are named in words (see _web_form.web_key): Locust's handler reads them by dest
+        request.form = ImmutableMultiDict(form_options(request.form.items(multi=True)))
         problem = form_problem(self.environment, request.form)
         if problem is None:
             return None

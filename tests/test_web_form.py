@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -13,7 +14,15 @@ from locust import task
 from locust_aiapi import AIChatUser, StagesShape
 from locust_aiapi._end_of_run import output_path
 from locust_aiapi._options import OPTIONS, add_arguments
-from locust_aiapi._web_form import form_fields, form_problem
+from locust_aiapi._web_form import (
+    WORD_JOINER,
+    form_fields,
+    form_options,
+    form_problem,
+    help_css,
+    web_help,
+    web_key,
+)
 
 
 class NoHostUser(AIChatUser):
@@ -114,35 +123,93 @@ def _locust_fields() -> dict[str, dict[str, Any]]:
     }
 
 
+def _key(flag: str) -> str:
+    return web_key(next(option for option in OPTIONS if option.flag == flag))
+
+
 def test_fields_read_as_words_and_start_from_the_last_tests_values() -> None:
     environment = _environment(
         HostUser, None, "--ai-threshold", "ttft_ms:p95<3000", "--ai-slo-ttft-ms", "500"
     )
     fields = form_fields({**_locust_fields(), "other_plugin": {"help_text": "theirs"}}, environment)
-    assert fields["ai_slo_ttft_ms"] == {"default_value": 500.0, "help_text": "SLO: TTFT (ms)"}
-    assert fields["ai_threshold"]["default_value"] == "ttft_ms:p95<3000"
-    assert fields["ai_no_summary"] == {"default_value": False, "help_text": "Output: no console summary"}
+    # a text field's help is shown below it (help_css), a checkbox's in its label's bracket
+    assert fields["SLO: TTFT (ms)"] == {"default_value": 500.0, "help_text": ""}
+    assert fields["Thresholds"]["default_value"] == "ttft_ms:p95<3000"
+    assert fields["Output: no console summary"] == {
+        "default_value": False,
+        "help_text": "Do not print the LLM summary table at the end of a run. [--ai-no-summary]",
+    }
     assert fields["other_plugin"] == {"help_text": "theirs"}
+    assert not any(key.startswith("ai_") for key in fields)
 
 
-def test_fields_that_cannot_apply_are_not_shown() -> None:
-    plain = form_fields(_locust_fields(), _environment())
-    for hidden in ("ai_stages", "ai_steps", "ai_step_duration", "ai_spike", "ai_arrival_rate", "ai_api_key"):
-        assert hidden not in plain
-    for hidden in (
-        "ai_requests_jsonl",
-        "ai_metrics_port",
-        "ai_pricing",
-        "ai_ca_bundle",
-    ):  # read once at start
-        assert hidden not in plain
-    with_stages = form_fields(_locust_fields(), _environment(HostUser, StagesShape()))
-    assert "ai_stages" in with_stages and "ai_steps" not in with_stages
+# Locust 2.47's page (webui/dist/assets/src-*.js), ported: di camel-cases the names it loads, fi
+# snake-cases the names it posts unless they start with a capital, hi makes the label.
+def _locust_loads(name: str) -> str:
+    return re.sub(r"_([a-z0-9])", lambda match: match.group(1).upper(), name)
+
+
+def _locust_posts(name: str) -> str:
+    if name[0] == name[0].upper():
+        return name
+    return re.sub(r"([a-z0-9])([A-Z0-9])", r"\1_\2", name).lower()
+
+
+def _locust_label(name: str) -> str:
+    spaced = re.sub(r"([a-z0-9])([A-Z0-9])", r"\1 \2", name)
+    return spaced[:1].upper() + spaced[1:]
+
+
+def test_locusts_page_shows_the_label_and_posts_back_the_option() -> None:
+    keys = [web_key(option) for option in OPTIONS if option.web_ui]
+    assert len(set(keys)) == len(keys)
+    for option in OPTIONS:
+        if not option.web_ui:
+            continue
+        key = web_key(option)
+        assert _locust_label(_locust_loads(key)).replace(WORD_JOINER, "") == option.label.split(", e.g.")[0]
+        posted = _locust_posts(_locust_loads(key))
+        assert form_options([(posted, "x")]) == [(option.dest, "x")], option.flag
+    assert _key("--ai-slo-e2e-ms") == f"SLO: E2{WORD_JOINER}E (ms)"  # "E2 E" without the joiner
+    # Locust's own fields and another plugin's pass through unchanged
+    assert form_options([("user_count", "4"), ("host", "h"), ("ai_threshold", "e")]) == [
+        ("user_count", "4"),
+        ("host", "h"),
+        ("ai_threshold", "e"),
+    ]
+
+
+def test_a_form_posted_with_word_names_is_checked_as_its_options() -> None:
+    environment = _environment(HostUser)
+    posted = dict(form_options([(_key("--ai-threshold"), "ttft_ms:p95<<1")]))
+    problem = form_problem(environment, posted)
+    assert problem is not None and "ttft_ms:p95<<1" in problem
+
+
+def test_the_help_of_text_fields_is_shown_below_them() -> None:
+    fields = form_fields(_locust_fields(), _environment(HostUser))
+    css = help_css(fields)
+    threshold = next(option for option in OPTIONS if option.flag == "--ai-threshold")
+    assert f'input[name="{web_key(threshold)}"]' in css
+    shown = re.search(r'name="Thresholds"\]\)::after\{content:"(.*?)"\}', css)
+    assert shown is not None
+    assert shown.group(1).replace("\\3c ", "<") == web_help(threshold)
+    assert "ttft_ms:p95\\3c 3000" in css  # a "<" in help text cannot close the <style> element
+    assert "Output: no console summary" not in css  # a checkbox: its help is in its label
+    assert "Shape: stages" not in css  # not in this form
+    assert help_css({}) == ""
+
+
+def test_css_strings_escape_quotes_and_backslashes() -> None:
+    from locust_aiapi._web_form import _css_text
+
+    assert _css_text('a"b\\c<d\ne') == 'a\\"b\\\\c\\3c d\\a e'
 
 
 def test_every_option_of_the_form_has_a_label_in_words() -> None:
     for option in OPTIONS:
         assert option.label and not option.label.lower().startswith("ai "), option.flag
+        assert option.label[0].isupper(), option.flag  # else Locust's page snake-cases its name
 
 
 def test_web_ui_outputs_are_numbered_per_test() -> None:

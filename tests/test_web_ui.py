@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 from playwright import sync_api as playwright_api
 
+from locust_aiapi._options import OPTIONS
+from locust_aiapi._web_form import WORD_JOINER, web_help
 from locust_aiapi.mock import MockProcess
 from locust_aiapi.render.web_live import cell
 
@@ -94,13 +96,17 @@ def _console_errors(page: Any) -> list[str]:
     return errors
 
 
+THRESHOLD = 'input[name="Thresholds"]'  # our fields are named by their labels (_web_form.web_key)
+NO_SUMMARY = 'input[name="Output: no console summary"]'
+
+
 def _start(page: Any, host: str, threshold: str) -> None:
     page.fill("input[name=userCount]", "4")
     page.fill("input[name=spawnRate]", "4")
     page.fill("input[name=host]", host)
-    if not page.is_visible("input[name=aiThreshold]"):
+    if not page.is_visible(THRESHOLD):
         page.get_by_text("Custom parameters").click()
-    page.fill("input[name=aiThreshold]", threshold)
+    page.fill(THRESHOLD, threshold)
     page.get_by_role("button", name=re.compile("start", re.I)).click()
 
 
@@ -146,6 +152,20 @@ def _header_rps(page: Any) -> float:
     return float(match.group(1))
 
 
+def _check_labels(page: Any) -> None:
+    """Labels read as words, grouped by their first word, each text field with its full help below it."""
+    labels = [label.replace(WORD_JOINER, "") for label in page.locator("label").all_inner_texts()]
+    for words in ("SLO: TTFT (ms)", "SLO: E2E (ms)", "Thresholds", "Workload: output tokens (max_tokens)"):
+        assert words in labels, labels
+    ours = [label for label in labels if label.startswith(("Output:", "Retries:", "SLO:", "Workload:"))]
+    assert ours == sorted(ours) and len(ours) >= 12
+    below = page.locator(".MuiTextField-root", has=page.locator(THRESHOLD)).evaluate(
+        "field => getComputedStyle(field, '::after').content"
+    )
+    assert json.loads(below) == web_help(next(o for o in OPTIONS if o.flag == "--ai-threshold"))
+    assert "[--ai-no-summary]" in page.inner_text(f"label:has({NO_SUMMARY})")  # a checkbox: in its label
+
+
 def test_a_test_started_from_the_form_shows_llm_truth(web_locust: tuple[str, str, Path]) -> None:
     url, mock_url, out = web_locust
     with playwright_api.sync_playwright() as driver:
@@ -154,6 +174,8 @@ def test_a_test_started_from_the_form_shows_llm_truth(web_locust: tuple[str, str
         errors = _console_errors(page)
         page.goto(url + "/")
 
+        page.get_by_text("Custom parameters").click()
+        _check_labels(page)
         # refused before anything starts, with the reason in the form
         _start(page, "", "ttft_ms:p95<3000")
         page.get_by_text("No host for CountingChatUser").wait_for(timeout=5000)
@@ -234,12 +256,12 @@ def test_a_test_started_from_the_form_shows_llm_truth(web_locust: tuple[str, str
         # the next test's form starts from what this one used
         page.set_viewport_size(DESKTOP)
         page.get_by_role("button", name=re.compile("new", re.I)).click()
-        if not page.is_visible("input[name=aiThreshold]"):
+        if not page.is_visible(THRESHOLD):
             page.get_by_text("Custom parameters").click()
-        assert page.input_value("input[name=aiThreshold]") == "ttft_ms:p95<60000,error_rate<0.5"
+        assert page.input_value(THRESHOLD) == "ttft_ms:p95<60000,error_rate<0.5"
 
         # a second test: its own numbered files, and "no summary" typed in the form applies
-        _tick(page, "input[name=aiNoSummary]")
+        _tick(page, NO_SUMMARY)
         page.get_by_role("button", name=re.compile("start", re.I)).click()
         _wait_for_row(page, "chat")
         time.sleep(2)
