@@ -15,6 +15,7 @@ from typing import Any
 
 import gevent
 
+from ._client_lag import client_lag_report
 from ._guard import guarded
 from ._run_state import Role, RunState, role_of, state_of
 from .render.live import LiveStatus, live_line
@@ -69,6 +70,7 @@ def live_status(environment: Any, state: RunState, started_s: float) -> LiveStat
     total = state.summary.total
     kinds = sorted(total.failures_by_kind.items(), key=lambda item: (-item[1], item[0]))
     phase, total_s = _phase_and_total_s(environment, state)
+    lag = client_lag_report(total, state.loop_lag.lag_ms, state.options.max_client_lag_ms)
     return LiveStatus(
         elapsed_s=time.monotonic() - started_s,
         total_s=total_s,
@@ -81,6 +83,8 @@ def live_status(environment: Any, state: RunState, started_s: float) -> LiveStat
         output_tokens_per_s=window.output_tokens_per_s,
         requests=total.requests,
         failures_by_kind=tuple(kinds),
+        client_lag_p99_ms=lag["p99_ms"],
+        client_bound=lag["client_bound"],
     )
 
 

@@ -181,3 +181,21 @@ def test_a_wider_terminal_shows_long_request_names_whole() -> None:
     assert all(len(line) <= 200 for line in wide.splitlines())
     standard = render_summary(summary.report_dict(), width=120)
     assert "conversation/gi…" in standard and all(len(line) <= 120 for line in standard.splitlines())
+
+
+def test_the_live_line_says_the_client_lag_and_when_the_run_is_client_bound() -> None:
+    quiet = dataclasses.replace(
+        BUSY, elapsed_s=5.0, total_s=10.0, users=2, phase=None, requests_per_s=9.5, ttft_p50_ms=41.0,
+        ttft_p95_ms=45.0, output_tokens_per_s=70.0, failures_by_kind=(), client_lag_p99_ms=0.314,
+    )  # fmt: skip
+    assert live_line(quiet) == (
+        "LLM 0:05/0:10  2 users  9.5 req/s  TTFT p50/p95 41/45 ms  70 tok/s  0 failed  lag p99 0.31 ms"
+    )
+    bound = dataclasses.replace(quiet, client_lag_p99_ms=12.0, client_bound=True)
+    assert live_line(bound).endswith("  0 failed\n    CLIENT-BOUND lag p99 12 ms")  # 104 columns in one
+    idle = dataclasses.replace(quiet, window_s=0.0, client_lag_p99_ms=0.05)
+    assert live_line(idle) == "LLM 0:05/0:10  2 users  no request ended yet  0 failed  lag p99 0.05 ms"
+    assert "lag p99 3.1 ms" in live_line(dataclasses.replace(quiet, client_lag_p99_ms=3.14))
+    for width in (100, 80, 60):
+        lagging = dataclasses.replace(BUSY, client_lag_p99_ms=123.456, client_bound=True)
+        assert all(len(line) <= width for line in live_line(lagging, width).split("\n"))

@@ -15,7 +15,7 @@ from ._support import TEST_LOCUSTFILES, headless, run_locust
 SHAPED = TEST_LOCUSTFILES / "shaped_chat.py"
 LIVE = re.compile(
     r"^LLM (\d+:\d\d)/0:10  (\d+) users  phase ([12])/2(?:: \d users)?  ([\d.]+) req/s  "
-    r"TTFT p50/p95 (\d+)/(\d+) ms  (\d+) tok/s  \d+ server_error$"
+    r"TTFT p50/p95 (\d+)/(\d+) ms  (\d+) tok/s  \d+ server_error(?:  lag p99 [\d.]+ ms)?$"
 )
 
 

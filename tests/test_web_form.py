@@ -238,3 +238,24 @@ def test_the_llm_tab_has_a_row_per_conversation_turn() -> None:
     turns = [name for name in rows if "· turn" in name]
     assert turns == ["Aggregated · turn 1", "Aggregated · turn 2", "Aggregated · turn 3"]
     assert rows["Aggregated · turn 3"]["ttft"].startswith("400")
+
+
+def test_the_llm_tab_says_the_client_lag_and_when_the_run_is_client_bound() -> None:
+    import dataclasses
+
+    from locust_aiapi._end_of_run import build_report
+    from locust_aiapi._run_state import RunState
+    from locust_aiapi.render.web_live import tab_rows
+
+    from .test_summary import chat_ok
+
+    def link_row(lags_s: tuple[float, ...]) -> str:
+        state = RunState()
+        record = chat_ok(0.0, ttft_s=0.2, tokens=4, gap_s=0.01, tail_s=0.0, prompt=10)
+        state.record(dataclasses.replace(record, client_lags_s=list(lags_s)))
+        return tab_rows(build_report(state))[-1]["name"]
+
+    assert link_row(()).startswith("→ charts")  # nothing measured: nothing said
+    assert re.match(r"→ client lag p99 0\.4\d? ms · charts", link_row((0.0004,) * 100))
+    bound = link_row((0.02,) * 100)
+    assert "CLIENT-BOUND lag p99 20" in bound and "(limit 5.0 ms): add workers · charts" in bound

@@ -207,6 +207,9 @@ def test_a_test_started_from_the_form_shows_llm_truth(web_locust: tuple[str, str
         live.locator("#ttft path").first.wait_for(timeout=10000)
         live.locator("#tokens path").first.wait_for(timeout=10000)
         assert "running" in live.inner_text("#status")
+        assert re.match(r"client lag p99 [\d.]+ ms, max [\d.]+ ms \((kernel receive stamps|event-loop probe)",
+                        live.inner_text("#client-lag"))  # fmt: skip
+        assert "client lag p99" in page.inner_text("tbody")  # the LLM tab's last row
         live.screenshot(path=str(out / "live-running-desktop.png"), full_page=True)
         page.get_by_role("button", name=re.compile("stop", re.I)).click()
         summary_path = out / "summary.1.json"  # numbered: the first test started from this web UI

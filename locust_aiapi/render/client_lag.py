@@ -8,7 +8,7 @@ from .._report_types import ClientLagReport, RunReport
 from .format import CONSOLE
 from .text import wrap
 
-__all__ = ["console_lines", "html_section", "summary_line"]
+__all__ = ["console_lines", "html_section", "short_text", "summary_line"]
 
 _SOURCES = {"kernel": "kernel receive stamps", "loop_probe": "event-loop probe, no kernel stamps"}
 
@@ -26,6 +26,14 @@ def summary_line(lag: ClientLagReport) -> str | None:
         f"Client lag ({_SOURCES[source]}): p50 {_ms(lag['p50_ms'])} ms, p99 {_ms(lag['p99_ms'])} ms, "
         f"max {_ms(lag['max_ms'])} ms (limit p99 {_ms(lag['max_client_lag_ms'])} ms)"
     )
+
+
+def short_text(p99_ms: float | None, client_bound: bool) -> str | None:
+    """``lag p99 0.42 ms`` (live line, LLM tab); over the limit ``CLIENT-BOUND lag p99 12 ms``."""
+    if p99_ms is None:
+        return None
+    figure = f"lag p99 {CONSOLE.number(p99_ms, 2 if p99_ms < 1 else 1 if p99_ms < 10 else 0)} ms"
+    return f"CLIENT-BOUND {figure}" if client_bound else figure
 
 
 def console_lines(report: RunReport, width: int) -> list[str]:

@@ -1,19 +1,22 @@
 """The console's live line: one line of LLM figures every few seconds of a headless run.
 
 Locust's own table (every 2 s) shows request counts and E2E times; this line adds what it cannot: the
-time left, the shape's phase, TTFT of the last seconds, output tokens/s and failures by kind. It is
-built to stay whole at 100 columns::
+time left, the shape's phase, TTFT of the last seconds, output tokens/s, failures by kind and the
+client lag (how late this load generator read what had arrived). It is built to stay whole at 100
+columns::
 
-    LLM 0:05/0:10  2 users  phase 1/2  9.5 req/s  TTFT p50/p95 41/45 ms  70 tok/s  9 server_error
+    LLM 0:05/0:10  2 users  phase 1/2  9.5 req/s  TTFT p50/p95 41/45 ms  70 tok/s  0 failed  lag p99 0.31 ms
 
 Rates and TTFT are of the requests that ended in the last few seconds (the window); the failure
-counts are of the whole run so far.
+counts and the client lag are of the whole run so far. Once the lag p99 exceeds
+``--ai-max-client-lag-ms`` it reads ``CLIENT-BOUND lag p99 12 ms``: add workers.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .client_lag import short_text
 from .format import CONSOLE
 
 __all__ = ["LIVE_WIDTH", "LiveStatus", "clock", "live_line"]
@@ -37,6 +40,8 @@ class LiveStatus:
     output_tokens_per_s: float | None
     requests: int  # whole run so far
     failures_by_kind: tuple[tuple[str, int], ...]  # whole run so far, most frequent first
+    client_lag_p99_ms: float | None = None  # whole run so far; None: nothing measured yet
+    client_bound: bool = False  # the lag p99 is over --ai-max-client-lag-ms
 
 
 def clock(seconds: float) -> str:
@@ -69,6 +74,12 @@ def _window(status: LiveStatus) -> list[str]:
     ]
 
 
+def _lag(status: LiveStatus) -> list[str]:
+    """Last: when the line is too long, it is what moves to the second line."""
+    lag = short_text(status.client_lag_p99_ms, status.client_bound)
+    return [lag] if lag else []
+
+
 def _failures(status: LiveStatus, shown: int) -> str:
     """``29 server_error, 3 rate_limited`` (failed requests by kind), ``0 failed`` without any."""
     failed = sum(n for _, n in status.failures_by_kind)
@@ -87,11 +98,12 @@ def live_line(status: LiveStatus, width: int = LIVE_WIDTH) -> str:
     five-digit rates), the rarest kinds counted as ``+N more`` only if they fill a line of their own."""
     kinds = len(status.failures_by_kind)
     for phase_label in (True, False):
-        line = _SEPARATOR.join([*_head(status, phase_label), *_window(status), _failures(status, kinds)])
+        parts = [*_head(status, phase_label), *_window(status), _failures(status, kinds), *_lag(status)]
+        line = _SEPARATOR.join(parts)
         if len(line) <= width:
             return line
     shown = next((n for n in range(kinds, 0, -1) if len(_failures(status, n)) <= width - 4), min(kinds, 1))
-    parts = [*_head(status, False), *_window(status), _failures(status, shown)]
+    parts = [*_head(status, False), *_window(status), _failures(status, shown), *_lag(status)]
     return "\n    ".join(_SEPARATOR.join(row) for row in _rows(parts, width - 4))
 
 

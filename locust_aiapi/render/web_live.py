@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._report_types import Description, GoodputRow, NameRow, RunReport
+from .client_lag import short_text
 from .format import HTML
 
 __all__ = ["cell", "live_view", "phase_label", "tab_rows"]
@@ -58,8 +59,20 @@ def tab_rows(report: RunReport, base: str = "", phase: str | None = None) -> lis
         rows.append(_row(f"Aggregated · turn {turn['turn']}", turn, None))
     # Locust's table sorts rows by name: the arrow puts this one after the names of ASCII letters
     where = f"{phase} · " if phase else ""
-    rows.append({"name": f"→ {where}charts, thresholds, cost: {base}/ai/ (and Download Data)"})
+    lag = _client_lag(report)
+    rows.append({"name": f"→ {where}{lag}charts, thresholds, cost: {base}/ai/ (and Download Data)"})
     return rows
+
+
+def _client_lag(report: RunReport) -> str:
+    """``client lag p99 0.42 ms · ``, ``CLIENT-BOUND lag p99 12 ms (limit 5 ms): add workers · ``, or ""."""
+    lag = report.get("client_lag")
+    text = short_text(lag["p99_ms"], lag["client_bound"]) if lag is not None else None
+    if lag is None or text is None:
+        return ""
+    if lag["client_bound"]:
+        return f"{text} (limit {HTML.number(lag['max_client_lag_ms'], 1)} ms): add workers · "
+    return f"client {text} · "
 
 
 def phase_label(state: Any) -> str | None:
