@@ -14,7 +14,7 @@ from typing import Any
 
 from . import _option_types as types
 from ._errors import ConfigurationError
-from ._thresholds import split_thresholds
+from ._thresholds import parse_threshold, split_thresholds
 
 __all__ = ["OPTIONS", "AIOptions", "Option", "add_arguments"]
 
@@ -269,11 +269,25 @@ class AIOptions:
             value = _value(option, getattr(parsed, option.dest, None))
             if value is not None:
                 values[option.field] = value
-        return cls(**values)
+        options = cls(**values)
+        _check_goodput_has_an_slo(options)
+        return options
 
     def __repr__(self) -> str:  # keep the key out of any log line that prints the options
         shown = "set" if self.api_key else "unset"
         return f"AIOptions(api_key=<{shown}>, model={self.model!r}, max_retries={self.max_retries})"
+
+
+def _check_goodput_has_an_slo(options: AIOptions) -> None:
+    """A goodput threshold without an SLO could only ever read "no data": refused at start."""
+    if options.slo_ttft_ms or options.slo_itl_ms or options.slo_e2e_ms:
+        return
+    for text in options.thresholds:
+        if parse_threshold(text).metric == "goodput":
+            raise ConfigurationError(
+                f"--ai-threshold {text}: goodput is the share of requests that met the SLOs, and none is "
+                "set: give --ai-slo-ttft-ms, --ai-slo-itl-ms and/or --ai-slo-e2e-ms"
+            )
 
 
 def _value(option: Option, raw: Any) -> Any:

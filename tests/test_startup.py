@@ -31,7 +31,12 @@ def test_a_host_that_cannot_work_is_refused(host: str, message: str) -> None:
 
 
 def test_good_hosts_pass() -> None:
-    for host in ("http://127.0.0.1:8000", "https://api.openai.com/v1", "http://[::1]:8000", "http://localhost"):
+    for host in (
+        "http://127.0.0.1:8000",
+        "https://api.openai.com/v1",
+        "http://[::1]:8000",
+        "http://localhost",
+    ):
         check_host(host)
 
 
@@ -55,3 +60,33 @@ def test_non_finite_or_negative_option_values_are_refused(value: str, tmp_path: 
     run = run_locust(COUNTING, tmp_path, args, with_reports=False)
     assert run.returncode == 2
     assert "--ai-arrival-rate" in one_error_line(run.stderr)
+
+
+def test_a_goodput_threshold_without_an_slo_is_refused_at_start(tmp_path: Path) -> None:
+    """It could only ever read "no data" at the end of the run."""
+    args = [
+        "--headless",
+        "--host",
+        "http://127.0.0.1:9",
+        "-u",
+        "1",
+        "-t",
+        "1s",
+        "--ai-threshold",
+        "goodput>0.9",
+    ]
+    run = run_locust(COUNTING, tmp_path, args, with_reports=False)
+    assert run.returncode == 2
+    line = one_error_line(run.stderr)
+    assert "--ai-threshold goodput>0.9: goodput is the share" in line and "--ai-slo-ttft-ms" in line
+
+
+def test_a_goodput_threshold_with_an_slo_is_accepted() -> None:
+    from types import SimpleNamespace
+
+    from locust_aiapi._options import AIOptions
+
+    options = AIOptions.from_parsed(SimpleNamespace(ai_threshold=["goodput>0.9"], ai_slo_e2e_ms="2000"))
+    assert options.thresholds == ("goodput>0.9",) and options.slo_e2e_ms == 2000.0
+    with pytest.raises(ConfigurationError, match="goodput is the share"):
+        AIOptions.from_parsed(SimpleNamespace(ai_threshold=["ttft_ms:p95<1", "chat:goodput>=0.5"]))
