@@ -88,13 +88,14 @@ class TlsStream:
         except ssl.SSLWantReadError:
             data = None
         except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-            return b""
+            data = b""
         if self._outgoing.pending:  # a key update asks for an answer
             self._send_out()
-        if data is None:
-            return b"" if self._eof else None
-        if not data:
-            return b""  # close_notify
+        if data is None and not self._eof:
+            return None
+        if not data:  # close_notify, or the raw socket's end: ended for good, no further wait
+            self._eof = True
+            return b""
         if self._incoming.pending and len(data) < size:
             return self._more(data, size)
         return data
@@ -103,13 +104,18 @@ class TlsStream:
         """``data`` plus the further records the same raw read completed, up to ``size`` bytes."""
         parts = [data]
         total = len(data)
-        with contextlib.suppress(ssl.SSLWantReadError, ssl.SSLZeroReturnError, ssl.SSLEOFError):
+        try:
             while self._incoming.pending and total < size:
                 part = self._tls.read(size - total)
                 if not part:
+                    self._eof = True  # a close_notify behind the data: the next read is the end
                     break
                 parts.append(part)
                 total += len(part)
+        except ssl.SSLWantReadError:
+            pass  # a record the next raw read completes
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            self._eof = True
         return b"".join(parts)
 
     def _receive(self, ancsize: int) -> None:
