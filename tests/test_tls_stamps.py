@@ -11,6 +11,7 @@ import os
 import resource
 import socket
 import ssl
+import struct
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -397,3 +398,56 @@ def test_without_kernel_stamps_the_context_hands_out_geventss_ssl_socket(
     assert isinstance(tls, gevent.ssl.SSLSocket) and not rx.rx_stamps_enabled(tls)
     assert tls.recv(10) == b"hello"
     tls.close()
+
+
+def _close_in_handshake(sock: Any, _address: object) -> None:
+    sock.recv(65536)  # the ClientHello
+    sock.close()
+
+
+def _reset_in_handshake(sock: Any, _address: object) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.recv(65536)
+    sock.close()
+
+
+def _garbage(sock: Any, _address: object) -> None:
+    sock.sendall(b"\x17\x03\x03\x00\x05hello" + b"GARBAGE" * 100)
+    gevent.sleep(0.2)
+    sock.close()
+
+
+@pytest.mark.parametrize("handler", [_close_in_handshake, _reset_in_handshake, _garbage])
+def test_a_failure_reads_as_it_did_through_geventss_ssl_socket(
+    handler: Callable[[Any, object], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = StreamServer(("127.0.0.1", 0), handler)
+    server.start()
+    _late_servers.append(server)
+    url = f"https://127.0.0.1:{server.server_port}"
+    outcomes = []
+    for kernel in (True, False):
+        monkeypatch.setattr(rx, "KERNEL_STAMPS_AVAILABLE", kernel)
+        record = _chat_once(url, context_factory(ca_bundle=None), 0, 1.0)
+        outcomes.append((record.failure_kind, record.failure_message))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] in (FailureKind.TLS_ERROR, FailureKind.CONNECTION_ERROR)
+
+
+def test_a_body_cut_without_close_notify_is_a_connection_error(
+    pki: dict[str, Path], tls_server: Any, streams: list[Any]
+) -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+    def cut(tls: Any) -> None:
+        tls.recv(65536)
+        tls.sendall(head + b"40\r\ndata: {")
+        # returning closes the socket without a close_notify (as SSLSocket.close does)
+
+    port = tls_server(cut)
+    record = _chat_once(f"https://127.0.0.1:{port}", context_factory(ca_bundle=str(pki["ca.pem"])), 0, 2.0)
+    assert len(streams) == 1
+    assert (record.failure_kind, record.failure_message) == (
+        FailureKind.CONNECTION_ERROR,
+        "connection closed before the end of the response body",
+    )
