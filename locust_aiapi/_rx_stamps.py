@@ -34,6 +34,7 @@ import weakref
 from typing import Any, Final
 
 __all__ = [
+    "ANC_SIZE",
     "KERNEL_STAMPS_AVAILABLE",
     "RxClock",
     "enable_rx_stamps",
@@ -51,7 +52,8 @@ _GENERIC_MACHINES: Final = frozenset(
 )
 KERNEL_STAMPS_AVAILABLE: Final = sys.platform == "linux" and platform.machine().lower() in _GENERIC_MACHINES
 _TIMESPEC: Final = struct.Struct("@ll")
-_ANC_SIZE: Final = socket.CMSG_SPACE(_TIMESPEC.size) if KERNEL_STAMPS_AVAILABLE else 0
+# the ancillary buffer of one stamped read
+ANC_SIZE: Final = socket.CMSG_SPACE(_TIMESPEC.size) if KERNEL_STAMPS_AVAILABLE else 0
 
 _perf_counter = time.perf_counter
 _perf_counter_ns = time.perf_counter_ns
@@ -140,6 +142,6 @@ def recv_stamped(sock: Any, size: int, clock: RxClock) -> tuple[bytes, float, fl
     gevent's ``recvmsg`` tries the non-blocking call and waits on the socket's read event (under the
     socket's timeout) only when nothing is there, like its ``recv``.
     """
-    data, ancdata, _flags, _address = sock.recvmsg(size, _ANC_SIZE)
+    data, ancdata, _flags, _address = sock.recvmsg(size, ANC_SIZE)
     user_s = _perf_counter()
     return data, user_s, clock.stamp_s(ancdata, user_s) if ancdata else None

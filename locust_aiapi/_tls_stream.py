@@ -33,6 +33,8 @@ import contextlib
 import ssl
 from typing import Any, Final
 
+from ._rx_stamps import ANC_SIZE
+
 __all__ = ["TlsStream"]
 
 RAW_RECV_SIZE: Final = 65536
@@ -181,8 +183,9 @@ class TlsStream:
                 return
 
     def _receive_for_handshake(self) -> bool:
+        # with its stamp: a server that speaks first may send data with its last handshake flight
         try:
-            raw = self._sock.recv(RAW_RECV_SIZE)
+            raw, self._ancdata, _flags, _address = self._sock.recvmsg(RAW_RECV_SIZE, ANC_SIZE)
         except BlockingIOError:
             return False
         self._take(raw)

@@ -480,3 +480,28 @@ def test_a_body_cut_without_close_notify_is_a_connection_error(
         FailureKind.CONNECTION_ERROR,
         "connection closed before the end of the response body",
     )
+
+
+def test_tls12_reads_are_kernel_stamped_too(pki: dict[str, Path]) -> None:
+    context = _server_context(pki)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    sent_s: list[float] = []
+
+    def handle(sock: Any, _address: object) -> None:
+        sock.settimeout(5)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # see _tls_late_server
+        with context.wrap_socket(sock, server_side=True) as tls:
+            for word in (b"one", b"two"):
+                tls.sendall(word)
+                sent_s.append(time.perf_counter())
+                gevent.sleep(0.05)
+
+    server = StreamServer(("127.0.0.1", 0), handle)
+    server.start()
+    _late_servers.append(server)
+    with _connect(int(server.server_port), pki) as stream:
+        assert stream.version() == "TLSv1.2"
+        reads = _read_all(stream)
+    assert [data for data, _ in reads] == [b"one", b"two"]
+    for (_data, stamp_s), written_s in zip(reads, sent_s, strict=True):
+        assert stamp_s is not None and abs(stamp_s - written_s) < 0.005
