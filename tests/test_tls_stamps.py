@@ -505,3 +505,34 @@ def test_tls12_reads_are_kernel_stamped_too(pki: dict[str, Path]) -> None:
     assert [data for data, _ in reads] == [b"one", b"two"]
     for (_data, stamp_s), written_s in zip(reads, sent_s, strict=True):
         assert stamp_s is not None and abs(stamp_s - written_s) < 0.005
+
+
+def test_sni_is_sent_and_a_name_the_certificate_lacks_fails_verification(pki: dict[str, Path]) -> None:
+    names: list[str | None] = []
+    context = _server_context(pki)
+    context.sni_callback = lambda _tls, name, _context: names.append(name)  # type: ignore[assignment,misc,return-value]
+
+    def handle(sock: Any, _address: object) -> None:
+        sock.settimeout(5)
+        try:
+            with context.wrap_socket(sock, server_side=True) as tls:
+                tls.sendall(b"hi")
+        except OSError:
+            pass
+
+    server = StreamServer(("127.0.0.1", 0), handle)
+    server.start()
+    _late_servers.append(server)
+    client_context = shared_context(True, str(pki["ca.pem"]))
+    for name in ("localhost", "api.example.invalid"):
+        sock = socket.create_connection(("127.0.0.1", server.server_port), timeout=5)
+        if name == "localhost":
+            with client_context.wrap_socket(sock, server_hostname=name) as stream:
+                assert isinstance(stream, TlsStream) and stream.server_hostname == "localhost"
+                assert stream.recv(10) == b"hi"
+            continue
+        with pytest.raises(ssl.SSLCertVerificationError) as failed:
+            client_context.wrap_socket(sock, server_hostname=name)
+        assert "Hostname mismatch" in failed.value.verify_message
+        assert sock.fileno() == -1  # closed by the failed handshake
+    assert names == ["localhost", "api.example.invalid"]
