@@ -536,3 +536,25 @@ def test_sni_is_sent_and_a_name_the_certificate_lacks_fails_verification(pki: di
         assert "Hostname mismatch" in failed.value.verify_message
         assert sock.fileno() == -1  # closed by the failed handshake
     assert names == ["localhost", "api.example.invalid"]
+
+
+def test_records_that_waited_in_one_read_come_together_with_the_newest_stamp(
+    pki: dict[str, Path], tls_server: Any
+) -> None:
+    """A late reader over TLS, as over TCP: one read, both records, the later one's arrival (an upper
+    bound for the first, which the stream recorder then counts as a shared read)."""
+    sent_s: list[float] = []
+
+    def two_records(tls: Any) -> None:
+        for word in (b"first;", b"second;"):
+            tls.sendall(word)
+            sent_s.append(time.perf_counter())
+            gevent.sleep(0.03)
+        gevent.sleep(0.2)
+
+    stream = _connect(tls_server(two_records), pki)
+    gevent.sleep(0.1)  # the reader is late: both records (and the session tickets) wait in the kernel
+    data, _user_s, kernel_s = rx.recv_stamped(stream, 65536, rx.RxClock())
+    stream.close()
+    assert data == b"first;second;"
+    assert kernel_s is not None and abs(kernel_s - sent_s[1]) < 0.005
