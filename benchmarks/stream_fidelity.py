@@ -7,8 +7,9 @@ CLOCK_MONOTONIC, so their difference is the measurement error of TTFT.
     .venv/bin/python benchmarks/stream_fidelity.py [--users 100 500 1000] [--run-time 20] [--tls]
         [--stamps kernel|user|both]
 
-``--stamps`` (default both): each level with chunk times from the kernel's receive stamps (plain TCP
-on Linux; over TLS the client falls back to user-space stamps) and/or with user-space stamps only.
+``--stamps`` (default both): each level with chunk times from the kernel's receive stamps (on Linux,
+plain TCP and TLS alike: see ``_tls_stream``) and/or with user-space stamps only (over TLS that is
+gevent's ``SSLSocket``, what HTTPS used before).
 "lag p99" is the client lag of every kernel-stamped read in the steady state (user-space stamp -
 kernel stamp), "-" when no read had a kernel stamp.
 

@@ -13,8 +13,12 @@ nanoseconds: float seconds since 1970 have only ~0.2 µs resolution), so a step 
 an operator) between requests never shifts a stamp. A converted kernel stamp is clamped to the user-space
 stamp of the same read: it can never be later than the moment we held the bytes.
 
-Fallback. Where the option does not exist (not Linux, an architecture with other option numbers, a TLS
-socket that cannot ``recvmsg``) or a read carries no stamp, the user-space stamp is used and the read
+HTTPS. An ``SSLSocket`` cannot ``recvmsg``; where kernel stamps exist the shared TLS context hands out a
+:class:`~locust_aiapi._tls_stream.TlsStream` instead, which reads its raw socket with ``recvmsg`` and
+decrypts in memory, so HTTPS reads carry kernel stamps too.
+
+Fallback. Where the option does not exist (not Linux, an architecture with other option numbers, a
+gevent ``SSLSocket``) or a read carries no stamp, the user-space stamp is used and the read
 counts as a user-stamped one (see ``RequestRecord.timestamps``).
 """
 
@@ -30,6 +34,7 @@ import weakref
 from typing import Any, Final
 
 __all__ = [
+    "ANC_SIZE",
     "KERNEL_STAMPS_AVAILABLE",
     "RxClock",
     "enable_rx_stamps",
@@ -47,7 +52,8 @@ _GENERIC_MACHINES: Final = frozenset(
 )
 KERNEL_STAMPS_AVAILABLE: Final = sys.platform == "linux" and platform.machine().lower() in _GENERIC_MACHINES
 _TIMESPEC: Final = struct.Struct("@ll")
-_ANC_SIZE: Final = socket.CMSG_SPACE(_TIMESPEC.size) if KERNEL_STAMPS_AVAILABLE else 0
+# the ancillary buffer of one stamped read
+ANC_SIZE: Final = socket.CMSG_SPACE(_TIMESPEC.size) if KERNEL_STAMPS_AVAILABLE else 0
 
 _perf_counter = time.perf_counter
 _perf_counter_ns = time.perf_counter_ns
@@ -63,7 +69,8 @@ _keeper: list[socket.socket] = []
 
 
 def enable_rx_stamps(sock: Any) -> bool:
-    """Ask the kernel to stamp what this plain TCP socket receives; False where it cannot (TLS, platform)."""
+    """Ask the kernel to stamp what this TCP socket receives; False where it cannot (an SSL socket,
+    the platform). A ``TlsStream`` passes the option on to its raw socket."""
     if not KERNEL_STAMPS_AVAILABLE or not hasattr(sock, "recvmsg") or _is_tls(sock):
         return False
     if sock in _stamped:
@@ -97,8 +104,11 @@ def rx_stamps_enabled(sock: Any) -> bool:
 
 
 def _is_tls(sock: Any) -> bool:
-    # stdlib and gevent SSL sockets both carry the handshake API; their recvmsg raises NotImplementedError
-    return hasattr(sock, "do_handshake")
+    """An SSL socket whose ``recvmsg`` cannot work (stdlib's and gevent's raise NotImplementedError).
+
+    A :class:`~locust_aiapi._tls_stream.TlsStream` reads its raw socket with ``recvmsg``: not one.
+    """
+    return hasattr(sock, "do_handshake") and not hasattr(sock, "raw_socket")
 
 
 class RxClock:
@@ -132,6 +142,6 @@ def recv_stamped(sock: Any, size: int, clock: RxClock) -> tuple[bytes, float, fl
     gevent's ``recvmsg`` tries the non-blocking call and waits on the socket's read event (under the
     socket's timeout) only when nothing is there, like its ``recv``.
     """
-    data, ancdata, _flags, _address = sock.recvmsg(size, _ANC_SIZE)
+    data, ancdata, _flags, _address = sock.recvmsg(size, ANC_SIZE)
     user_s = _perf_counter()
     return data, user_s, clock.stamp_s(ancdata, user_s) if ancdata else None

@@ -1,0 +1,255 @@
+"""TLS that keeps the kernel's receive stamps: decrypt in memory what the raw socket read with ``recvmsg``.
+
+Python cannot ``recvmsg`` on an ``SSLSocket`` (OpenSSL reads the descriptor itself), so HTTPS had only
+user-space stamps (see :mod:`~locust_aiapi._rx_stamps`). :class:`TlsStream` owns the raw TCP socket and
+an ``ssl.SSLObject`` over two ``MemoryBIO``s, the way asyncio's ``sslproto`` does: what the socket
+receives is written into the incoming BIO, what OpenSSL wants to send is read from the outgoing one.
+Its ``recvmsg`` returns decrypted application bytes and the ancillary data (the kernel's stamp) of the
+raw read that completed them, so ``recv_stamped``/``RxClock`` work unchanged.
+
+Reads. Bytes that can be decrypted without the network (a record larger than the caller asked for,
+records that came in the same raw read) are returned without a socket wait and carry the stamp of the
+raw read they came in. Everything decryptable at once is returned together, as one TCP ``recv`` would:
+one raw read is one read for the count of token events that shared a read. Records that carry no
+application data (TLS 1.3 session tickets, key updates) are consumed and the read goes on. A close
+without ``close_notify`` reads as the end (b""), as gevent's ``SSLSocket`` (``suppress_ragged_eofs``)
+did; the HTTP parser then decides whether the body was complete.
+
+When is a socket wait needed? Only when neither BIO nor OpenSSL holds a byte: OpenSSL (``read_ahead``
+off, the default) takes from the incoming BIO only whole records or a record's beginning, so after a
+read that left ``incoming.pending`` and ``pending()`` at 0 nothing decryptable is left. Skipping the
+doomed ``read()`` that would raise ``SSLWantReadError`` in the common case (one record per raw read)
+saves the exception per chunk.
+
+Timeouts are the raw gevent socket's (``settimeout`` is passed on), so a timer that throws into the
+waiting greenlet (``BodyReader``) still interrupts the wait. Handshake: :meth:`do_handshake` with a
+timeout of 0 is one step (``SSLWantReadError`` when the server must answer first), as with a
+non-blocking ``SSLSocket``, so ``_tls._handshake_steps`` takes its turns unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from typing import Any, Final
+
+from ._rx_stamps import ANC_SIZE
+
+__all__ = ["TlsStream"]
+
+RAW_RECV_SIZE: Final = 65536
+# bounds the ciphertext copy a large request body makes in the outgoing BIO
+WRITE_SLICE: Final = 256 * 1024
+
+
+class TlsStream:
+    """A client TLS connection over a raw gevent TCP socket, read with ``recvmsg``."""
+
+    __slots__ = ("__weakref__", "_ancdata", "_eof", "_incoming", "_outgoing", "_sock", "_tls")
+
+    def __init__(self, sock: Any, context: ssl.SSLContext, server_hostname: str | None) -> None:
+        self._sock = sock
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=server_hostname)
+        self._ancdata: list[tuple[int, int, bytes]] = []
+        self._eof = False
+
+    # -- reading --------------------------------------------------------------------------------------
+
+    def recvmsg(self, bufsize: int, ancbufsize: int = 0, flags: int = 0) -> tuple[bytes, Any, int, None]:
+        """Decrypted bytes (b"" at the end) and the ancillary data of the raw read that completed them."""
+        if self._incoming.pending or self._tls.pending() or self._eof:
+            data = self._decrypt(bufsize)
+            if data is not None:
+                return data, self._ancdata, 0, None
+        while True:  # the common case, inlined: one raw read, one record (measured, see the benchmark)
+            raw, ancdata, _flags, _address = self._sock.recvmsg(RAW_RECV_SIZE, ancbufsize)
+            self._ancdata = ancdata
+            self._take(raw)
+            data = self._decrypt(bufsize)
+            if data is not None:
+                return data, ancdata, 0, None
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        return self._read(bufsize, 0)
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._read(nbytes or len(view), 0)
+        view[: len(data)] = data
+        return len(data)
+
+    def pending(self) -> int:
+        return self._tls.pending()
+
+    def _read(self, size: int, ancsize: int) -> bytes:
+        incoming, tls = self._incoming, self._tls
+        while True:
+            if incoming.pending or tls.pending() or self._eof:
+                data = self._decrypt(size)
+                if data is not None:
+                    return data
+            self._receive(ancsize)
+
+    def _decrypt(self, size: int) -> bytes | None:
+        """What can be decrypted now (b"" at the end), None when the network must deliver more."""
+        try:
+            data = self._tls.read(size)
+        except ssl.SSLWantReadError:
+            data = None
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            data = b""
+        if self._outgoing.pending:  # a key update asks for an answer
+            self._send_out()
+        if data is None and not self._eof:
+            return None
+        if not data:  # close_notify, or the raw socket's end: ended for good, no further wait
+            self._eof = True
+            return b""
+        if self._incoming.pending and len(data) < size:
+            return self._more(data, size)
+        return data
+
+    def _more(self, data: bytes, size: int) -> bytes:
+        """``data`` plus the further records the same raw read completed, up to ``size`` bytes."""
+        parts = [data]
+        total = len(data)
+        try:
+            while self._incoming.pending and total < size:
+                part = self._tls.read(size - total)
+                if not part:
+                    self._eof = True  # a close_notify behind the data: the next read is the end
+                    break
+                parts.append(part)
+                total += len(part)
+        except ssl.SSLWantReadError:
+            pass  # a record the next raw read completes
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            self._eof = True
+        return b"".join(parts)
+
+    def _receive(self, ancsize: int) -> None:
+        """One raw read (waiting under the socket's timeout) into the incoming BIO."""
+        if ancsize:
+            raw, self._ancdata, _flags, _address = self._sock.recvmsg(RAW_RECV_SIZE, ancsize)
+        else:
+            raw = self._sock.recv(RAW_RECV_SIZE)
+            self._ancdata = []
+        self._take(raw)
+
+    def _take(self, raw: bytes) -> None:
+        if raw:
+            self._incoming.write(raw)
+        else:
+            self._incoming.write_eof()
+            self._eof = True
+
+    # -- writing --------------------------------------------------------------------------------------
+
+    def sendall(self, data: bytes | bytearray | memoryview, flags: int = 0) -> None:
+        view = memoryview(data).cast("B")
+        for start in range(0, len(view), WRITE_SLICE):
+            self._tls.write(view[start : start + WRITE_SLICE])
+            self._send_out()
+
+    def send(self, data: bytes | bytearray | memoryview, flags: int = 0) -> int:
+        view = memoryview(data).cast("B")[:WRITE_SLICE]
+        self.sendall(view)
+        return len(view)
+
+    def _send_out(self) -> None:
+        data = self._outgoing.read()
+        if data:
+            self._sock.sendall(data)
+
+    # -- the handshake --------------------------------------------------------------------------------
+
+    def do_handshake(self) -> None:
+        """The handshake; with a timeout of 0 one step, ``SSLWantReadError`` while the server has the turn."""
+        while True:
+            try:
+                self._tls.do_handshake()
+            except ssl.SSLWantReadError:
+                self._send_out()
+                if not self._receive_for_handshake():
+                    raise
+            except ssl.SSLError:
+                with contextlib.suppress(OSError):
+                    self._send_out()  # the alert: the server learns why (as with an SSLSocket)
+                raise
+            else:
+                self._send_out()
+                return
+
+    def _receive_for_handshake(self) -> bool:
+        # with its stamp: a server that speaks first may send data with its last handshake flight
+        try:
+            raw, self._ancdata, _flags, _address = self._sock.recvmsg(RAW_RECV_SIZE, ANC_SIZE)
+        except BlockingIOError:
+            return False
+        self._take(raw)
+        return True
+
+    # -- the socket and the session -------------------------------------------------------------------
+
+    @property
+    def raw_socket(self) -> Any:
+        return self._sock
+
+    @property
+    def server_hostname(self) -> str | None:
+        return self._tls.server_hostname
+
+    @property
+    def context(self) -> ssl.SSLContext:
+        return self._tls.context
+
+    def getpeercert(self, binary_form: bool = False) -> Any:
+        return self._tls.getpeercert(binary_form)
+
+    def selected_alpn_protocol(self) -> str | None:
+        return self._tls.selected_alpn_protocol()
+
+    def version(self) -> str | None:
+        return self._tls.version()
+
+    def cipher(self) -> tuple[str, str, int] | None:
+        return self._tls.cipher()
+
+    def fileno(self) -> int:
+        return int(self._sock.fileno())
+
+    def settimeout(self, timeout_s: float | None) -> None:
+        self._sock.settimeout(timeout_s)
+
+    def gettimeout(self) -> float | None:
+        timeout_s: float | None = self._sock.gettimeout()
+        return timeout_s
+
+    def setblocking(self, flag: bool) -> None:
+        self._sock.setblocking(flag)
+
+    def setsockopt(self, *args: Any) -> None:
+        self._sock.setsockopt(*args)
+
+    def getsockopt(self, *args: Any) -> Any:
+        return self._sock.getsockopt(*args)
+
+    def getpeername(self) -> Any:
+        return self._sock.getpeername()
+
+    def getsockname(self) -> Any:
+        return self._sock.getsockname()
+
+    def shutdown(self, how: int) -> None:
+        self._sock.shutdown(how)
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> TlsStream:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

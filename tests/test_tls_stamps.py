@@ -1,0 +1,560 @@
+"""Kernel receive stamps over TLS: ``TlsStream`` reads the raw socket with ``recvmsg`` and decrypts in memory.
+
+Real loopback TLS servers in this process (same hub, same ``perf_counter``): one that writes at known
+times to a late reader, one that hands out its ciphertext byte by byte, the mock over HTTPS, and servers
+that misbehave (no close_notify, garbage, an impostor's certificate, silence).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import struct
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import gevent
+import pytest
+import trustme
+from gevent.server import StreamServer
+
+from locust_aiapi import _rx_stamps as rx
+from locust_aiapi import _tls
+from locust_aiapi._metrics import ttft_ms
+from locust_aiapi._records import FailureKind, StampSource
+from locust_aiapi._tls import context_factory, shared_context
+from locust_aiapi._tls_stream import TlsStream
+from locust_aiapi.mock import MockConfig, MockProcess, MockServer
+
+from .test_rx_stamps import BUSY_S, LateReaderServer, _stream_in_three_writes
+from .test_tls import Impostor, _chat_once
+
+pytestmark = pytest.mark.skipif(not rx.KERNEL_STAMPS_AVAILABLE, reason="no SO_TIMESTAMPNS here")
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("pki")
+    ca, other_ca = trustme.CA(), trustme.CA()
+    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+    for name, authority in (("server", ca), ("impostor", other_ca)):
+        leaf = authority.issue_cert("127.0.0.1", "localhost")
+        leaf.private_key_pem.write_to_path(str(folder / f"{name}.key"))
+        (folder / f"{name}.pem").write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
+    return {
+        name: folder / name for name in ("ca.pem", "server.pem", "server.key", "impostor.pem", "impostor.key")
+    }
+
+
+@pytest.fixture(autouse=True)
+def _stamping_on() -> None:
+    if not rx._keeper:
+        rx.keep_stamping_on()
+        time.sleep(0.05)  # the kernel's switch is deferred (see _rx_stamps._keeper)
+
+
+@pytest.fixture
+def streams(monkeypatch: pytest.MonkeyPatch) -> list[TlsStream]:
+    """Every TlsStream the shared context hands out."""
+    made: list[TlsStream] = []
+
+    class Counted(TlsStream):
+        __slots__ = ()
+
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            made.append(self)
+
+    monkeypatch.setattr(_tls, "TlsStream", Counted)
+    return made
+
+
+def _server_context(pki: dict[str, Path], name: str = "server") -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(pki[f"{name}.pem"]), str(pki[f"{name}.key"]))
+    return context
+
+
+@pytest.fixture
+def tls_server(pki: dict[str, Path]) -> Iterator[Callable[[Callable[[Any], None]], int]]:
+    """Starts a TLS server whose connections ``handler(tls_socket)`` serves; returns its port."""
+    servers: list[StreamServer] = []
+
+    def start(handler: Callable[[Any], None]) -> int:
+        context = _server_context(pki)
+
+        def handle(sock: Any, _address: object) -> None:
+            sock.settimeout(5)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # see _tls_late_server
+            try:
+                with context.wrap_socket(sock, server_side=True) as tls:
+                    handler(tls)
+            except OSError:
+                pass
+
+        server = StreamServer(("127.0.0.1", 0), handle)
+        server.start()
+        servers.append(server)
+        return int(server.server_port)
+
+    yield start
+    for server in servers:
+        server.stop(timeout=1)
+
+
+def _connect(port: int, pki: dict[str, Path], timeout_s: float = 5.0) -> TlsStream:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout_s)
+    stream = shared_context(True, str(pki["ca.pem"])).wrap_socket(sock, server_hostname="127.0.0.1")
+    assert isinstance(stream, TlsStream)
+    assert rx.rx_stamps_enabled(stream)
+    return stream
+
+
+def _read_all(stream: TlsStream, size: int = 65536) -> list[tuple[bytes, float | None]]:
+    """Every read until the end: its bytes and its kernel stamp on the perf_counter timeline."""
+    clock, reads = rx.RxClock(), []
+    for _ in range(100_000):  # bounded: the server closes
+        data, _user_s, kernel_s = rx.recv_stamped(stream, size, clock)
+        if not data:
+            return reads
+        reads.append((data, kernel_s))
+    raise AssertionError("no end")
+
+
+# -- stamps: at the write, while the reader was late --------------------------------------------------
+
+
+def test_a_late_reader_over_https_gets_kernel_stamps_at_the_write(
+    pki: dict[str, Path], streams: list[Any]
+) -> None:
+    handler = LateReaderServer(_stream_in_three_writes())
+    port = _tls_late_server(pki, handler)
+    url = f"https://127.0.0.1:{port}"
+    record = _chat_once(url, context_factory(ca_bundle=str(pki["ca.pem"])), max_retries=0)
+    assert record.ok, record.failure_message
+    assert len(streams) == 1
+    assert record.timestamps is StampSource.KERNEL
+    for stamp_s, written_s in zip(record.token_chunk_times_s, handler.written_s, strict=True):
+        assert -0.005 < stamp_s - written_s < 0.005
+    # the user-space stamps were late by about the busy wait: that is the measured client lag
+    assert len(record.client_lags_s) >= 2
+    assert all(0.8 * BUSY_S < lag_s < 10 * BUSY_S for lag_s in record.client_lags_s[1:])
+
+
+def _tls_late_server(pki: dict[str, Path], handler: LateReaderServer) -> int:
+    context = _server_context(pki)
+
+    def handle(sock: Any, address: object) -> None:
+        sock.settimeout(5)
+        # Nagle would hold the head back behind the unacknowledged session tickets until the client's
+        # delayed ACK (~40 ms; the kernel stamp showed exactly that): servers that stream set this
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with context.wrap_socket(sock, server_side=True) as tls:
+            handler.handle(tls, address)
+
+    server = StreamServer(("127.0.0.1", 0), handle)
+    server.start()
+    _late_servers.append(server)
+    return int(server.server_port)
+
+
+_late_servers: list[StreamServer] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_late_servers() -> Iterator[None]:
+    yield
+    while _late_servers:
+        _late_servers.pop().stop(timeout=1)
+
+
+def test_a_streamed_chat_from_the_mock_over_https_is_kernel_stamped(
+    pki: dict[str, Path], streams: list[Any]
+) -> None:
+    config = MockConfig(
+        port=0,
+        ttft_ms=20,
+        itl_ms=5,
+        output_tokens=6,
+        tls_cert=str(pki["server.pem"]),
+        tls_key=str(pki["server.key"]),
+    )
+    with MockServer(config) as mock:
+        record = _chat_once(mock.base_url, context_factory(ca_bundle=str(pki["ca.pem"])))
+    assert record.ok, record.failure_message
+    assert record.output_tokens == 6
+    assert record.timestamps is StampSource.KERNEL
+    assert len(streams) == 1 and streams[0].version() in ("TLSv1.3", "TLSv1.2")
+    assert streams[0].selected_alpn_protocol() == "http/1.1"
+    ttft = ttft_ms(record)
+    assert ttft is not None and ttft >= 20.0
+
+
+# -- reads: what is buffered needs no wait; byte-by-byte and huge records; the end ---------------------
+
+
+def test_bytes_already_decrypted_come_without_a_wait_and_with_their_reads_stamp(
+    pki: dict[str, Path], tls_server: Any
+) -> None:
+    sent_s: list[float] = []
+
+    def one_record_then_hold(tls: Any) -> None:
+        tls.sendall(b"x" * 1000)
+        sent_s.append(time.perf_counter())
+        gevent.sleep(0.3)
+
+    stream = _connect(tls_server(one_record_then_hold), pki)
+    clock = rx.RxClock()
+    first, _user_s, first_s = rx.recv_stamped(stream, 10, clock)
+    stream.settimeout(0.0)  # a raw read now would raise BlockingIOError: nothing is on the socket
+    rest, _user_s, rest_s = rx.recv_stamped(stream, 65536, clock)
+    assert (first, rest) == (b"x" * 10, b"x" * 990)
+    assert first_s is not None and first_s == rest_s
+    assert abs(first_s - sent_s[0]) < 0.005
+    with pytest.raises(BlockingIOError):
+        stream.recv(10)
+    stream.close()
+
+
+def test_ciphertext_arriving_byte_by_byte_decrypts_stamped_at_its_last_byte(pki: dict[str, Path]) -> None:
+    message = b"data: one event, sent as single bytes of ciphertext\n\n"
+    sent_s: list[float] = []
+    port = _byte_server(pki, message, sent_s)
+    stream = _connect(port, pki)
+    reads = _read_all(stream)
+    stream.close()
+    assert b"".join(data for data, _ in reads) == message
+    assert len(reads) == 1  # one record, completed by the read of its last byte
+    stamp_s = reads[0][1]
+    assert stamp_s is not None
+    assert abs(stamp_s - sent_s[-1]) < 0.005  # the last byte's arrival, not the first's
+    assert sent_s[-1] - sent_s[0] > 0.05
+
+
+def _byte_server(pki: dict[str, Path], message: bytes, sent_s: list[float]) -> int:
+    """Handshakes over memory BIOs, then sends one record of ``message`` one ciphertext byte at a time."""
+    context = _server_context(pki)
+
+    def handle(sock: Any, _address: object) -> None:
+        sock.settimeout(5)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = context.wrap_bio(incoming, outgoing, server_side=True)
+        for _ in range(20):  # bounded: a handshake is a few round trips
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                sock.sendall(outgoing.read())
+                incoming.write(sock.recv(65536))
+        sock.sendall(outgoing.read())
+        gevent.sleep(0.05)  # the client has read the tickets
+        tls.write(message)
+        for byte in outgoing.read():
+            sock.sendall(bytes([byte]))
+            sent_s.append(time.perf_counter())
+            gevent.sleep(0.002)  # the client reads the partial record meanwhile
+        sock.close()  # no close_notify
+
+    server = StreamServer(("127.0.0.1", 0), handle)
+    server.start()
+    _late_servers.append(server)
+    return int(server.server_port)
+
+
+def test_huge_writes_arrive_whole_in_bounded_reads_each_stamped(
+    pki: dict[str, Path], tls_server: Any
+) -> None:
+    block = bytes(range(256)) * 4096  # 1 MiB: 64 records of 16 KiB
+
+    def huge(tls: Any) -> None:
+        for _ in range(8):
+            tls.sendall(block)
+
+    stream = _connect(tls_server(huge), pki)
+    clock, total, peak_kib, stamped = rx.RxClock(), 0, 0, True
+    before_kib = _rss_kib()
+    for count in range(100_000):  # bounded: the server closes
+        data, _user_s, kernel_s = rx.recv_stamped(stream, 65536, clock)
+        if not data:
+            break
+        assert data == (block * 2)[total % len(block) :][: len(data)]
+        total += len(data)
+        stamped = stamped and kernel_s is not None
+        if count % 8 == 0:
+            peak_kib = max(peak_kib, _rss_kib())
+    stream.close()
+    assert total == 8 * len(block)
+    assert stamped
+    # peak RSS while 8 MiB went through (the server's side too): buffers of ~64 KiB, not the stream
+    assert peak_kib - before_kib < 4 * 1024, (before_kib, peak_kib)
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_an_open_tls_stream_costs_little_memory(pki: dict[str, Path]) -> None:
+    """300 connections handshaken and idle: the client side's RSS per connection (server in a subprocess)."""
+    tls = ["--tls-cert", str(pki["server.pem"]), "--tls-key", str(pki["server.key"])]
+    with MockProcess(tls) as mock:
+        port = int(mock.url.rsplit(":", 1)[1])
+        _connect(port, pki).close()  # the first connection's one-time costs are not per connection
+        before_kib = _rss_kib()
+        streams = [_connect(port, pki) for _ in range(300)]
+        per_connection_kib = (_rss_kib() - before_kib) / len(streams)
+        for stream in streams:
+            stream.close()
+    assert per_connection_kib < 64, per_connection_kib
+
+
+@pytest.mark.parametrize("notify", [True, False], ids=["close_notify", "no_close_notify"])
+def test_the_end_reads_as_empty_with_or_without_close_notify(
+    pki: dict[str, Path], tls_server: Any, notify: bool
+) -> None:
+    def say_and_close(tls: Any) -> None:
+        tls.sendall(b"last words")
+        if notify:
+            tls.unwrap()
+
+    stream = _connect(tls_server(say_and_close), pki)
+    assert b"".join(data for data, _ in _read_all(stream)) == b"last words"
+    assert stream.recv(10) == b""  # and stays ended, without a wait
+    stream.close()
+
+
+# -- failures: classified as before -----------------------------------------------------------------------
+
+
+def _garbage_server(payload: bytes) -> int:
+    def handle(sock: Any, _address: object) -> None:
+        sock.settimeout(5)
+        sock.sendall(payload)
+        gevent.sleep(0.2)
+        sock.close()
+
+    server = StreamServer(("127.0.0.1", 0), handle)
+    server.start()
+    _late_servers.append(server)
+    return int(server.server_port)
+
+
+def test_a_server_sending_garbage_is_tls_error_and_not_retried(
+    pki: dict[str, Path], streams: list[Any]
+) -> None:
+    port = _garbage_server(b"\x17\x03\x03\x00\x05hello" + b"GARBAGE" * 100)
+    record = _chat_once(f"https://127.0.0.1:{port}", context_factory(ca_bundle=str(pki["ca.pem"])))
+    assert len(streams) == 1
+    assert record.failure_kind is FailureKind.TLS_ERROR, record.failure_message
+    assert record.attempts == 1
+
+
+def test_garbage_in_the_middle_of_a_stream_is_tls_error(pki: dict[str, Path], tls_server: Any) -> None:
+    def garbage_after_data(tls: Any) -> None:
+        tls.sendall(b"fine")
+        gevent.sleep(0.05)
+        # past OpenSSL, on the descriptor: an application-data record that cannot decrypt
+        os.write(tls.fileno(), b"\x17\x03\x03\x00\x20" + b"\x00" * 32)
+        gevent.sleep(0.2)
+
+    stream = _connect(tls_server(garbage_after_data), pki)
+    assert stream.recv(100) == b"fine"
+    with pytest.raises(ssl.SSLError) as raised:
+        stream.recv(100)
+    assert not isinstance(raised.value, (ssl.SSLEOFError, ssl.SSLZeroReturnError))  # a tls_error
+    stream.close()
+
+
+def test_an_impostor_over_a_tls_stream_is_tls_error_and_gets_not_one_byte(
+    pki: dict[str, Path], streams: list[Any]
+) -> None:
+    with Impostor(pki["impostor.pem"], pki["impostor.key"]) as impostor:
+        record = _chat_once(impostor.url, context_factory(ca_bundle=str(pki["ca.pem"])))
+        gevent.sleep(0.2)
+    assert len(streams) == 1
+    assert record.failure_kind is FailureKind.TLS_ERROR
+    assert record.failure_message == "certificate verify failed: unable to get local issuer certificate"
+    assert impostor.connections == 1 and impostor.application_bytes == b""
+
+
+def test_a_handshake_the_server_never_answers_times_out(streams: list[Any]) -> None:
+    def silent(sock: Any, _address: object) -> None:
+        gevent.sleep(2)
+        sock.close()
+
+    server = StreamServer(("127.0.0.1", 0), silent)
+    server.start()
+    _late_servers.append(server)
+    started_s = time.monotonic()
+    record = _chat_once(f"https://127.0.0.1:{server.server_port}", context_factory(), 0, 0.5)
+    assert len(streams) == 1
+    assert (record.failure_kind, record.failure_message) == (FailureKind.TIMEOUT, "timed out")
+    assert time.monotonic() - started_s < 1.5
+
+
+def test_a_body_that_stalls_over_tls_is_timed_out_by_the_readers_timer(
+    pki: dict[str, Path], tls_server: Any, streams: list[Any]
+) -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+    def head_then_silence(tls: Any) -> None:
+        tls.recv(65536)
+        tls.sendall(head)
+        gevent.sleep(2)
+
+    port = tls_server(head_then_silence)
+    started_s = time.monotonic()
+    record = _chat_once(f"https://127.0.0.1:{port}", context_factory(ca_bundle=str(pki["ca.pem"])), 0, 0.5)
+    assert len(streams) == 1
+    assert (record.failure_kind, record.failure_message) == (FailureKind.TIMEOUT, "timed out")
+    assert 0.4 < time.monotonic() - started_s < 1.5
+
+
+def test_without_kernel_stamps_the_context_hands_out_geventss_ssl_socket(
+    pki: dict[str, Path], tls_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rx, "KERNEL_STAMPS_AVAILABLE", False)
+    port = tls_server(lambda tls: tls.sendall(b"hello"))
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    tls = shared_context(True, str(pki["ca.pem"])).wrap_socket(sock, server_hostname="127.0.0.1")
+    assert isinstance(tls, gevent.ssl.SSLSocket) and not rx.rx_stamps_enabled(tls)
+    assert tls.recv(10) == b"hello"
+    tls.close()
+
+
+def _close_in_handshake(sock: Any, _address: object) -> None:
+    sock.recv(65536)  # the ClientHello
+    sock.close()
+
+
+def _reset_in_handshake(sock: Any, _address: object) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.recv(65536)
+    sock.close()
+
+
+def _garbage(sock: Any, _address: object) -> None:
+    sock.sendall(b"\x17\x03\x03\x00\x05hello" + b"GARBAGE" * 100)
+    gevent.sleep(0.2)
+    sock.close()
+
+
+@pytest.mark.parametrize("handler", [_close_in_handshake, _reset_in_handshake, _garbage])
+def test_a_failure_reads_as_it_did_through_geventss_ssl_socket(
+    handler: Callable[[Any, object], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = StreamServer(("127.0.0.1", 0), handler)
+    server.start()
+    _late_servers.append(server)
+    url = f"https://127.0.0.1:{server.server_port}"
+    outcomes = []
+    for kernel in (True, False):
+        monkeypatch.setattr(rx, "KERNEL_STAMPS_AVAILABLE", kernel)
+        record = _chat_once(url, context_factory(ca_bundle=None), 0, 1.0)
+        outcomes.append((record.failure_kind, record.failure_message))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] in (FailureKind.TLS_ERROR, FailureKind.CONNECTION_ERROR)
+
+
+def test_a_body_cut_without_close_notify_is_a_connection_error(
+    pki: dict[str, Path], tls_server: Any, streams: list[Any]
+) -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+    def cut(tls: Any) -> None:
+        tls.recv(65536)
+        tls.sendall(head + b"40\r\ndata: {")
+        # returning closes the socket without a close_notify (as SSLSocket.close does)
+
+    port = tls_server(cut)
+    record = _chat_once(f"https://127.0.0.1:{port}", context_factory(ca_bundle=str(pki["ca.pem"])), 0, 2.0)
+    assert len(streams) == 1
+    assert (record.failure_kind, record.failure_message) == (
+        FailureKind.CONNECTION_ERROR,
+        "connection closed before the end of the response body",
+    )
+
+
+def test_tls12_reads_are_kernel_stamped_too(pki: dict[str, Path]) -> None:
+    context = _server_context(pki)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    sent_s: list[float] = []
+
+    def handle(sock: Any, _address: object) -> None:
+        sock.settimeout(5)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # see _tls_late_server
+        with context.wrap_socket(sock, server_side=True) as tls:
+            for word in (b"one", b"two"):
+                tls.sendall(word)
+                sent_s.append(time.perf_counter())
+                gevent.sleep(0.05)
+
+    server = StreamServer(("127.0.0.1", 0), handle)
+    server.start()
+    _late_servers.append(server)
+    with _connect(int(server.server_port), pki) as stream:
+        assert stream.version() == "TLSv1.2"
+        reads = _read_all(stream)
+    assert [data for data, _ in reads] == [b"one", b"two"]
+    for (_data, stamp_s), written_s in zip(reads, sent_s, strict=True):
+        assert stamp_s is not None and abs(stamp_s - written_s) < 0.005
+
+
+def test_sni_is_sent_and_a_name_the_certificate_lacks_fails_verification(pki: dict[str, Path]) -> None:
+    names: list[str | None] = []
+    context = _server_context(pki)
+    context.sni_callback = lambda _tls, name, _context: names.append(name)  # type: ignore[assignment,misc,return-value]
+
+    def handle(sock: Any, _address: object) -> None:
+        sock.settimeout(5)
+        try:
+            with context.wrap_socket(sock, server_side=True) as tls:
+                tls.sendall(b"hi")
+        except OSError:
+            pass
+
+    server = StreamServer(("127.0.0.1", 0), handle)
+    server.start()
+    _late_servers.append(server)
+    client_context = shared_context(True, str(pki["ca.pem"]))
+    for name in ("localhost", "api.example.invalid"):
+        sock = socket.create_connection(("127.0.0.1", server.server_port), timeout=5)
+        if name == "localhost":
+            with client_context.wrap_socket(sock, server_hostname=name) as stream:
+                assert isinstance(stream, TlsStream) and stream.server_hostname == "localhost"
+                assert stream.recv(10) == b"hi"
+            continue
+        with pytest.raises(ssl.SSLCertVerificationError) as failed:
+            client_context.wrap_socket(sock, server_hostname=name)
+        assert "Hostname mismatch" in failed.value.verify_message
+        assert sock.fileno() == -1  # closed by the failed handshake
+    assert names == ["localhost", "api.example.invalid"]
+
+
+def test_records_that_waited_in_one_read_come_together_with_the_newest_stamp(
+    pki: dict[str, Path], tls_server: Any
+) -> None:
+    """A late reader over TLS, as over TCP: one read, both records, the later one's arrival (an upper
+    bound for the first, which the stream recorder then counts as a shared read)."""
+    sent_s: list[float] = []
+
+    def two_records(tls: Any) -> None:
+        for word in (b"first;", b"second;"):
+            tls.sendall(word)
+            sent_s.append(time.perf_counter())
+            gevent.sleep(0.03)
+        gevent.sleep(0.2)
+
+    stream = _connect(tls_server(two_records), pki)
+    gevent.sleep(0.1)  # the reader is late: both records (and the session tickets) wait in the kernel
+    data, _user_s, kernel_s = rx.recv_stamped(stream, 65536, rx.RxClock())
+    stream.close()
+    assert data == b"first;second;"
+    assert kernel_s is not None and abs(kernel_s - sent_s[1]) < 0.005
