@@ -33,6 +33,8 @@ import contextlib
 import ssl
 from typing import Any, Final
 
+import gevent
+
 from ._rx_stamps import ANC_SIZE
 
 __all__ = ["TlsStream"]
@@ -40,6 +42,8 @@ __all__ = ["TlsStream"]
 RAW_RECV_SIZE: Final = 65536
 # bounds the ciphertext copy a large request body makes in the outgoing BIO
 WRITE_SLICE: Final = 256 * 1024
+# as _head.YIELD_BYTES: reading this much in a row without application data lets the loop run
+YIELD_WITHOUT_DATA_BYTES: Final = 256 * 1024
 
 
 class TlsStream:
@@ -63,6 +67,7 @@ class TlsStream:
             data = self._decrypt(bufsize)
             if data is not None:
                 return data, self._ancdata, 0, None
+        without_data = 0
         while True:  # the common case, inlined: one raw read, one record (measured, see the benchmark)
             raw, ancdata, _flags, _address = self._sock.recvmsg(RAW_RECV_SIZE, ancbufsize)
             self._ancdata = ancdata
@@ -70,6 +75,7 @@ class TlsStream:
             data = self._decrypt(bufsize)
             if data is not None:
                 return data, ancdata, 0, None
+            without_data = self._pace(without_data + len(raw))
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         return self._read(bufsize, 0)
@@ -85,12 +91,23 @@ class TlsStream:
 
     def _read(self, size: int, ancsize: int) -> bytes:
         incoming, tls = self._incoming, self._tls
+        without_data = 0
         while True:
             if incoming.pending or tls.pending() or self._eof:
                 data = self._decrypt(size)
                 if data is not None:
                     return data
-            self._receive(ancsize)
+            without_data = self._pace(without_data + self._receive(ancsize))
+
+    @staticmethod
+    def _pace(without_data: int) -> int:
+        """Let the loop run after ``YIELD_WITHOUT_DATA_BYTES`` read without application data (a server
+        sending session tickets or key updates as fast as the socket takes them): other users read,
+        and the reader's timer (idle, deadlines) can fire. Returns the new count."""
+        if without_data < YIELD_WITHOUT_DATA_BYTES:
+            return without_data
+        gevent.idle()
+        return 0
 
     def _decrypt(self, size: int) -> bytes | None:
         """What can be decrypted now (b"" at the end), None when the network must deliver more."""
@@ -129,14 +146,15 @@ class TlsStream:
             self._eof = True
         return b"".join(parts)
 
-    def _receive(self, ancsize: int) -> None:
-        """One raw read (waiting under the socket's timeout) into the incoming BIO."""
+    def _receive(self, ancsize: int) -> int:
+        """One raw read (waiting under the socket's timeout) into the incoming BIO; its size."""
         if ancsize:
             raw, self._ancdata, _flags, _address = self._sock.recvmsg(RAW_RECV_SIZE, ancsize)
         else:
             raw = self._sock.recv(RAW_RECV_SIZE)
             self._ancdata = []
         self._take(raw)
+        return len(raw)
 
     def _take(self, raw: bytes) -> None:
         if raw:

@@ -276,12 +276,14 @@ def test_huge_writes_arrive_whole_in_bounded_reads_each_stamped(
 
     stream = _connect(tls_server(huge), pki)
     clock, total, peak_kib, stamped = rx.RxClock(), 0, 0, True
+    expected = memoryview(block * 2)  # made once: a copy per read would itself be MiBs of RSS
     before_kib = _rss_kib()
     for count in range(100_000):  # bounded: the server closes
         data, _user_s, kernel_s = rx.recv_stamped(stream, 65536, clock)
         if not data:
             break
-        assert data == (block * 2)[total % len(block) :][: len(data)]
+        offset = total % len(block)
+        assert expected[offset : offset + len(data)] == data
         total += len(data)
         stamped = stamped and kernel_s is not None
         if count % 8 == 0:
@@ -558,3 +560,51 @@ def test_records_that_waited_in_one_read_come_together_with_the_newest_stamp(
     stream.close()
     assert data == b"first;second;"
     assert kernel_s is not None and abs(kernel_s - sent_s[1]) < 0.005
+
+
+def test_a_flood_of_session_tickets_lets_other_greenlets_run(pki: dict[str, Path]) -> None:
+    """A server may send post-handshake records (tickets, key updates) as fast as the socket takes
+    them: reading through them must yield, or no other user reads and no timer (deadlines) fires."""
+    import gevent.event
+    import gevent.socket
+
+    context = _server_context(pki)
+    context.num_tickets = 8000  # ~2 MB of TLS 1.3 NewSessionTicket records before the first byte
+    sent = gevent.event.Event()
+
+    def handle(sock: Any, _address: object) -> None:
+        sock.settimeout(5)
+        with context.wrap_socket(sock, server_side=True) as tls:  # the tickets follow the handshake
+            tls.sendall(b"hello")
+            sent.set()
+            tls.recv(1)
+
+    server = StreamServer(("127.0.0.1", 0), handle)
+    server.start()
+    try:
+        raw = gevent.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)  # all of it waits there
+        raw.settimeout(5)
+        raw.connect(("127.0.0.1", int(server.server_port)))
+        stream = shared_context(True, str(pki["ca.pem"])).wrap_socket(raw, server_hostname="127.0.0.1")
+        assert isinstance(stream, TlsStream)
+        assert sent.wait(5)
+        ticks: list[float] = []
+        reading = [True]
+
+        def ticker() -> None:
+            while reading[0]:
+                ticks.append(time.perf_counter())
+                gevent.idle()
+
+        other = gevent.spawn(ticker)
+        gevent.idle()
+        ticks.clear()  # only the ticks while the tickets are read count
+        data, _ancdata, _flags, _address = stream.recvmsg(65536, rx.ANC_SIZE)
+        reading[0] = False
+        other.join(1)
+        stream.close()
+    finally:
+        server.stop(timeout=1)
+    assert data == b"hello"
+    assert len(ticks) >= 4  # ~2 MB read: one yield per 256 KiB
