@@ -1,8 +1,9 @@
 """Checks at start: a wrong configuration stops the run with one clear line, before any request.
 
 Everything here raises :class:`ConfigurationError`; the composition root turns it into exit
-code 2. What is checked: the host, the load shape's plan, the open model's rate, the workload's
-dataset and distributions, the pricing file and every output file.
+code 2. What is checked: the open files limit (raised; a low one only warns), the host, the load
+shape's plan, the open model's rate, the workload's dataset and distributions, the pricing file and
+every output file.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ._arrival import ArrivalConfig
 from ._arrival_user import ArrivalRateUser
 from ._end_of_run import output_path
 from ._errors import ConfigurationError
+from ._fd_limit import open_files_warning, raise_open_files_limit
 from ._files import ensure_writable
 from ._pricing import load_prices
 from ._run_state import Role, RunState
@@ -24,13 +26,14 @@ from ._users import is_ai_user_class
 from ._workload import base_source
 from .dialects import resolve_dialect
 
-__all__ = ["check_configuration", "check_host"]
+__all__ = ["check_configuration", "check_host", "check_open_files"]
 
 log = logging.getLogger("locust_aiapi")
 
 
 def check_configuration(environment: Any, state: RunState, role: Role) -> None:
     """Everything that can be checked before the first request (raises ConfigurationError)."""
+    check_open_files(environment, role)
     _check_hosts(environment)
     _check_tls(state.options.insecure, state.options.ca_bundle)
     for cls in environment.user_classes or ():
@@ -65,6 +68,21 @@ def check_host(host: str, what: str = "--host") -> None:
         raise ConfigurationError(f"{what} {host!r}: only http:// and https:// are supported")
     if not parts.hostname:
         raise ConfigurationError(f"{what} {host!r} has no host name")
+
+
+def check_open_files(environment: Any, role: Role) -> int | None:
+    """Raise the soft open files limit to the hard one where streams are opened, and warn once when
+    even that is below what ``-u`` needs. Locust's own check (in its main, before ours) only aims at
+    10,000 and says so itself when it fails; a master opens no streams. Returns the limit, or None."""
+    if role is Role.MASTER:
+        return None
+    limit = raise_open_files_limit()
+    users = getattr(environment.parsed_options, "num_users", None)
+    # a worker's share comes with the master's spawn message, so only a count given to this process is known
+    warning = open_files_warning(limit, users) if isinstance(users, int) and users > 0 else None
+    if warning is not None:
+        log.warning(warning)
+    return limit
 
 
 def _check_hosts(environment: Any) -> None:
