@@ -12,7 +12,7 @@ import os
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from locust import FastHttpUser, constant, events, task
@@ -47,7 +47,11 @@ class ScaleUser(AIChatUser):
 
 class BareStreamUser(FastHttpUser):
     wait_time = constant(IDLE_S)
-    body = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "Hello"}]}
+    body: ClassVar[dict[str, Any]] = {
+        "model": "gpt-4o-mini",
+        "stream": True,
+        "messages": [{"role": "user", "content": "Hello"}],
+    }
 
     @task
     def stream_once(self) -> None:

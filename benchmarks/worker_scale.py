@@ -65,7 +65,7 @@ def mock_in_flight(url: str) -> int:
 
 
 def watch(process: subprocess.Popen[bytes], url: str, deadline_s: float) -> Samples:
-    """Until Locust exits: the most streams the mock had open, and Locust's RSS then (the last such sample)."""
+    """Until Locust exits: the most streams the mock had open, and Locust's RSS then (the last such)."""
     samples = Samples()
     while process.poll() is None and time.monotonic() < deadline_s:
         in_flight = mock_in_flight(url)
