@@ -44,6 +44,8 @@ class Samples:
     peak_in_flight: int = 0
     rss_at_peak_kib: int = 0
     hwm_kib: int = 0
+    rss_max_kib: int = 0
+    in_flight_at_rss_max: int = 0  # where the peak RSS was reached: ramp, plateau or stop
 
 
 def proc_kib(pid: int, field: str) -> int | None:
@@ -73,6 +75,8 @@ def watch(process: subprocess.Popen[bytes], url: str, deadline_s: float) -> Samp
         if rss is not None and in_flight >= samples.peak_in_flight:
             samples.peak_in_flight, samples.rss_at_peak_kib = in_flight, rss
         samples.hwm_kib = max(samples.hwm_kib, hwm or 0)
+        if rss is not None and rss > samples.rss_max_kib:
+            samples.rss_max_kib, samples.in_flight_at_rss_max = rss, in_flight
         time.sleep(POLL_S)
     return samples
 
@@ -83,6 +87,7 @@ def locust_command(args: argparse.Namespace, url: str, run_time_s: int) -> list[
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), args.user_class,
         "--headless", "--only-summary", "--loglevel", "WARNING", "--host", url,
         "-u", str(args.users), "-r", str(args.spawn_rate), "-t", f"{run_time_s}s", "--stop-timeout", "0",
+        "--ai-no-metrics",  # its port may be taken by another run on this machine
     ]  # fmt: skip
 
 
@@ -97,7 +102,10 @@ def report(args: argparse.Namespace, samples: Samples, result: dict[str, object]
         f"Locust RSS at 0 users {start_kib / 1024:.1f} MiB  with {samples.peak_in_flight:,} streams open "
         f"{samples.rss_at_peak_kib / 1024:.1f} MiB  peak {samples.hwm_kib / 1024:.1f} MiB"
     )
-    print(f"per streaming user {per_user_kib:.1f} KiB (peak RSS: {per_user_peak_kib:.1f} KiB)")
+    print(
+        f"per streaming user {per_user_kib:.1f} KiB (peak RSS: {per_user_peak_kib:.1f} KiB; the largest "
+        f"RSS sampled, {samples.rss_max_kib / 1024:.1f} MiB, with {samples.in_flight_at_rss_max:,} streams open)"
+    )
     print(
         f"streams ok {result['ok']:,}  content chunks {result['chunks']:,} "
         f"({int(result['chunks']) / max(span_s, 1e-9):,.0f}/s)  "  # type: ignore[call-overload]
