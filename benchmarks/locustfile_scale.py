@@ -9,6 +9,7 @@ saw and its CPU time, as JSON to ``$BENCH_SCALE_OUT``.
 from __future__ import annotations
 
 import os
+import resource
 import time
 from collections import Counter
 from pathlib import Path
@@ -71,12 +72,15 @@ def _on_ai_request(record: RequestRecord, **_: Any) -> None:
     if record.ok:
         _seen["ok"] += 1
     else:
-        _seen["errors"][str(record.failure_kind)] += 1
+        _seen["errors"][record.failure_kind.value if record.failure_kind else "unknown"] += 1
     _count_chunks(record.token_chunk_times_s)
 
 
 def _on_init(environment: Any, **_: Any) -> None:
     getattr(environment.events, AI_REQUEST_EVENT).add_listener(_on_ai_request)
+    path = os.environ.get("BENCH_SCALE_OUT")
+    if path:  # opened before any socket: at a too-low open files limit there is none left at the stop
+        _seen["out"] = open(path, "wb")  # noqa: SIM115 - closed at test_stop
 
 
 def _on_test_start(**_: Any) -> None:
@@ -85,11 +89,12 @@ def _on_test_start(**_: Any) -> None:
 
 
 def _on_test_stop(**_: Any) -> None:
-    path = os.environ.get("BENCH_SCALE_OUT")
-    if path:
+    out = _seen.pop("out", None)
+    if out is not None:
         span_s = (_seen["last_s"] or 0.0) - (_seen["first_s"] or 0.0)
         row = {
             "rss_start_kib": _seen.get("rss_start_kib"),
+            "open_files_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
             "cpu_s": time.process_time() - _seen.get("cpu_start_s", 0.0),
             "wall_s": time.perf_counter() - _seen.get("wall_start_s", 0.0),
             "chunks": _seen["chunks"],
@@ -97,7 +102,8 @@ def _on_test_stop(**_: Any) -> None:
             "ok": _seen["ok"],
             "errors": dict(_seen["errors"]),
         }
-        Path(path).write_bytes(orjson.dumps(row))
+        with out:
+            out.write(orjson.dumps(row))
 
 
 events.init.add_listener(_on_init)  # type: ignore[no-untyped-call]

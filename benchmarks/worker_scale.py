@@ -103,8 +103,8 @@ def report(args: argparse.Namespace, samples: Samples, result: dict[str, object]
         f"{samples.rss_at_peak_kib / 1024:.1f} MiB  peak {samples.hwm_kib / 1024:.1f} MiB"
     )
     print(
-        f"per streaming user {per_user_kib:.1f} KiB (peak RSS: {per_user_peak_kib:.1f} KiB; the largest "
-        f"RSS sampled, {samples.rss_max_kib / 1024:.1f} MiB, with {samples.in_flight_at_rss_max:,} streams open)"
+        f"per streaming user {per_user_kib:.1f} KiB (peak RSS: {per_user_peak_kib:.1f} KiB; largest RSS "
+        f"sampled {samples.rss_max_kib / 1024:.1f} MiB, with {samples.in_flight_at_rss_max:,} streams open)"
     )
     print(
         f"streams ok {result['ok']:,}  content chunks {result['chunks']:,} "

@@ -46,7 +46,7 @@ def open_files_warning(limit: int, users: int) -> str | None:
     if limit == resource.RLIM_INFINITY or limit >= needed:
         return None
     return (
-        f"locust-aiapi: warning: the open files limit is {limit} (RLIMIT_NOFILE, already raised to the hard "
+        f"locust-aiapi: the open files limit is {limit} (RLIMIT_NOFILE, already raised to the hard "
         f"limit), too low for {users:,} users: each stream holds a socket, about {needed:,} are needed and "
         f"requests beyond ~{max(0, limit - FD_MARGIN):,} concurrent ones will fail; raise it before starting "
         f"(ulimit -n {needed} in the shell, as root for the hard limit; LimitNOFILE= in systemd; "

@@ -73,14 +73,13 @@ def check_host(host: str, what: str = "--host") -> None:
 def check_open_files(environment: Any, role: Role) -> int | None:
     """Raise the soft open files limit to the hard one where streams are opened, and warn once when
     even that is below what ``-u`` needs. Locust's own check (in its main, before ours) only aims at
-    10,000 and says so itself when it fails; a master opens no streams. Returns the limit, or None."""
+    10,000 and says so itself when it fails; a master opens no streams, and a worker's share of the
+    users is not known before the master's first spawn message. Returns the limit, or None."""
     if role is Role.MASTER:
         return None
     limit = raise_open_files_limit()
     users = getattr(environment.parsed_options, "num_users", None)
-    # a worker's share comes with the master's spawn message, so only a count given to this process is known
-    warning = open_files_warning(limit, users) if isinstance(users, int) and users > 0 else None
-    if warning is not None:
+    if role is Role.LOCAL and isinstance(users, int) and (warning := open_files_warning(limit, users)):
         log.warning(warning)
     return limit
 
