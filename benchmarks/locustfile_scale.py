@@ -72,7 +72,7 @@ def _on_ai_request(record: RequestRecord, **_: Any) -> None:
     if record.ok:
         _seen["ok"] += 1
     else:
-        _seen["errors"][record.failure_kind.value if record.failure_kind else "unknown"] += 1
+        _seen["errors"][record.failure_kind.value if record.failure_kind else record.outcome.value] += 1
     _count_chunks(record.token_chunk_times_s)
 
 
@@ -88,6 +88,10 @@ def _on_test_start(**_: Any) -> None:
     _seen["cpu_start_s"], _seen["wall_start_s"] = time.process_time(), time.perf_counter()
 
 
+def _on_spawning_complete(**_: Any) -> None:
+    _seen["spawn_s"] = time.perf_counter() - _seen.get("wall_start_s", 0.0)
+
+
 def _on_test_stop(**_: Any) -> None:
     out = _seen.pop("out", None)
     if out is not None:
@@ -97,6 +101,7 @@ def _on_test_stop(**_: Any) -> None:
             "open_files_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
             "cpu_s": time.process_time() - _seen.get("cpu_start_s", 0.0),
             "wall_s": time.perf_counter() - _seen.get("wall_start_s", 0.0),
+            "spawn_s": _seen.get("spawn_s"),
             "chunks": _seen["chunks"],
             "chunk_span_s": span_s,
             "ok": _seen["ok"],
@@ -108,4 +113,5 @@ def _on_test_stop(**_: Any) -> None:
 
 events.init.add_listener(_on_init)  # type: ignore[no-untyped-call]
 events.test_start.add_listener(_on_test_start)  # type: ignore[no-untyped-call]
+events.spawning_complete.add_listener(_on_spawning_complete)  # type: ignore[no-untyped-call]
 events.test_stop.add_listener(_on_test_stop)  # type: ignore[no-untyped-call]

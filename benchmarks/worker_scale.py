@@ -97,7 +97,11 @@ def report(args: argparse.Namespace, samples: Samples, result: dict[str, object]
     per_user_peak_kib = (samples.hwm_kib - start_kib) / max(1, args.users)
     span_s = float(result["chunk_span_s"])  # type: ignore[arg-type]
     cpu_s, wall_s = float(result["cpu_s"]), float(result["wall_s"])  # type: ignore[arg-type]
-    print(f"{args.user_class}: users {args.users:,}  most streams open at once {samples.peak_in_flight:,}")
+    spawn_s = float(result["spawn_s"] or "nan")  # type: ignore[arg-type]
+    print(
+        f"{args.user_class}: users {args.users:,} (all spawned in {spawn_s:.1f} s)  "
+        f"most streams open at once {samples.peak_in_flight:,}"
+    )
     print(
         f"Locust RSS at 0 users {start_kib / 1024:.1f} MiB  with {samples.peak_in_flight:,} streams open "
         f"{samples.rss_at_peak_kib / 1024:.1f} MiB  peak {samples.hwm_kib / 1024:.1f} MiB"
@@ -127,7 +131,7 @@ def main() -> int:
         return 1
     ramp_s = args.users / args.spawn_rate
     stream_s = 0.2 + args.output_tokens * args.itl_ms / 1000
-    run_time_s = int(ramp_s + stream_s + 5)  # every stream ends before the stop
+    run_time_s = int(1.5 * ramp_s + stream_s + 10)  # every stream ends before the stop, on a busy machine too
     timing = ["--ttft-ms", "200", "--itl-ms", str(args.itl_ms), "--output-tokens", str(args.output_tokens)]
     with tempfile.TemporaryDirectory() as folder, MockProcess(timing, cpu=1) as mock:
         out = Path(folder) / "result.json"
