@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,8 @@ import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from stream_fidelity import Tls  # noqa: E402 - this folder is on the path of a script run from it
 
 from locust_aiapi._fd_limit import open_files_needed, raise_open_files_limit  # noqa: E402
 from locust_aiapi.mock import MockProcess  # noqa: E402
@@ -58,7 +61,12 @@ def proc_kib(pid: int, field: str) -> int | None:
 
 def mock_in_flight(url: str) -> int:
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=5)
+    host = parts.hostname or "127.0.0.1"
+    connection = (
+        http.client.HTTPSConnection(host, parts.port, timeout=5, context=ssl.create_default_context())
+        if parts.scheme == "https"
+        else http.client.HTTPConnection(host, parts.port, timeout=5)
+    )
     try:
         connection.request("GET", "/mock/stats")
         return int(orjson.loads(connection.getresponse().read())["in_flight"]) - 1  # minus this request
@@ -125,6 +133,7 @@ def main() -> int:
     parser.add_argument("--itl-ms", type=float, default=1_000.0)
     parser.add_argument("--output-tokens", type=int, default=25)
     parser.add_argument("--user-class", default="ScaleUser", choices=["ScaleUser", "BareStreamUser"])
+    parser.add_argument("--tls", action="store_true", help="over verified HTTPS (a throwaway certificate)")
     args = parser.parse_args()
     if raise_open_files_limit() < open_files_needed(args.users):
         print(f"the open files hard limit is too low for {args.users} streams", file=sys.stderr)
@@ -133,22 +142,33 @@ def main() -> int:
     stream_s = 0.2 + args.output_tokens * args.itl_ms / 1000
     run_time_s = int(1.5 * ramp_s + stream_s + 10)  # every stream ends before the stop, on a busy machine too
     timing = ["--ttft-ms", "200", "--itl-ms", str(args.itl_ms), "--output-tokens", str(args.output_tokens)]
-    with tempfile.TemporaryDirectory() as folder, MockProcess(timing, cpu=1) as mock:
-        out = Path(folder) / "result.json"
-        env = {**os.environ, "BENCH_SCALE_OUT": str(out), "PYTHONPATH": str(ROOT)}
-        log = (Path(folder) / "locust.log").open("wb")
-        command = locust_command(args, mock.url, run_time_s)
-        with log, subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT) as process:
-            samples = watch(process, mock.url, time.monotonic() + run_time_s + 60)
-            if process.poll() is None:
-                process.kill()
-            returncode = process.wait()
-        text = (Path(folder) / "locust.log").read_text(errors="replace")
-        print("".join(line + "\n" for line in text.splitlines() if "warning" in line.lower()), end="")
-        if not out.exists():
-            print(f"Locust wrote no result; its output ends:\n{text[-3000:]}", file=sys.stderr)
-            return 1
-        report(args, samples, orjson.loads(out.read_bytes()), returncode)
+    with tempfile.TemporaryDirectory() as folder:
+        tls = Tls.make(Path(folder)) if args.tls else None
+        with MockProcess([*timing, *(tls.mock_args() if tls else [])], cpu=1) as mock:
+            os.environ.update(tls.locust_env() if tls else {})  # Locust and our /mock/stats reads trust it
+            return measure(args, mock.url, run_time_s, Path(folder), {**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def measure(args: argparse.Namespace, url: str, run_time_s: int, folder: Path, env: dict[str, str]) -> int:
+    """One Locust run against the mock at ``url``; prints the figures (1: none to print)."""
+    out, log_path = folder / "result.json", folder / "locust.log"
+    command = locust_command(args, url, run_time_s)
+    with (
+        log_path.open("wb") as log,
+        subprocess.Popen(
+            command, env={**env, "BENCH_SCALE_OUT": str(out)}, stdout=log, stderr=subprocess.STDOUT
+        ) as process,
+    ):
+        samples = watch(process, url, time.monotonic() + run_time_s + 60)
+        if process.poll() is None:
+            process.kill()
+        returncode = process.wait()
+    text = log_path.read_text(errors="replace")
+    print("".join(line + "\n" for line in text.splitlines() if "warning" in line.lower()), end="")
+    if not out.exists():
+        print(f"Locust wrote no result; its output ends:\n{text[-3000:]}", file=sys.stderr)
+        return 1
+    report(args, samples, orjson.loads(out.read_bytes()), returncode)
     return 0
 
 
