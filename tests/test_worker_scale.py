@@ -8,16 +8,24 @@ Bounded: 1,500 streams of about 6 s, generous bounds; the 10,000-stream figures 
 from __future__ import annotations
 
 import json
+import random
 import resource
 import subprocess
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 import pytest
+from geventhttpclient.client import HTTPClientPool
 
+from locust_aiapi import RetryPolicy
+from locust_aiapi._client import AIClient
 from locust_aiapi._fd_limit import FD_MARGIN, open_files_needed, open_files_warning, raise_open_files_limit
+from locust_aiapi.dialects import OPENAI
+from locust_aiapi.dialects._json import encode_json
 from locust_aiapi.mock import MockProcess
 from tests._support import ROOT, locust_env, mock_stats
 from tests.rss import vm_hwm_mib
@@ -114,3 +122,25 @@ def test_the_warning_names_the_need_and_stays_silent_when_the_limit_suffices() -
     assert open_files_warning(10_000 + FD_MARGIN, 10_000) is None
     assert open_files_warning(10_000 + FD_MARGIN - 1, 10_000) is not None
     assert open_files_warning(resource.RLIM_INFINITY, 10**9) is None
+
+
+def test_a_request_body_holds_its_own_size_not_orjsons_4_kib() -> None:
+    """Every open stream keeps its body (for a retry): 1,000 small bodies must not hold 4 MiB."""
+    body = {"model": "gpt-4.1", "stream": True, "messages": [{"role": "user", "content": "Hello"}]}
+    tracemalloc.start()
+    try:
+        bodies = [encode_json(body) for _ in range(1_000)]
+        held_bytes = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert orjson.loads(bodies[0]) == body
+    assert held_bytes < 1_000 * 512, held_bytes  # 140 bytes each, plus the list (4 KiB each before)
+
+
+def test_clients_share_one_retry_jitter_random_unless_given_their_own() -> None:
+    """A Random's state is 2.5 KiB: one per user is 25 MiB at 10,000 users."""
+    pool = HTTPClientPool(concurrency=1)
+    first, second = (AIClient(pool, {}, OPENAI, RetryPolicy(), lambda _record: None) for _ in range(2))
+    own = random.Random(7)
+    assert first._rng is second._rng
+    assert AIClient(pool, {}, OPENAI, RetryPolicy(), lambda _record: None, rng=own)._rng is own
