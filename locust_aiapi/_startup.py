@@ -9,8 +9,11 @@ every output file.
 from __future__ import annotations
 
 import logging
+import resource
 from typing import Any
 from urllib.parse import urlsplit
+
+import gevent
 
 from ._arrival import ArrivalConfig
 from ._arrival_user import ArrivalRateUser
@@ -18,17 +21,22 @@ from ._end_of_run import output_path
 from ._errors import ConfigurationError
 from ._fd_limit import open_files_warning, raise_open_files_limit
 from ._files import ensure_writable
+from ._guard import guarded
 from ._pricing import load_prices
-from ._run_state import Role, RunState
+from ._run_state import Role, RunState, role_of
 from ._shapes import AIShape
 from ._tls import check_ca_bundle, shared_context
 from ._users import is_ai_user_class
 from ._workload import base_source
 from .dialects import resolve_dialect
 
-__all__ = ["check_configuration", "check_host", "check_open_files"]
+__all__ = ["check_configuration", "check_host", "check_open_files", "check_worker_open_files"]
 
 log = logging.getLogger("locust_aiapi")
+
+WORKER_SHARE_WAIT_S = 10.0
+"""How long a worker's check waits, from test start, for the master's spawn message to set its share."""
+_SHARE_POLL_S = 0.1
 
 
 def check_configuration(environment: Any, state: RunState, role: Role) -> None:
@@ -82,6 +90,25 @@ def check_open_files(environment: Any, role: Role) -> int | None:
     if role is Role.LOCAL and isinstance(users, int) and (warning := open_files_warning(limit, users)):
         log.warning(warning)
     return limit
+
+
+def check_worker_open_files(environment: Any, **_: Any) -> None:
+    """On a worker, at test start: once the master's spawn message has set this worker's share of the
+    users (just after ``test_start`` fires), warn as a local run does when the limit cannot hold it."""
+    if role_of(environment) is Role.WORKER:
+        gevent.spawn(guarded(_warn_when_share_known, "checking the open files limit"), environment)
+
+
+def _warn_when_share_known(environment: Any) -> None:
+    runner = environment.runner
+    for _ in range(round(WORKER_SHARE_WAIT_S / _SHARE_POLL_S)):
+        gevent.sleep(_SHARE_POLL_S)
+        users = int(runner.target_user_count or 0)
+        if users > 0:
+            warning = open_files_warning(resource.getrlimit(resource.RLIMIT_NOFILE)[0], users)
+            if warning is not None:
+                log.warning(warning)
+            return
 
 
 def _check_hosts(environment: Any) -> None:

@@ -27,7 +27,7 @@ from locust_aiapi._fd_limit import FD_MARGIN, open_files_needed, open_files_warn
 from locust_aiapi.dialects import OPENAI
 from locust_aiapi.dialects._json import encode_json
 from locust_aiapi.mock import MockProcess
-from tests._support import ROOT, locust_env, mock_stats
+from tests._support import ROOT, free_port, headless, locust_env, mock_stats, terminate
 from tests.rss import vm_hwm_mib
 
 LOCUSTFILE = ROOT / "benchmarks" / "locustfile_scale.py"
@@ -144,3 +144,36 @@ def test_clients_share_one_retry_jitter_random_unless_given_their_own() -> None:
     own = random.Random(7)
     assert first._rng is second._rng
     assert AIClient(pool, {}, OPENAI, RetryPolicy(), lambda _record: None, rng=own)._rng is own
+
+
+def test_a_worker_says_so_once_its_share_of_the_users_is_known(tmp_path: Path) -> None:
+    """A worker learns how many users it runs from the master's spawn message, not from ``-u``."""
+    port = free_port()
+    mock_args = ["--ttft-ms", "10", "--itl-ms", "10", "--output-tokens", "2"]
+    with MockProcess(mock_args) as mock:
+        master_args = ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)]
+        master_args += ["--expect-workers", "1", "--ai-summary-json", str(tmp_path / "summary.json")]
+        master = _locust_process(tmp_path / "master.log", [*master_args, *headless(mock.url, 300, "3s")])
+        worker_args = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
+        worker = _locust_process(tmp_path / "worker.log", worker_args, _limit_open_files(128, 256))
+        try:
+            master.wait(timeout=90)
+            worker.wait(timeout=30)
+        finally:
+            terminate(master), terminate(worker)
+    master_log, worker_log = (tmp_path / "master.log").read_text(), (tmp_path / "worker.log").read_text()
+    ours = [line for line in worker_log.splitlines() if "locust-aiapi: the open files limit" in line]
+    assert len(ours) == 1, worker_log[-3000:]
+    assert "is 256" in ours[0] and "300 users" in ours[0] and "ulimit -n 400" in ours[0]
+    assert "open files limit" not in master_log  # the master opens no streams, whatever -u says
+
+
+def _locust_process(
+    log_path: Path, args: list[str], preexec_fn: Callable[[], None] | None = None
+) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "ScaleUser", *args]
+    with log_path.open("w") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            command, cwd=ROOT, env=locust_env(), stdout=log, stderr=subprocess.STDOUT, text=True,
+            preexec_fn=preexec_fn,
+        )  # fmt: skip
