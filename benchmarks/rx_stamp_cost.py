@@ -63,10 +63,8 @@ def main() -> None:
     args = parser.parse_args()
     for _ in range(3):
         user_us, kernel_us = measure(args.reads, False), measure(args.reads, True)
-        print(
-            f"per chunk: user stamps {user_us:.2f} µs, kernel stamps {kernel_us:.2f} µs, "
-            f"difference {kernel_us - user_us:+.2f} µs"
-        )
+        print(f"per chunk: user stamps {user_us:.2f} µs, kernel stamps {kernel_us:.2f} µs, "
+              f"difference {kernel_us - user_us:+.2f} µs")
 
 
 if __name__ == "__main__":
