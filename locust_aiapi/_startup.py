@@ -1,36 +1,47 @@
 """Checks at start: a wrong configuration stops the run with one clear line, before any request.
 
 Everything here raises :class:`ConfigurationError`; the composition root turns it into exit
-code 2. What is checked: the host, the load shape's plan, the open model's rate, the workload's
-dataset and distributions, the pricing file and every output file.
+code 2. What is checked: the open files limit (raised; a low one only warns), the host, the load
+shape's plan, the open model's rate, the workload's dataset and distributions, the pricing file and
+every output file.
 """
 
 from __future__ import annotations
 
 import logging
+import resource
 from typing import Any
 from urllib.parse import urlsplit
+
+import gevent
 
 from ._arrival import ArrivalConfig
 from ._arrival_user import ArrivalRateUser
 from ._end_of_run import output_path
 from ._errors import ConfigurationError
+from ._fd_limit import open_files_warning, raise_open_files_limit
 from ._files import ensure_writable
+from ._guard import guarded
 from ._pricing import load_prices
-from ._run_state import Role, RunState
+from ._run_state import Role, RunState, role_of
 from ._shapes import AIShape
 from ._tls import check_ca_bundle, shared_context
 from ._users import is_ai_user_class
 from ._workload import base_source
 from .dialects import resolve_dialect
 
-__all__ = ["check_configuration", "check_host"]
+__all__ = ["check_configuration", "check_host", "check_open_files", "check_worker_open_files"]
 
 log = logging.getLogger("locust_aiapi")
+
+WORKER_SHARE_WAIT_S = 10.0
+"""How long a worker's check waits, from test start, for the master's spawn message to set its share."""
+_SHARE_POLL_S = 0.1
 
 
 def check_configuration(environment: Any, state: RunState, role: Role) -> None:
     """Everything that can be checked before the first request (raises ConfigurationError)."""
+    check_open_files(environment, role)
     _check_hosts(environment)
     _check_tls(state.options.insecure, state.options.ca_bundle)
     for cls in environment.user_classes or ():
@@ -65,6 +76,39 @@ def check_host(host: str, what: str = "--host") -> None:
         raise ConfigurationError(f"{what} {host!r}: only http:// and https:// are supported")
     if not parts.hostname:
         raise ConfigurationError(f"{what} {host!r} has no host name")
+
+
+def check_open_files(environment: Any, role: Role) -> int | None:
+    """Raise the soft open files limit to the hard one where streams are opened, and warn once when
+    even that is below what ``-u`` needs. Locust's own check (in its main, before ours) only aims at
+    10,000 and says so itself when it fails; a master opens no streams, and a worker's share of the
+    users is not known before the master's first spawn message. Returns the limit, or None."""
+    if role is Role.MASTER:
+        return None
+    limit = raise_open_files_limit()
+    users = getattr(environment.parsed_options, "num_users", None)
+    if role is Role.LOCAL and isinstance(users, int) and (warning := open_files_warning(limit, users)):
+        log.warning(warning)
+    return limit
+
+
+def check_worker_open_files(environment: Any, **_: Any) -> None:
+    """On a worker, at test start: once the master's spawn message has set this worker's share of the
+    users (just after ``test_start`` fires), warn as a local run does when the limit cannot hold it."""
+    if role_of(environment) is Role.WORKER:
+        gevent.spawn(guarded(_warn_when_share_known, "checking the open files limit"), environment)
+
+
+def _warn_when_share_known(environment: Any) -> None:
+    runner = environment.runner
+    for _ in range(round(WORKER_SHARE_WAIT_S / _SHARE_POLL_S)):
+        gevent.sleep(_SHARE_POLL_S)
+        users = int(runner.target_user_count or 0)
+        if users > 0:
+            warning = open_files_warning(resource.getrlimit(resource.RLIMIT_NOFILE)[0], users)
+            if warning is not None:
+                log.warning(warning)
+            return
 
 
 def _check_hosts(environment: Any) -> None:

@@ -9,6 +9,16 @@ from __future__ import annotations
 import gc
 import resource
 
+from .._fd_limit import raise_open_files_limit
+
+__all__ = [
+    "GC_THRESHOLDS",
+    "WANTED_OPEN_FILES",
+    "open_files_warning",
+    "raise_open_files_limit",
+    "tune_garbage_collector",
+]
+
 # Measured with benchmarks/mock_scale.py (10,000 streams, 20k chunks/s, one core): with CPython's
 # default thresholds (700, 10, 10) six full collections in 25 s paused the loop up to 470 ms each and
 # chunk lateness was p50 90-130 ms; with these, one full collection (15 ms, during the ramp) and
@@ -19,19 +29,6 @@ GC_THRESHOLDS = (20_000, 50, 50)
 # The article's midnight peak is 8,000 concurrent requests; 10,000 streams plus room for the
 # listening socket, the record file and the interpreter's own descriptors.
 WANTED_OPEN_FILES = 10_240
-
-
-def raise_open_files_limit() -> int:
-    """Raise the soft RLIMIT_NOFILE to the hard limit (as far as the OS allows); returns the new soft one."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1_048_576)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        except (ValueError, OSError):  # e.g. macOS refuses more than kern.maxfilesperproc
-            return soft
-        return target
-    return soft
 
 
 def open_files_warning(limit: int) -> str | None:

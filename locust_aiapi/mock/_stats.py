@@ -17,11 +17,13 @@ class ServerStats:
         self.by_endpoint: Counter[str] = Counter()
         self.by_outcome: Counter[str] = Counter(dict.fromkeys(OUTCOMES, 0))
         self.in_flight = 0
+        self.peak_in_flight = 0  # the most requests open at once: a load generator's true concurrency
         self.tls_handshake_failures = 0
 
     def begin(self, endpoint: str) -> None:
         self.by_endpoint[endpoint] += 1
         self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
 
     def end(self, outcome: str | None) -> None:
         """`outcome` None: a request that does not count in the outcome buckets."""
@@ -34,6 +36,7 @@ class ServerStats:
             "requests": dict(self.by_endpoint),
             "outcomes": dict(self.by_outcome),
             "in_flight": self.in_flight,
+            "peak_in_flight": self.peak_in_flight,
             "queued": self._capacity.queued,
             "generating": self._capacity.active,
             "tls_handshake_failures": self.tls_handshake_failures,
