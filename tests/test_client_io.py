@@ -309,8 +309,8 @@ def test_a_stream_of_many_small_writes_is_read_whole(serve) -> None:  # type: ig
     script.append((0, chunked(delta("", "stop") + sse("[DONE]")) + END))
     url, _ = serve(script)
     client, _ = make_client()
-    request = ChatRequest("chat", url + "/v1/chat/completions", "m", [{"role": "user", "content": "hi"}], True)
-    result = client.chat(request)
+    messages = [{"role": "user", "content": "hi"}]
+    result = client.chat(ChatRequest("chat", url + "/v1/chat/completions", "m", messages, True))
     assert result.ok, result.record.failure_message
     assert result.text == "".join(f"t{index} " for index in range(200))
     assert result.record.output_tokens == 201
