@@ -238,7 +238,7 @@ class BodyReader:
         waited = False
         while True:
             try:
-                data = self._read(raw)
+                data = self._read(raw)  # the non-blocking socket: BlockingIOError when nothing is there
                 break
             except BlockingIOError:
                 sock = self._sock
