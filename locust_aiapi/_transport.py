@@ -235,16 +235,26 @@ class BodyReader:
         raw = self._raw
         if raw is None:
             return self._recv_wrapped()
+        clock = self._clock
         waited = False
+        data: bytes
         while True:
-            try:
-                data = self._read(raw)  # the non-blocking socket: BlockingIOError when nothing is there
+            try:  # the non-blocking socket: BlockingIOError when nothing is there
+                if clock is None:
+                    data, now_s, kernel_s = raw.recv(RECV_SIZE), perf_counter(), None
+                else:
+                    data, now_s, kernel_s = recv_stamped(raw, RECV_SIZE, clock)
                 break
             except BlockingIOError:
                 sock = self._sock
                 sock._wait(sock._read_event)
                 waited = True
-        self._pacer.after_read(len(data), waited, self._last_s)
+        self._last_s = now_s
+        if kernel_s is None:
+            self.arrived_s, self.lag_s = now_s, None
+        else:
+            self.arrived_s, self.lag_s = kernel_s, now_s - kernel_s
+        self._pacer.after_read(len(data), waited, now_s)
         return data
 
     def _recv_wrapped(self) -> bytes:
