@@ -135,34 +135,46 @@ class SSEDecoder:
             self._keep_pending(tail)
         return events
 
-    def lone_data(self, data: bytes) -> bytes | None:
-        """The value of ``data`` when it is exactly one event of one ``data:`` line (``data: V\\n\\n``,
-        how most servers send one chunk per read) and nothing is pending; else None. Either way
-        nothing is consumed: ``feed(data)`` would return ``[lone_event(value)]`` and leave the decoder
-        as it is. This lets a parser read the value's bytes without an event object or a decode.
+    def lone_data(self, data: bytes) -> tuple[bytes, str] | None:
+        """``(value, event type)`` when ``data`` is exactly one event of one ``data:`` line, after at most
+        one ``event:`` line (``data: V\\n\\n``, ``event: T\\ndata: V\\n\\n``: how servers send one
+        chunk per read), with nothing pending; else None. Nothing is consumed either way: ``feed(data)``
+        would return ``[lone_event(value, event_type)]`` and leave the decoder as it is. This lets a
+        parser read the value's bytes without an event object or a decode.
         """
-        end = len(data) - 2
         if (
-            data.find(b"\n") != end
-            or data[end:] != b"\n\n"
-            or not data.startswith(b"data:")
-            or b"\r" in data
-            or end > self._max_line_bytes
-            or self._pending
+            self._pending
             or self._data
             or self._event_type
             or self._retry is not None
             or self._at_start
             or self._skip_lf
             or self.error is not None
+            or data[-2:] != b"\n\n"
+            or b"\r" in data
         ):
             return None
-        value = data[6:end] if data[5] == 0x20 else data[5:end]
-        return value if len(value) <= self._max_event_bytes else None
+        end = len(data) - 2
+        first = data.find(b"\n")
+        event_type = "message"
+        if first == end:
+            start = 0
+        elif data.startswith(b"event:") and data.find(b"\n", first + 1) == end:
+            if first > self._max_line_bytes:
+                return None
+            start = first + 1
+            name = data[7:first] if data[6] == 0x20 else data[6:first]
+            event_type = name.decode("utf-8", "replace") or event_type
+        else:
+            return None
+        if not data.startswith(b"data:", start) or end - start > self._max_line_bytes:
+            return None
+        value = data[start + 6 if data[start + 5] == 0x20 else start + 5 : end]
+        return (value, event_type) if len(value) <= self._max_event_bytes else None
 
-    def lone_event(self, value: bytes) -> SSEEvent:
-        """The event ``feed`` would have returned for the read :meth:`lone_data` gave ``value`` of."""
-        return SSEEvent(value.decode("utf-8", "replace"), "message", self._last_id, None)
+    def lone_event(self, value: bytes, event_type: str) -> SSEEvent:
+        """The event ``feed`` would have returned for the read that :meth:`lone_data` took apart."""
+        return SSEEvent(value.decode("utf-8", "replace"), event_type, self._last_id, None)
 
     def _start_of(self, data: bytes) -> bytes:
         """``data`` without what the previous chunk or the stream's start already accounted for."""

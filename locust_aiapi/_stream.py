@@ -69,7 +69,7 @@ class StreamRecorder:
         self._kernel_reads = 0
         self._head: bytearray | None = bytearray() if body_error is not None else None
         # the parser's bytes fast path for a read of one lone ``data:`` event, where it has one
-        self._feed_data: Callable[[bytes], int | None] | None = getattr(parser, "feed_data", None)
+        self._feed_data: Callable[[bytes, str], int | None] | None = getattr(parser, "feed_data", None)
 
     def feed(self, data: bytes, now: float, lag_s: float | None = None) -> bool:
         """Consume body bytes that arrived at ``now``; False: stop reading, the stream is over."""
@@ -80,8 +80,8 @@ class StreamRecorder:
             if len(lags) < self._max_times:
                 lags.append(lag_s)
         decoder = self._decoder
-        value = decoder.lone_data(data) if self._feed_data is not None else None
-        if value is None:
+        lone = decoder.lone_data(data) if self._feed_data is not None else None
+        if lone is None:
             head = self._head
             if head is not None and len(head) < _BODY_HEAD_BYTES:
                 head += data[: _BODY_HEAD_BYTES - len(head)]
@@ -92,9 +92,10 @@ class StreamRecorder:
         # the common read: one lone data event, handed to the parser as bytes
         self._head = None  # it is a stream
         self._events += 1
-        flags = self._feed_data(value)  # type: ignore[misc]
+        value, event_type = lone
+        flags = self._feed_data(value, event_type)  # type: ignore[misc]
         if flags is None:  # not UTF-8 JSON: the parser judges the event itself
-            flags = self._parser.feed(decoder.lone_event(value))
+            flags = self._parser.feed(decoder.lone_event(value, event_type))
         if flags:
             self._token(flags, now)
         return True

@@ -119,9 +119,9 @@ class OpenAIChatStream:
             return self._feed_unparseable(event)
         return self._feed_object(chunk, event.event)
 
-    def feed_data(self, data: bytes) -> int | None:
-        """:meth:`feed` of a ``message`` event whose data is these bytes, without the event object or a
-        decode (orjson reads UTF-8); None when they are not valid UTF-8 JSON: then feed the event."""
+    def feed_data(self, data: bytes, event_type: str) -> int | None:
+        """:meth:`feed` of an event whose data is these bytes, without the event object or a decode
+        (orjson reads UTF-8); None when they are not valid UTF-8 JSON: then feed the event."""
         if self._ended:
             return 0
         if data == _DONE_BYTES:
@@ -131,7 +131,7 @@ class OpenAIChatStream:
             chunk = orjson.loads(data)  # refuses invalid UTF-8, which the event's text would have replaced
         except orjson.JSONDecodeError:
             return None
-        return self._feed_object(chunk, "message")
+        return self._feed_object(chunk, event_type)
 
     def _feed_unparseable(self, event: SSEEvent) -> int:
         data = event.data.strip()
