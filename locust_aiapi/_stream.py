@@ -7,6 +7,12 @@ what it measured. Tests call them with synthetic bytes and times.
 
 ``now`` is the read's arrival time and ``lag_s`` its client lag when the kernel stamped it (None: a
 user-space stamp). Every token event completed by one read gets that read's time.
+
+Speed: most reads hold exactly one event (a server writes one chunk per token). When the decoder
+recognises such a read (:meth:`~locust_aiapi._sse.SSEDecoder.lone_data`) and the parser has
+``feed_data``, the event's data bytes go straight to the parser: no ``SSEEvent``, no decode, no
+list of events; anything else takes the general path. ``benchmarks/chunk_cost.py`` (sans-IO, one
+OpenAI chunk): 3.7 -> 2.7 µs and 37 -> 22 Python calls per chunk.
 """
 
 from __future__ import annotations
