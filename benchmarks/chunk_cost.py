@@ -1,7 +1,7 @@
 """What does one streamed chunk cost the load generator? CPU µs and Python calls per chunk, end to end.
 
 One SSE event with one token delta (``data: {...}\\n\\n``, a typical ``chat.completion.chunk``) per
-HTTP chunk. Three figures, all in ONE process and without network noise:
+HTTP chunk. All figures come from ONE process, without network noise:
 
 * ``e2e``: a loopback TCP connection; this process writes one chunked-encoded event, then reads it
   through the real :class:`~locust_aiapi._transport.BodyReader` (recvmsg + kernel stamp, Pacer,
@@ -18,12 +18,21 @@ per chunk seen by ``sys.setprofile`` (counted over a separate, shorter loop).
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/chunk_cost.py [--chunks 100000] [--repeat 3]
 
-BEFORE (commit a042110; 2 cores shared with other jobs; best of 3 x 100k chunks; kernel stamps on):
-    e2e    openai    17.0 µs/chunk  (floor send+recv 8.2 µs, ours 8.9 µs)  calls/chunk 61
-    e2e    openai    15.3 µs/chunk  with user-space stamps
-    sansio openai     3.7 µs/chunk  calls/chunk 37
-    sansio anthropic  3.2 µs/chunk  calls/chunk 32
-    sansio openai-responses 3.4 µs/chunk  calls/chunk 31
+Figures: best of 3 x 100k chunks, kernel stamps on, median of 6 runs alternating the two trees
+(2 cores shared with other jobs). BEFORE is the code of a042110 run by this same script:
+
+    mkdir /tmp/before && git archive a042110 locust_aiapi | tar -x -C /tmp/before
+    PYTHONPATH=/tmp/before .venv/bin/python benchmarks/chunk_cost.py
+
+                                    BEFORE (a042110)   AFTER (h-chunk)
+    e2e    openai                   17.6 µs/chunk      13.9 µs/chunk   -21 %
+      minus the writer's sends      16.1               12.3            -24 %
+      ours (minus floor)             9.3                5.5            -40 %
+      calls/chunk                   61                 39
+    e2e    user-space stamps        15.6               12.5            -20 %
+    sansio openai                    3.8 (37 calls)     2.6 (22 calls) -32 %
+    sansio anthropic                 3.4 (32 calls)     2.5 (21 calls) -25 %
+    sansio openai-responses          3.4 (31 calls)     2.6 (20 calls) -25 %
 """
 
 from __future__ import annotations
