@@ -57,7 +57,11 @@ class Pacer:
         self._since_s = perf_counter()
 
     def after_recv(self, size: int, began_s: float, now_s: float) -> None:
-        if now_s - began_s > WAITED_S:
+        self.after_read(size, now_s - began_s > WAITED_S, now_s)
+
+    def after_read(self, size: int, waited: bool, now_s: float) -> None:
+        """``size`` bytes read at ``now_s``; ``waited``: the read had to wait for them."""
+        if waited:
             self._bytes, self._since_s = size, now_s
             return
         self._bytes += size

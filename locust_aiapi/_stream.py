@@ -7,6 +7,12 @@ what it measured. Tests call them with synthetic bytes and times.
 
 ``now`` is the read's arrival time and ``lag_s`` its client lag when the kernel stamped it (None: a
 user-space stamp). Every token event completed by one read gets that read's time.
+
+Speed: most reads hold exactly one event (a server writes one chunk per token). When the decoder
+recognises such a read (:meth:`~locust_aiapi._sse.SSEDecoder.lone_data`) and the parser has
+``feed_data``, the event's data bytes go straight to the parser: no ``SSEEvent``, no decode, no
+list of events; anything else takes the general path. ``benchmarks/chunk_cost.py`` (sans-IO, one
+OpenAI chunk): 3.7 -> 2.7 µs and 37 -> 22 Python calls per chunk.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ class StreamRecorder:
         "_body_error",
         "_decoder",
         "_events",
+        "_feed_data",
         "_head",
         "_kernel_reads",
         "_last_token_s",
@@ -67,6 +74,8 @@ class StreamRecorder:
         self._reads = 0
         self._kernel_reads = 0
         self._head: bytearray | None = bytearray() if body_error is not None else None
+        # the parser's bytes fast path for a read of one lone ``data:`` event, where it has one
+        self._feed_data: Callable[[bytes, str], int | None] | None = getattr(parser, "feed_data", None)
 
     def feed(self, data: bytes, now: float, lag_s: float | None = None) -> bool:
         """Consume body bytes that arrived at ``now``; False: stop reading, the stream is over."""
@@ -76,13 +85,26 @@ class StreamRecorder:
             lags = self._record.client_lags_s
             if len(lags) < self._max_times:
                 lags.append(lag_s)
-        head = self._head
-        if head is not None and len(head) < _BODY_HEAD_BYTES:
-            head += data[: _BODY_HEAD_BYTES - len(head)]
-        events = self._decoder.feed(data)
-        if events:
-            self._dispatch(events, now)
-        return self._decoder.error is None
+        decoder = self._decoder
+        lone = decoder.lone_data(data) if self._feed_data is not None else None
+        if lone is None:
+            head = self._head
+            if head is not None and len(head) < _BODY_HEAD_BYTES:
+                head += data[: _BODY_HEAD_BYTES - len(head)]
+            events = decoder.feed(data)
+            if events:
+                self._dispatch(events, now)
+            return decoder.error is None
+        # the common read: one lone data event, handed to the parser as bytes
+        self._head = None  # it is a stream
+        self._events += 1
+        value, event_type = lone
+        flags = self._feed_data(value, event_type)  # type: ignore[misc]
+        if flags is None:  # not UTF-8 JSON: the parser judges the event itself
+            flags = self._parser.feed(decoder.lone_event(value, event_type))
+        if flags:
+            self._token(flags, now)
+        return True
 
     def end(self, now: float) -> None:
         """The body ended at ``now``: fill the record and judge the stream."""
@@ -113,24 +135,28 @@ class StreamRecorder:
             self._head = None  # it is a stream
         self._events += len(events)
         parser = self._parser
-        times = self._times
-        record = self._record
         first_token = self._last_token_s is None
         token_events = 0
         for event in events:
             flags = parser.feed(event)
             if flags:
                 token_events += 1
-                self._last_token_s = now
-                if len(times) < self._max_times:
-                    times.append(now)
-                else:
-                    record.chunk_times_capped = True
-                if flags & CONTENT and record.first_content_s is None:
-                    record.first_content_s = now
+                self._token(flags, now)
         if token_events > 1:
+            record = self._record
             record.shared_read_token_events += token_events
             record.first_token_shared_read |= first_token
+
+    def _token(self, flags: int, now: float) -> None:
+        """A token event arrived at ``now``."""
+        self._last_token_s = now
+        times = self._times
+        if len(times) < self._max_times:
+            times.append(now)
+        else:
+            self._record.chunk_times_capped = True
+        if flags & CONTENT and self._record.first_content_s is None:
+            self._record.first_content_s = now
 
     def _failure(self) -> tuple[FailureKind, str] | None:
         parser = self._parser

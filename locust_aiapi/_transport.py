@@ -1,8 +1,7 @@
-"""The only module that touches sockets: send one request, hand on body bytes as they arrive.
+"""Socket code: send one request, read a response body whole or as it arrives.
 
-geventhttpclient's own ``read(n)`` keeps reading until ``n`` bytes are buffered, which would
-hold a streamed token back until later ones arrive. :class:`BodyReader` instead returns
-whatever the last ``recv`` produced, so every chunk is timestamped when it actually arrives.
+The body as it arrives is :class:`~locust_aiapi._body_reader.BodyReader` (its own module: it is the
+per-chunk hot path).
 
 Nothing a server sends is trusted: headers are read by our own loop under the bounds of
 :class:`~locust_aiapi._limits.Limits`, and every read loop yields to other greenlets while a
@@ -11,24 +10,19 @@ server keeps the socket full (:class:`~locust_aiapi._head.Pacer`).
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import time
 import zlib
 from collections.abc import Mapping
-from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-import gevent
-import gevent.monkey
 from geventhttpclient.client import HTTPClientPool
-from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError
 from geventhttpclient.url import URL
 
-from ._head import BoundedResponse, Pacer, tune_connection_pool
+from ._body_reader import BodyReader, Response
+from ._head import BoundedResponse, tune_connection_pool
 from ._io_errors import classify_exception
 from ._limits import Deadlines, ResponseTooLarge
-from ._rx_stamps import RxClock, enable_rx_stamps, recv_stamped
+from ._rx_stamps import enable_rx_stamps
 
 __all__ = [
     "BodyReader",
@@ -40,25 +34,6 @@ __all__ = [
     "read_limited",
     "send_request",
 ]
-
-RECV_SIZE = 65536
-
-
-class Response(Protocol):
-    """The parts of geventhttpclient's ``HTTPSocketPoolResponse`` this package uses."""
-
-    @property
-    def status_code(self) -> int: ...
-
-    @property
-    def message_complete(self) -> bool: ...
-
-    def get(self, key: str, default: str | None = None) -> Any: ...
-
-    def feed(self, data: bytes) -> None: ...
-
-    def release(self) -> None: ...
-
 
 def join_url(host: str, path: str) -> str:
     """``host`` + ``path``, accepting a host given with or without a trailing ``/v1``.
@@ -107,131 +82,6 @@ def send_request(
             raise
         # the server may have answered (e.g. 413) before closing: read that answer
     return BoundedResponse(sock, connections, deadlines, method=method, headers_type=client.headers_type)
-
-
-class BodyReader:
-    """Reads one response body as it arrives, with one timer for the whole body.
-
-    gevent arms and disarms a timer on every blocking ``recv`` of a socket that has a timeout;
-    at one recv per streamed chunk that was ~18 % of the load generator's CPU. Here the socket
-    waits without a timeout and a single timer, re-armed only when it fires, throws into the
-    reading greenlet once nothing has arrived for the socket's timeout (``network_timeout``) or
-    a deadline of the attempt (first token, whole request) has passed.
-
-    After each :meth:`read`, ``arrived_s`` is when those bytes arrived: the kernel's receive stamp
-    where the socket has them (see :mod:`~locust_aiapi._rx_stamps`), else our stamp right after the
-    read; ``lag_s`` is the client lag of that read (our stamp minus the kernel's), None without a
-    kernel stamp. Body bytes that came with the head arrived with the head's last read.
-    """
-
-    __slots__ = (
-        "_clock",
-        "_deadlines",
-        "_greenlet",
-        "_idle_s",
-        "_last_s",
-        "_pacer",
-        "_response",
-        "_timer",
-        "arrived_s",
-        "lag_s",
-    )
-
-    def __init__(self, response: Response, deadlines: Deadlines) -> None:
-        self._response = response
-        self._deadlines = deadlines
-        sock = response._sock  # type: ignore[attr-defined]
-        self._idle_s: float | None = sock.gettimeout() if sock is not None else None
-        self._last_s = time.perf_counter()
-        self._clock: RxClock | None = getattr(response, "rx_clock", None)
-        self.arrived_s: float = getattr(response, "rx_arrived_s", None) or self._last_s
-        self.lag_s: float | None = getattr(response, "rx_lag_s", None)
-        self._greenlet = gevent.getcurrent()
-        self._pacer = Pacer()
-        self._timer: Any = None
-        self._arm(self._last_s)
-
-    def _arm(self, now_s: float) -> None:
-        wait_s = self._deadlines.wait_s(now_s, self._idle_s and self._idle_s - (now_s - self._last_s), None)
-        if wait_s is not None:
-            self._timer = gevent.get_hub().loop.timer(wait_s)
-            self._timer.start(self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer.close()
-        self._timer = None
-        now_s = time.perf_counter()
-        expired: BaseException | None = self._deadlines.expired(now_s)
-        if expired is None and self._idle_s and now_s - self._last_s >= self._idle_s:
-            expired = TimeoutError("timed out")
-        if expired is not None:
-            self._greenlet.throw(expired)
-        else:
-            self._arm(now_s)
-
-    def token_arrived(self) -> None:
-        """The first token is in: the TTFT deadline no longer applies (the timer re-arms lazily)."""
-        self._deadlines.token_arrived()
-
-    def close(self) -> None:
-        if self._timer is not None:
-            self._timer.close()
-            self._timer = None
-
-    def read(self) -> bytes:
-        """The body bytes available now, waiting only when there are none; b"" at the end."""
-        response = self._response
-        buffer: bytearray = response._body_buffer  # type: ignore[attr-defined]
-        while not buffer:
-            sock = response._sock  # type: ignore[attr-defined]
-            if response.message_complete or sock is None:
-                return b""
-            data = self._recv(sock)
-            if data:
-                response.feed(data)
-            else:
-                _feed_eof(response)
-        chunk = bytes(buffer)
-        del buffer[:]
-        return chunk
-
-    def _recv(self, sock: Any) -> bytes:
-        timeout = self._idle_s
-        began_s = time.perf_counter()
-        if timeout is None:
-            data, now_s = self._read(sock)
-        else:
-            sock.settimeout(None)  # our timer guards the wait; restored before a pool can reuse it
-            try:
-                data, now_s = self._read(sock)
-            finally:
-                sock.settimeout(timeout)
-        self._last_s = now_s
-        self._pacer.after_recv(len(data), began_s, now_s)
-        return data
-
-    def _read(self, sock: Any) -> tuple[bytes, float]:
-        """One read, stamped: one clock read after it, plus the kernel's stamp when there is one."""
-        clock = self._clock
-        if clock is None:
-            data = bytes(sock.recv(RECV_SIZE))
-            self.arrived_s = now_s = time.perf_counter()
-            return data, now_s
-        data, now_s, kernel_s = recv_stamped(sock, RECV_SIZE, clock)
-        if kernel_s is None:
-            self.arrived_s, self.lag_s = now_s, None
-        else:
-            self.arrived_s, self.lag_s = kernel_s, now_s - kernel_s
-        return data, now_s
-
-
-def _feed_eof(response: Response) -> None:
-    """The peer closed: that ends a read-until-close body, and breaks any other."""
-    with contextlib.suppress(HTTPParseError):
-        response.feed(b"")
-    if not response.message_complete:
-        response.release()
-        raise HTTPConnectionClosed("connection closed before the end of the response body")
 
 
 def read_body(response: Response, deadlines: Deadlines, max_bytes: int) -> tuple[bytes, bool]:

@@ -286,3 +286,31 @@ def test_a_key_echoed_in_an_error_message_is_redacted(serve) -> None:  # type: i
     record = chat(client, url)
     assert record.failure_kind is FailureKind.CLIENT_ERROR
     assert record.failure_message == "HTTP 401: Incorrect API key provided: [redacted]. Check it."
+
+
+def test_a_pooled_connection_gets_its_timeout_back_after_a_stream(serve) -> None:  # type: ignore[no-untyped-def]
+    """The body is read without a socket timeout (one timer guards it): the keep-alive connection the
+    next request reuses must wait under its own timeout again, or a silent server would hang it."""
+    stream = [(0, STREAM_HEAD), (0.05, chunked(delta("a"))), (0.05, chunked(delta("", "stop")) + END)]
+    url, scripted = serve(stream, [(2.0, STREAM_HEAD)])
+    client, _ = make_client(timeout=0.3)
+    assert chat(client, url).outcome is Outcome.SUCCESS
+    started = time.monotonic()
+    record = chat(client, url)
+    assert len(scripted.requests) == 2  # the same connection, reused
+    assert record.failure_kind is FailureKind.TIMEOUT
+    assert time.monotonic() - started < 1.5
+
+
+def test_a_stream_of_many_small_writes_is_read_whole(serve) -> None:  # type: ignore[no-untyped-def]
+    """Reads that find the socket empty wait; reads that find several chunks hand them on together."""
+    script: list[Step] = [(0, STREAM_HEAD)]
+    script += [(0.002 if index % 10 == 0 else 0, chunked(delta(f"t{index} "))) for index in range(200)]
+    script.append((0, chunked(delta("", "stop") + sse("[DONE]")) + END))
+    url, _ = serve(script)
+    client, _ = make_client()
+    messages = [{"role": "user", "content": "hi"}]
+    result = client.chat(ChatRequest("chat", url + "/v1/chat/completions", "m", messages, True))
+    assert result.ok, result.record.failure_message
+    assert result.text == "".join(f"t{index} " for index in range(200))
+    assert result.record.output_tokens == 201

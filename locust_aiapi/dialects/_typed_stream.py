@@ -62,11 +62,25 @@ class TypedEventStream:
             payload = orjson.loads(event.data)
         except orjson.JSONDecodeError:
             return self._feed_unparseable(event)
+        return self._feed_payload(payload, event.event)
+
+    def feed_data(self, data: bytes, event_type: str) -> int | None:
+        """:meth:`feed` of an event whose data is these bytes, without the event object or a decode
+        (orjson reads UTF-8); None when they are not valid UTF-8 JSON: then feed the event."""
+        if self._ended:
+            return 0
+        try:
+            payload = orjson.loads(data)  # refuses invalid UTF-8, which the event's text would have replaced
+        except orjson.JSONDecodeError:
+            return None
+        return self._feed_payload(payload, event_type)
+
+    def _feed_payload(self, payload: object, event_type: str) -> int:
         if type(payload) is not dict:
             self._set_protocol_error("a stream event is not a JSON object")
             return 0
         try:
-            return self._feed_event(payload, payload.get("type") or event.event)
+            return self._feed_event(payload, payload.get("type") or event_type)
         except ProtocolError as exc:
             self._set_protocol_error(str(exc))
         except (AttributeError, TypeError, LookupError):

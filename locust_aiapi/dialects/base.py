@@ -84,6 +84,12 @@ class ChatStreamParser(Protocol):
     """Parses the SSE events of one streamed chat answer. Never raises on server input.
 
     Events after the dialect's end marker (``[DONE]`` for OpenAI) are ignored.
+
+    Optional, for speed: ``feed_data(data: bytes, event_type: str) -> int | None`` parses an event
+    given as the UTF-8 bytes of its data, with the same result as :meth:`feed`, or returns None
+    (having changed nothing) when it cannot, e.g. invalid UTF-8; the loop then calls :meth:`feed`. The
+    loop uses it for a read holding exactly one event (see ``SSEDecoder.lone_data``): no event object
+    and no decode per chunk. The built-in parsers have it; a parser without it gets every event.
     """
 
     def feed(self, event: SSEEvent) -> int:

@@ -51,6 +51,7 @@ MAX_TOOL_CALLS: Final = 128
 to 200 characters; its arguments are bounded like the answer's text (by the response limits)."""
 
 _DONE: Final = "[DONE]"
+_DONE_BYTES: Final = b"[DONE]"
 _TOKEN_AND_CONTENT: Final = TOKEN | CONTENT
 _EMPTY_DELTA: Final = 4  # internal: a token delta whose text is empty
 _EXCERPT_CHARS: Final = 200
@@ -116,16 +117,21 @@ class OpenAIChatStream:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:  # also: nested deeper than orjson's 1,024 levels
             return self._feed_unparseable(event)
-        if type(chunk) is not dict:
-            self._set_protocol_error("a stream event is not a JSON object")
+        return self._feed_object(chunk, event.event)
+
+    def feed_data(self, data: bytes, event_type: str) -> int | None:
+        """:meth:`feed` of an event whose data is these bytes, without the event object or a decode
+        (orjson reads UTF-8); None when they are not valid UTF-8 JSON: then feed the event."""
+        if self._ended:
+            return 0
+        if data == _DONE_BYTES:
+            self._ended = True
             return 0
         try:
-            return self._feed_chunk(chunk, event.event)
-        except ProtocolError as exc:  # a number out of range, too many tool calls
-            self._set_protocol_error(str(exc))
-        except (AttributeError, TypeError, LookupError):  # a value of an unexpected JSON type
-            self._set_protocol_error("a stream event has an unexpected structure")
-        return 0
+            chunk = orjson.loads(data)  # refuses invalid UTF-8, which the event's text would have replaced
+        except orjson.JSONDecodeError:
+            return None
+        return self._feed_object(chunk, event_type)
 
     def _feed_unparseable(self, event: SSEEvent) -> int:
         data = event.data.strip()
@@ -137,25 +143,33 @@ class OpenAIChatStream:
             self._set_protocol_error("a stream event is not valid JSON")
         return 0
 
-    def _feed_chunk(self, chunk: dict[str, Any], event_type: str) -> int:
-        error = chunk.get("error")
-        if error is not None:
-            self._set_error(error)
+    def _feed_object(self, chunk: object, event_type: str) -> int:
+        if type(chunk) is not dict:
+            self._set_protocol_error("a stream event is not a JSON object")
             return 0
-        if self.model is None:
-            self.model = short_text(chunk.get("model"))
-        usage = chunk.get("usage")
-        if usage:
-            self.usage = usage_of(usage)
-        choices = chunk.get("choices")
-        if choices:
-            choice = choices[0]
-            index = choice.get("index", 0)
-            if type(index) is not int or index:  # the uncommon case, checked in full
-                choice = choice_zero(choices)
-            return 0 if choice is None else self._feed_choice(choice)
-        if chunk.get("object") == "error" or event_type == "error":
-            self._set_error(chunk)
+        try:
+            error = chunk.get("error")
+            if error is not None:
+                self._set_error(error)
+                return 0
+            if self.model is None:
+                self.model = short_text(chunk.get("model"))
+            usage = chunk.get("usage")
+            if usage:
+                self.usage = usage_of(usage)
+            choices = chunk.get("choices")
+            if choices:
+                choice = choices[0]
+                index = choice.get("index", 0)
+                if type(index) is not int or index:  # the uncommon case, checked in full
+                    choice = choice_zero(choices)
+                return 0 if choice is None else self._feed_choice(choice)
+            if chunk.get("object") == "error" or event_type == "error":
+                self._set_error(chunk)
+        except ProtocolError as exc:  # a number out of range, too many tool calls
+            self._set_protocol_error(str(exc))
+        except (AttributeError, TypeError, LookupError):  # a value of an unexpected JSON type
+            self._set_protocol_error("a stream event has an unexpected structure")
         return 0
 
     def _feed_choice(self, choice: dict[str, Any]) -> int:
@@ -166,7 +180,16 @@ class OpenAIChatStream:
         if not delta:
             return 0
         content = delta.get("content")
-        if content and type(content) is str:  # the common case first
+        if content and type(content) is str and len(delta) == 1:  # nothing but text: the common case
+            self._text.append(content)
+            self.token_chunks += 1
+            if not self.token_chunks % PIECES_PER_BLOCK:
+                self._compact()
+            return _TOKEN_AND_CONTENT
+        return self._feed_delta(delta, content)
+
+    def _feed_delta(self, delta: dict[str, Any], content: object) -> int:
+        if content and type(content) is str:
             self._text.append(content)
             flags = _TOKEN_AND_CONTENT
         else:
