@@ -63,14 +63,18 @@ class BodyReader:
     Speed (one streamed chunk is one read; ``benchmarks/chunk_cost.py``): on a plain gevent socket the
     non-blocking socket under it is read directly, and only a read that finds nothing waits for it, so
     gevent's wrapper, a second clock read (to tell a waiting read for the :class:`Pacer`) and two
-    ``settimeout`` calls per read are gone. The parser appends each decoded body piece to a list
-    (its ``_on_body`` callback is the list's ``append``, not a Python method): no copy into a
-    ``bytearray`` and out again.
+    ``settimeout`` calls per read are gone. After a read that took less than ``RECV_SIZE`` (it emptied
+    the socket: a stream at model speed) the next one waits for the socket first, instead of a read
+    that fails with EAGAIN and its exception: one system call and one raised exception less per
+    chunk. A socket that had more (a flood, a burst) is read again at once. The parser appends each
+    decoded body piece to a list (its ``_on_body`` callback is the list's ``append``, not a Python
+    method): no copy into a ``bytearray`` and out again.
     """
 
     __slots__ = (
         "_clock",
         "_deadlines",
+        "_drained",
         "_feed",
         "_greenlet",
         "_idle_s",
@@ -96,6 +100,7 @@ class BodyReader:
             sock.settimeout(None)  # our timer guards every wait of this body
         # the non-blocking socket under a plain gevent socket (never under TLS: that would skip decryption)
         self._raw: Any = sock._sock if type(sock) is _GeventSocket else None
+        self._drained = False  # the last raw read took all there was: wait before the next one
         self._last_s = perf_counter()
         self._clock: RxClock | None = getattr(response, "rx_clock", None)
         self.arrived_s: float = getattr(response, "rx_arrived_s", None) or self._last_s
@@ -167,7 +172,10 @@ class BodyReader:
         if raw is None:
             return self._recv_wrapped()
         clock = self._clock
-        waited = False
+        sock = self._sock
+        waited = self._drained
+        if waited:  # a stream at model speed: nothing is there yet, so no read that would fail
+            sock._wait(sock._read_event)
         data: bytes
         while True:
             try:  # the non-blocking socket: BlockingIOError when nothing is there
@@ -177,9 +185,9 @@ class BodyReader:
                     data, now_s, kernel_s = recv_stamped(raw, RECV_SIZE, clock)
                 break
             except BlockingIOError:
-                sock = self._sock
                 sock._wait(sock._read_event)
                 waited = True
+        self._drained = len(data) < RECV_SIZE
         self._last_s = now_s
         if kernel_s is None:
             self.arrived_s, self.lag_s = now_s, None

@@ -15,7 +15,9 @@ from geventhttpclient.client import HTTPClientPool
 
 from locust_aiapi import FailureKind, Outcome, RequestRecord, RetryPolicy, ttft_ms
 from locust_aiapi._client import AIClient
+from locust_aiapi._records import StampSource
 from locust_aiapi._requests import ChatRequest, EmbeddingRequest
+from locust_aiapi._rx_stamps import KERNEL_STAMPS_AVAILABLE
 from locust_aiapi._transport import join_url
 from locust_aiapi.dialects import OPENAI
 
@@ -314,3 +316,33 @@ def test_a_stream_of_many_small_writes_is_read_whole(serve) -> None:  # type: ig
     assert result.ok, result.record.failure_message
     assert result.text == "".join(f"t{index} " for index in range(200))
     assert result.record.output_tokens == 201
+
+
+@pytest.mark.skipif(not KERNEL_STAMPS_AVAILABLE, reason="the raw read is counted through recv_stamped")
+def test_a_stream_at_model_speed_costs_one_read_per_chunk(serve, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """After a read that emptied the socket the next one waits first: no read that fails with EAGAIN
+    (a system call and a raised exception) per chunk."""
+    from locust_aiapi import _body_reader
+
+    reads, empty = [0], [0]
+    real = _body_reader.recv_stamped
+
+    def counted(sock: object, size: int, clock: object) -> object:
+        reads[0] += 1
+        try:
+            return real(sock, size, clock)  # type: ignore[arg-type]
+        except BlockingIOError:
+            empty[0] += 1
+            raise
+
+    monkeypatch.setattr(_body_reader, "recv_stamped", counted)
+    script: list[Step] = [(0, STREAM_HEAD)]
+    script += [(0.01, chunked(delta(f"t{index} "))) for index in range(20)]
+    script.append((0.01, chunked(delta("", "stop") + sse("[DONE]")) + END))
+    url, _ = serve(script)
+    client, _ = make_client()
+    record = chat(client, url)
+    assert record.ok and record.timestamps is StampSource.KERNEL, record.failure_message
+    assert len(record.token_chunk_times_s) == 21
+    assert empty[0] <= 2, (reads[0], empty[0])  # was one per chunk
+    assert reads[0] <= 24  # one per chunk and the end (fewer when a busy machine coalesced some)
