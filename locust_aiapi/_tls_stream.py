@@ -34,6 +34,7 @@ import ssl
 from typing import Any, Final
 
 import gevent
+import gevent.socket
 
 from ._rx_stamps import ANC_SIZE
 
@@ -44,15 +45,29 @@ RAW_RECV_SIZE: Final = 65536
 WRITE_SLICE: Final = 256 * 1024
 # as _head.YIELD_BYTES: reading this much in a row without application data lets the loop run
 YIELD_WITHOUT_DATA_BYTES: Final = 256 * 1024
+_GeventSocket = gevent.socket.socket
 
 
 class TlsStream:
     """A client TLS connection over a raw gevent TCP socket, read with ``recvmsg``."""
 
-    __slots__ = ("__weakref__", "_ancdata", "_eof", "_incoming", "_outgoing", "_sock", "_tls")
+    __slots__ = (
+        "__weakref__",
+        "_ancdata",
+        "_drained",
+        "_eof",
+        "_incoming",
+        "_nonblocking",
+        "_outgoing",
+        "_sock",
+        "_tls",
+    )
 
     def __init__(self, sock: Any, context: ssl.SSLContext, server_hostname: str | None) -> None:
         self._sock = sock
+        # the non-blocking socket under a gevent socket: read directly, waiting only when it is empty
+        self._nonblocking: Any = sock._sock if type(sock) is _GeventSocket else None
+        self._drained = False  # the last raw read took all there was: wait before the next one
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
         self._tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=server_hostname)
@@ -69,7 +84,7 @@ class TlsStream:
                 return data, self._ancdata, 0, None
         without_data = 0
         while True:  # the common case, inlined: one raw read, one record (measured, see the benchmark)
-            raw, ancdata, _flags, _address = self._sock.recvmsg(RAW_RECV_SIZE, ancbufsize)
+            raw, ancdata = self._raw_recvmsg(ancbufsize)
             self._ancdata = ancdata
             self._take(raw)
             data = self._decrypt(bufsize)
@@ -148,13 +163,33 @@ class TlsStream:
 
     def _receive(self, ancsize: int) -> int:
         """One raw read (waiting under the socket's timeout) into the incoming BIO; its size."""
-        if ancsize:
-            raw, self._ancdata, _flags, _address = self._sock.recvmsg(RAW_RECV_SIZE, ancsize)
-        else:
-            raw = self._sock.recv(RAW_RECV_SIZE)
-            self._ancdata = []
+        raw, self._ancdata = self._raw_recvmsg(ancsize)
         self._take(raw)
         return len(raw)
+
+    def _raw_recvmsg(self, ancsize: int) -> tuple[bytes, list[tuple[int, int, bytes]]]:
+        """One raw read and its ancillary data, waiting (under the socket's timeout) while there is none.
+
+        As ``BodyReader`` on plain TCP: after a read that took less than ``RAW_RECV_SIZE`` (it emptied
+        the socket: a stream at model speed) the next one waits first, instead of a read that fails
+        with EAGAIN and the exception gevent raises and catches for it; a socket that had more is read
+        again at once. A timeout of 0 (the handshake's steps) or a socket that is not gevent's takes
+        the socket's own ``recvmsg``, which raises ``BlockingIOError`` when it would wait.
+        """
+        sock, nonblocking = self._sock, self._nonblocking
+        if nonblocking is None or sock.timeout == 0.0:
+            raw, ancdata, _flags, _address = sock.recvmsg(RAW_RECV_SIZE, ancsize)
+            return raw, ancdata
+        if self._drained:
+            sock._wait(sock._read_event)
+        while True:
+            try:
+                raw, ancdata, _flags, _address = nonblocking.recvmsg(RAW_RECV_SIZE, ancsize)
+                break
+            except BlockingIOError:
+                sock._wait(sock._read_event)
+        self._drained = len(raw) < RAW_RECV_SIZE
+        return raw, ancdata
 
     def _take(self, raw: bytes) -> None:
         if raw:

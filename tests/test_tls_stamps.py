@@ -608,3 +608,47 @@ def test_a_flood_of_session_tickets_lets_other_greenlets_run(pki: dict[str, Path
         server.stop(timeout=1)
     assert data == b"hello"
     assert len(ticks) >= 4  # ~2 MB read: one yield per 256 KiB
+
+
+class _CountedReads:
+    """The non-blocking socket under a gevent socket, counting its ``recvmsg`` calls and those that found
+    nothing (EAGAIN: a system call and a raised exception for nothing)."""
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self.reads = 0
+        self.empty = 0
+
+    def recvmsg(self, *args: Any) -> Any:
+        self.reads += 1
+        try:
+            return self._sock.recvmsg(*args)
+        except BlockingIOError:
+            self.empty += 1
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def test_a_stream_at_model_speed_costs_one_raw_read_per_record(pki: dict[str, Path], tls_server: Any) -> None:
+    """After a raw read that emptied the socket the next one waits first (as ``BodyReader`` on plain
+    TCP): no read that fails with EAGAIN per record."""
+    import gevent.socket
+
+    def records_at_model_speed(tls: Any) -> None:
+        for index in range(20):
+            gevent.sleep(0.01)
+            tls.sendall(b"data: token %d\n\n" % index)
+
+    raw = gevent.socket.create_connection(("127.0.0.1", tls_server(records_at_model_speed)), timeout=5)
+    counted = raw._sock = _CountedReads(raw._sock)
+    stream = shared_context(True, str(pki["ca.pem"])).wrap_socket(raw, server_hostname="127.0.0.1")
+    assert isinstance(stream, TlsStream)
+    counted.reads = counted.empty = 0  # the handshake's steps do not count
+    reads = _read_all(stream)
+    stream.close()
+    assert b"".join(data for data, _ in reads) == b"".join(b"data: token %d\n\n" % i for i in range(20))
+    assert all(stamp_s is not None for _, stamp_s in reads)
+    assert counted.empty <= 2, (counted.reads, counted.empty)  # was one per record
+    assert counted.reads <= 20 + 4, counted.reads  # one per record, the session tickets, the end
