@@ -3,9 +3,11 @@
 Every user-space stamp is taken when the reading greenlet runs. When many streams deliver at once, the
 last one read is stamped late (TTFT error p99 9 ms at 300 users on one core, 28 ms at 1,000). Linux
 stamps each received segment in the kernel when ``SO_TIMESTAMPNS`` is set on the socket, and ``recvmsg``
-returns the stamp of the newest segment in that read as ancillary data. Measured over loopback with a
-reader 20 ms late: the kernel stamp was within 0.05 ms of the ``send``. Reading with ``recvmsg`` instead of
-``recv`` cost 0.5 µs more per read (9.1 -> 9.6 µs for send + read + parse, on this machine).
+returns the stamp of the newest segment in that read as ancillary data (and a segment that arrived while
+earlier ones waited has been merged into their buffer, which took its stamp: reading them one at a time
+does not separate them). Measured over loopback with a reader 20 ms late: the kernel stamp was within
+0.05 ms of the ``send``. Reading with ``recvmsg`` instead of ``recv`` cost 0.5 µs more per read (9.1 -> 9.6
+µs for send + read + parse, on this machine).
 
 Clocks. The stamp is CLOCK_REALTIME; our records use ``perf_counter`` (CLOCK_MONOTONIC). :class:`RxClock`
 measures the offset between the two once per response body (two clock reads bracketing one, in integer

@@ -10,7 +10,9 @@ raw read that completed them, so ``recv_stamped``/``RxClock`` work unchanged.
 Reads. Bytes that can be decrypted without the network (a record larger than the caller asked for,
 records that came in the same raw read) are returned without a socket wait and carry the stamp of the
 raw read they came in. Everything decryptable at once is returned together, as one TCP ``recv`` would:
-one raw read is one read for the count of token events that shared a read. Records that carry no
+one raw read is one read for the count of token events that shared a read. Reading a late stream one
+record per raw read would not give each record its own stamp: the kernel has already merged the waiting
+segments and kept the newest one's stamp (``benchmarks/coalesced_stamps.py``). Records that carry no
 application data (TLS 1.3 session tickets, key updates) are consumed and the read goes on. A close
 without ``close_notify`` reads as the end (b""), as gevent's ``SSLSocket`` (``suppress_ragged_eofs``)
 did; the HTTP parser then decides whether the body was complete.
@@ -19,7 +21,8 @@ When is a socket wait needed? Only when neither BIO nor OpenSSL holds a byte: Op
 off, the default) takes from the incoming BIO only whole records or a record's beginning, so after a
 read that left ``incoming.pending`` and ``pending()`` at 0 nothing decryptable is left. Skipping the
 doomed ``read()`` that would raise ``SSLWantReadError`` in the common case (one record per raw read)
-saves the exception per chunk.
+saves the exception per chunk; and after a raw read that emptied the socket the next waits first
+(``_raw_recvmsg``), which saves the failed read and its exception at model speed.
 
 Timeouts are the raw gevent socket's (``settimeout`` is passed on), so a timer that throws into the
 waiting greenlet (``BodyReader``) still interrupts the wait. Handshake: :meth:`do_handshake` with a
