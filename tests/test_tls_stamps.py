@@ -652,3 +652,28 @@ def test_a_stream_at_model_speed_costs_one_raw_read_per_record(pki: dict[str, Pa
     assert all(stamp_s is not None for _, stamp_s in reads)
     assert counted.empty <= 2, (counted.reads, counted.empty)  # was one per record
     assert counted.reads <= 20 + 4, counted.reads  # one per record, the session tickets, the end
+
+
+def test_a_raw_read_that_waits_first_still_times_out_under_the_sockets_timeout(
+    pki: dict[str, Path], tls_server: Any
+) -> None:
+    """The wait before a read (after one that emptied the socket) keeps the socket's timeout, as
+    gevent's own ``recvmsg`` does; a timeout of 0 still raises at once."""
+
+    def one_record_then_silence(tls: Any) -> None:
+        tls.sendall(b"only this")
+        gevent.sleep(2)
+
+    stream = _connect(tls_server(one_record_then_silence), pki)
+    clock = rx.RxClock()
+    data, _user_s, _kernel_s = rx.recv_stamped(stream, 65536, clock)
+    assert data == b"only this"  # that raw read emptied the socket: the next one waits first
+    stream.settimeout(0.0)
+    with pytest.raises(BlockingIOError):
+        rx.recv_stamped(stream, 65536, clock)
+    stream.settimeout(0.2)
+    began_s = time.perf_counter()
+    with pytest.raises(TimeoutError):
+        rx.recv_stamped(stream, 65536, clock)
+    assert 0.15 < time.perf_counter() - began_s < 1.5
+    stream.close()
