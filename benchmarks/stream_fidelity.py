@@ -13,6 +13,9 @@ gevent's ``SSLSocket``, what HTTPS used before).
 "lag p99" is the client lag of every kernel-stamped read in the steady state (user-space stamp -
 kernel stamp), "-" when no read had a kernel stamp.
 
+To compare with older code, run this script from a checkout of that code: ``python -m locust`` puts
+the working directory first on ``sys.path``, ahead of ``PYTHONPATH``.
+
 With ``--tls`` each level runs twice, plain HTTP then HTTPS: the mock serves a throwaway
 self-signed certificate (made with ``openssl``) and Locust verifies it (``SSL_CERT_FILE`` points
 the default store at it), so the HTTPS rows include the TLS handshakes of the spawn burst.
