@@ -45,22 +45,24 @@ class Pki:
     impostor_key: Path
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    folder = tmp_path_factory.mktemp("pki")
+PKI_FILES = ("ca.pem", "server.pem", "server.key", "impostor.pem", "impostor.key")
+
+
+def issue_pki(folder: Path) -> Pki:
+    """A CA (``ca.pem``), a server chain for 127.0.0.1 / localhost from it, and an impostor's from
+    another CA, as the files of ``PKI_FILES`` in ``folder``."""
     ca, other_ca = trustme.CA(), trustme.CA()
     ca.cert_pem.write_to_path(str(folder / "ca.pem"))
     for name, authority in (("server", ca), ("impostor", other_ca)):
         leaf = authority.issue_cert("127.0.0.1", "localhost")
         leaf.private_key_pem.write_to_path(str(folder / f"{name}.key"))
         (folder / f"{name}.pem").write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
-    return Pki(
-        folder / "ca.pem",
-        folder / "server.pem",
-        folder / "server.key",
-        folder / "impostor.pem",
-        folder / "impostor.key",
-    )
+    return Pki(*(folder / name for name in PKI_FILES))
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return issue_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from typing import Any
 
 import gevent
 import pytest
-import trustme
 from gevent.server import StreamServer
 
 from locust_aiapi import _rx_stamps as rx
@@ -30,7 +29,7 @@ from locust_aiapi._tls_stream import TlsStream
 from locust_aiapi.mock import MockConfig, MockProcess, MockServer
 
 from .test_rx_stamps import BUSY_S, LateReaderServer, _stream_in_three_writes
-from .test_tls import Impostor, _chat_once
+from .test_tls import PKI_FILES, Impostor, _chat_once, issue_pki
 
 pytestmark = pytest.mark.skipif(not rx.KERNEL_STAMPS_AVAILABLE, reason="no SO_TIMESTAMPNS here")
 
@@ -38,15 +37,8 @@ pytestmark = pytest.mark.skipif(not rx.KERNEL_STAMPS_AVAILABLE, reason="no SO_TI
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("pki")
-    ca, other_ca = trustme.CA(), trustme.CA()
-    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
-    for name, authority in (("server", ca), ("impostor", other_ca)):
-        leaf = authority.issue_cert("127.0.0.1", "localhost")
-        leaf.private_key_pem.write_to_path(str(folder / f"{name}.key"))
-        (folder / f"{name}.pem").write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
-    return {
-        name: folder / name for name in ("ca.pem", "server.pem", "server.key", "impostor.pem", "impostor.key")
-    }
+    issue_pki(folder)
+    return {name: folder / name for name in PKI_FILES}
 
 
 @pytest.fixture(autouse=True)
