@@ -83,16 +83,21 @@ class EventsOnly:
         return getattr(self._inner, name)
 
 
-class Counting(OpenAIChatStream):
-    """Counts the reads that took the bytes fast path."""
+def counting(parser_class: type[Any]) -> type[Any]:
+    """``parser_class``, counting the reads that took the bytes fast path (``fast_reads``)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.fast_reads = 0
+    class Counted(parser_class):  # type: ignore[misc,valid-type]
+        fast_reads = 0
 
-    def feed_data(self, data: bytes, event_type: str) -> int | None:
-        self.fast_reads += 1
-        return super().feed_data(data, event_type)
+        def feed_data(self, data: bytes, event_type: str) -> int | None:
+            self.fast_reads += 1
+            result: int | None = super().feed_data(data, event_type)
+            return result
+
+    return Counted
+
+
+Counting = counting(OpenAIChatStream)
 
 
 def run(reads: list[bytes], parser: Any, max_line_bytes: int = 1 << 20) -> tuple[RequestRecord, Any]:
@@ -201,17 +206,8 @@ def test_typed_event_streams_record_the_same_on_both_paths(name: str) -> None:
 
 
 def test_typed_events_take_the_fast_path() -> None:
-    class CountingAnthropic(AnthropicStream):
-        def __init__(self) -> None:
-            super().__init__()
-            self.fast_reads = 0
-
-        def feed_data(self, data: bytes, event_type: str) -> int | None:
-            self.fast_reads += 1
-            return super().feed_data(data, event_type)
-
     reads = events_of(anthropic.STREAM)
-    _, parser = run(reads, CountingAnthropic())
+    _, parser = run(reads, counting(AnthropicStream)())
     assert parser.fast_reads == len(reads) - 1
     assert parser.text == "It is 4 — 四." and parser.finished
 
