@@ -6,6 +6,7 @@ dialect parser; nothing else happens per chunk.
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -47,6 +48,8 @@ __all__ = ["AIClient"]
 
 perf_counter = time.perf_counter
 _RETRY_JITTER = random.Random()  # one per process: a Random's state is 2.5 KiB, per user at 10,000 users
+# imported before --processes forks; a Random, unlike the random module, is not reseeded in a child
+os.register_at_fork(after_in_child=_RETRY_JITTER.seed)
 
 
 @dataclass(slots=True)

@@ -24,7 +24,7 @@ from ._guard import guarded
 from ._jsonl import JsonlWriter
 from ._options import AIOptions, add_arguments
 from ._run_state import Role, RunState, all_states, attach, role_of, state_of
-from ._startup import check_configuration, check_worker_open_files
+from ._startup import check_configuration, watch_open_files
 from ._summary import LLMSummary
 from ._workers import WorkerLedger
 
@@ -55,7 +55,7 @@ def install(events: Any) -> None:
         (events.quitting, _on_quitting),
         (events.quit, _on_quit),
         (events.test_start, _live.start_live_line),
-        (events.test_start, check_worker_open_files),
+        (events.test_start, watch_open_files),
         (events.test_stop, _live.stop_live_line),
         (events.report_to_master, _on_report_to_master),
         (events.worker_report, _on_worker_report),

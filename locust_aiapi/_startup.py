@@ -30,13 +30,14 @@ from ._users import is_ai_user_class
 from ._workload import base_source
 from .dialects import resolve_dialect
 
-__all__ = ["check_configuration", "check_host", "check_open_files", "check_worker_open_files"]
+__all__ = ["check_configuration", "check_host", "check_open_files", "watch_open_files"]
 
 log = logging.getLogger("locust_aiapi")
 
-WORKER_SHARE_WAIT_S = 10.0
-"""How long a worker's check waits, from test start, for the master's spawn message to set its share."""
-_SHARE_POLL_S = 0.1
+USER_COUNT_POLL_S = 1.0
+"""How often :func:`watch_open_files` looks at the users this process is asked to run."""
+_ENDED_STATES = frozenset({"stopping", "stopped", "cleanup"})  # locust.runners' STATE_* values
+_warned: list[bool] = [False]  # one open-files warning per process
 
 
 def check_configuration(environment: Any, state: RunState, role: Role) -> None:
@@ -81,34 +82,42 @@ def check_host(host: str, what: str = "--host") -> None:
 def check_open_files(environment: Any, role: Role) -> int | None:
     """Raise the soft open files limit to the hard one where streams are opened, and warn once when
     even that is below what ``-u`` needs. Locust's own check (in its main, before ours) only aims at
-    10,000 and says so itself when it fails; a master opens no streams, and a worker's share of the
-    users is not known before the master's first spawn message. Returns the limit, or None."""
+    10,000 and says so itself when it fails; a master opens no streams. What ``-u`` cannot say (a
+    worker's share, a shape's phases, users typed in the web UI) :func:`watch_open_files` checks
+    during the test. Returns the limit, or None."""
     if role is Role.MASTER:
         return None
     limit = raise_open_files_limit()
     users = getattr(environment.parsed_options, "num_users", None)
-    if role is Role.LOCAL and isinstance(users, int) and (warning := open_files_warning(limit, users)):
-        log.warning(warning)
+    if role is Role.LOCAL and isinstance(users, int):
+        _warn_once(limit, users)
     return limit
 
 
-def check_worker_open_files(environment: Any, **_: Any) -> None:
-    """On a worker, at test start: once the master's spawn message has set this worker's share of the
-    users (just after ``test_start`` fires), warn as a local run does when the limit cannot hold it."""
-    if role_of(environment) is Role.WORKER:
-        gevent.spawn(guarded(_warn_when_share_known, "checking the open files limit"), environment)
+def watch_open_files(environment: Any, **_: Any) -> None:
+    """At test start on a worker or a local run: watch how many users this process is asked to run
+    until the test stops, and warn once when the open files limit cannot hold them. A worker's share
+    arrives with the master's spawn messages, one per ramp step, and a shape changes it by phase."""
+    if role_of(environment) is not Role.MASTER and not _warned[0]:
+        gevent.spawn(guarded(_watch_user_count, "checking the open files limit"), environment)
 
 
-def _warn_when_share_known(environment: Any) -> None:
+def _watch_user_count(environment: Any) -> None:
     runner = environment.runner
-    for _ in range(round(WORKER_SHARE_WAIT_S / _SHARE_POLL_S)):
-        gevent.sleep(_SHARE_POLL_S)
-        users = int(runner.target_user_count or 0)
-        if users > 0:
-            warning = open_files_warning(resource.getrlimit(resource.RLIMIT_NOFILE)[0], users)
-            if warning is not None:
-                log.warning(warning)
+    while not _warned[0]:  # ends with the test (or once warned)
+        gevent.sleep(USER_COUNT_POLL_S)
+        if getattr(runner, "state", None) in _ENDED_STATES:
             return
+        users = int(getattr(runner, "target_user_count", 0) or 0)
+        if users:
+            _warn_once(resource.getrlimit(resource.RLIMIT_NOFILE)[0], users)
+
+
+def _warn_once(limit: int, users: int) -> None:
+    warning = None if _warned[0] else open_files_warning(limit, users)
+    if warning is not None:
+        _warned[0] = True
+        log.warning(warning)
 
 
 def _check_hosts(environment: Any) -> None:

@@ -17,12 +17,10 @@ application data (TLS 1.3 session tickets, key updates) are consumed and the rea
 without ``close_notify`` reads as the end (b""), as gevent's ``SSLSocket`` (``suppress_ragged_eofs``)
 did; the HTTP parser then decides whether the body was complete.
 
-When is a socket wait needed? Only when neither BIO nor OpenSSL holds a byte: OpenSSL (``read_ahead``
-off, the default) takes from the incoming BIO only whole records or a record's beginning, so after a
-read that left ``incoming.pending`` and ``pending()`` at 0 nothing decryptable is left. Skipping the
-doomed ``read()`` that would raise ``SSLWantReadError`` in the common case (one record per raw read)
-saves the exception per chunk; and after a raw read that emptied the socket the next waits first
-(``_raw_recvmsg``), which saves the failed read and its exception at model speed.
+A socket wait is needed only when neither BIO nor OpenSSL (``read_ahead`` off: it takes whole records
+or a record's beginning) holds a byte, so the ``read()`` that would raise ``SSLWantReadError`` is skipped
+then; and after a raw read that emptied the socket the next waits first (``_raw_recvmsg``): at model
+speed, no failed read and exception per chunk.
 
 Timeouts are the raw gevent socket's (``settimeout`` is passed on), so a timer that throws into the
 waiting greenlet (``BodyReader``) still interrupts the wait. Handshake: :meth:`do_handshake` with a
@@ -214,6 +212,18 @@ class TlsStream:
         self.sendall(view)
         return len(view)
 
+    def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        """A file body (geventhttpclient sends one with ``sendfile``), ``WRITE_SLICE`` at a time."""
+        file.seek(offset)
+        sent = 0
+        while count is None or sent < count:
+            piece = file.read(WRITE_SLICE if count is None else min(WRITE_SLICE, count - sent))
+            if not piece:
+                break
+            self.sendall(piece)
+            sent += len(piece)
+        return sent
+
     def _send_out(self) -> None:
         data = self._outgoing.read()
         if data:
@@ -280,8 +290,7 @@ class TlsStream:
         self._sock.settimeout(timeout_s)
 
     def gettimeout(self) -> float | None:
-        timeout_s: float | None = self._sock.gettimeout()
-        return timeout_s
+        return self._sock.gettimeout()  # type: ignore[no-any-return]
 
     def setblocking(self, flag: bool) -> None:
         self._sock.setblocking(flag)

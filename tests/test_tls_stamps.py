@@ -8,6 +8,7 @@ that misbehave (no close_notify, garbage, an impostor's certificate, silence).
 from __future__ import annotations
 
 import os
+import re
 import socket
 import ssl
 import struct
@@ -19,6 +20,8 @@ from typing import Any
 import gevent
 import pytest
 from gevent.server import StreamServer
+from geventhttpclient import HTTPClient
+from geventhttpclient.url import URL
 
 from locust_aiapi import _rx_stamps as rx
 from locust_aiapi import _tls
@@ -669,3 +672,50 @@ def test_a_raw_read_that_waits_first_still_times_out_under_the_sockets_timeout(
         rx.recv_stamped(stream, 65536, clock)
     assert 0.15 < time.perf_counter() - began_s < 1.5
     stream.close()
+
+
+# -- what else a user's session sends over the same context -------------------------------------------
+
+
+def _echo_length(tls: Any) -> None:
+    """Answers each request on the connection with the length of the body it received."""
+    buffer = b""
+    while True:
+        while b"\r\n\r\n" not in buffer:
+            data = tls.recv(65536)
+            if not data:
+                return
+            buffer += data
+        head, buffer = buffer.split(b"\r\n\r\n", 1)
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+        while len(buffer) < length:
+            buffer += tls.recv(65536)
+        body, buffer = buffer[:length], buffer[length:]
+        answer = str(len(body)).encode()
+        tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(answer), answer))
+
+
+def test_a_file_body_is_sent_over_a_tls_stream(pki: dict[str, Path], tls_server: Any, tmp_path: Path) -> None:
+    """geventhttpclient sends a file of known size with ``sock.sendfile(body)`` (a user's own upload
+    task shares the AI users' TLS context): a TlsStream sends it too, ``WRITE_SLICE`` at a time."""
+    upload = tmp_path / "upload.bin"
+    upload.write_bytes(b"x" * 600_000)  # more than one WRITE_SLICE
+    port = tls_server(_echo_length)
+    context = shared_context(True, str(pki["ca.pem"]))
+    client = HTTPClient.from_url(
+        URL(f"https://127.0.0.1:{port}/"), ssl_context_factory=lambda: context, network_timeout=5
+    )
+    try:
+        assert client.post("/", body=b"x" * 1000).read() == b"1000"  # bytes: sendall
+        with upload.open("rb") as body:  # a file of known size: geventhttpclient calls sock.sendfile(body)
+            assert client.post("/", body=body).read() == b"600000"
+    finally:
+        client.close()
+
+
+def test_the_same_bodies_work_over_geventss_ssl_socket(
+    pki: dict[str, Path], tls_server: Any, monkeypatch: Any, tmp_path: Path
+) -> None:
+    """The control: without kernel stamps the context hands out gevent's SSLSocket, which sends them."""
+    monkeypatch.setattr(_tls, "enable_rx_stamps", lambda _sock: False)
+    test_a_file_body_is_sent_over_a_tls_stream(pki, tls_server, tmp_path)

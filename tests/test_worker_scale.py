@@ -177,3 +177,65 @@ def _locust_process(
             command, cwd=ROOT, env=locust_env(), stdout=log, stderr=subprocess.STDOUT, text=True,
             preexec_fn=preexec_fn,
         )  # fmt: skip
+
+
+_FORKING = """
+import os
+from locust_aiapi import _client
+for _ in range(2):
+    pid = os.fork()
+    if pid == 0:
+        print([_client._RETRY_JITTER.uniform(0.0, 1.0) for _ in range(4)], flush=True)
+        os._exit(0)
+    os.waitpid(pid, 0)
+"""
+
+
+def test_processes_forked_after_import_draw_their_own_retry_jitter() -> None:
+    """Locust imports the locustfile (so this package) before ``--processes`` forks its workers: with
+    one jitter sequence they would all retry a 429 storm in step."""
+    run = subprocess.run(
+        [sys.executable, "-c", _FORKING], capture_output=True, text=True, timeout=60, check=True,
+        cwd=ROOT, env=locust_env(),
+    )  # fmt: skip
+    first, second = run.stdout.split("\n")[:2]
+    assert first and first != second, run.stdout
+
+
+def _watch(monkeypatch: pytest.MonkeyPatch, steps: list[tuple[float, int]], limit: int) -> list[str]:
+    """Run the open-files watcher against a runner that goes through ``steps`` (seconds, target users)
+    and then stops; the warnings it logged."""
+    import logging
+    from types import SimpleNamespace
+
+    import gevent
+
+    from locust_aiapi import _startup
+
+    monkeypatch.setattr(_startup, "USER_COUNT_POLL_S", 0.05)
+    monkeypatch.setattr(_startup, "_warned", [False])
+    monkeypatch.setattr(_startup.resource, "getrlimit", lambda _kind: (limit, limit))
+    runner = SimpleNamespace(target_user_count=0, state="spawning")
+    warnings: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: warnings.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("locust_aiapi").addHandler(handler)
+    try:
+        watcher = gevent.spawn(_startup._watch_user_count, SimpleNamespace(runner=runner))
+        for wait_s, users in steps:
+            gevent.sleep(wait_s)
+            runner.target_user_count = users
+        gevent.sleep(0.3)
+        runner.state = "stopped"
+        assert watcher.join(timeout=2) is None and watcher.dead  # it ends with the test
+    finally:
+        logging.getLogger("locust_aiapi").removeHandler(handler)
+    return warnings
+
+
+def test_a_worker_judges_its_whole_ramped_share_not_the_first_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The master sends a worker its share step by step (one spawn message per ramp step), and a shape
+    changes it by phase: the watcher warns, once, when the count passes what the limit holds."""
+    warnings = _watch(monkeypatch, [(0.1, 10), (0.3, 500), (0.3, 5000), (0.3, 6000)], limit=1024)
+    assert len(warnings) == 1 and "open files limit is 1024" in warnings[0] and "5,000 users" in warnings[0]
+    assert _watch(monkeypatch, [(0.1, 10), (0.3, 900)], limit=1024) == []  # 900 + the margin fit
