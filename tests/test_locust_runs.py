@@ -125,7 +125,7 @@ def test_the_article_locustfile_runs_chat_and_embeddings(tmp_path: Path) -> None
         run = run_locust(
             ROOT / "locustfiles" / "chat.py",
             tmp_path,
-            headless(mock.url, 8, "6s", "--stop-timeout", "5"),
+            headless(mock.url, 12, "6s", "--stop-timeout", "5"),  # ~36 task draws: embeddings (1 of 4) run
             env={"AI_MODEL": "deepseek-v3.2"},
         )
         served_stats = mock_stats(mock.url)
