@@ -19,7 +19,7 @@ from geventhttpclient.response import HTTPConnectionClosed, HTTPParseError, HTTP
 
 from ._head import Pacer
 from ._limits import Deadlines
-from ._rx_stamps import RxClock, recv_stamped
+from ._rx_stamps import ANC_SIZE, RxClock, recv_stamped, recv_waiting_first
 
 __all__ = ["RECV_SIZE", "BodyReader", "Response"]
 
@@ -172,21 +172,11 @@ class BodyReader:
         if raw is None:
             return self._recv_wrapped()
         clock = self._clock
-        sock = self._sock
-        waited = self._drained
-        if waited:  # a stream at model speed: nothing is there yet, so no read that would fail
-            sock._wait(sock._read_event)
-        data: bytes
-        while True:
-            try:  # the non-blocking socket: BlockingIOError when nothing is there
-                if clock is None:
-                    data, now_s, kernel_s = raw.recv(RECV_SIZE), perf_counter(), None
-                else:
-                    data, now_s, kernel_s = recv_stamped(raw, RECV_SIZE, clock)
-                break
-            except BlockingIOError:
-                sock._wait(sock._read_event)
-                waited = True
+        data, ancdata, waited = recv_waiting_first(
+            self._sock, raw, RECV_SIZE, ANC_SIZE if clock is not None else 0, self._drained
+        )
+        now_s = perf_counter()
+        kernel_s = clock.stamp_s(ancdata, now_s) if ancdata and clock is not None else None
         self._drained = len(data) < RECV_SIZE
         self._last_s = now_s
         if kernel_s is None:

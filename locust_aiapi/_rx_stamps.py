@@ -42,6 +42,7 @@ __all__ = [
     "enable_rx_stamps",
     "keep_stamping_on",
     "recv_stamped",
+    "recv_waiting_first",
     "rx_stamps_enabled",
 ]
 
@@ -155,3 +156,24 @@ def recv_stamped(sock: Any, size: int, clock: RxClock) -> tuple[bytes, float, fl
     data, ancdata, _flags, _address = sock.recvmsg(size, ANC_SIZE)
     user_s = _perf_counter()
     return data, user_s, clock.stamp_s(ancdata, user_s) if ancdata else None
+
+
+def recv_waiting_first(
+    sock: Any, raw: Any, size: int, ancsize: int, drained: bool
+) -> tuple[bytes, list[tuple[int, int, bytes]], bool]:
+    """One ``recvmsg`` of ``raw``, the non-blocking socket under the gevent socket ``sock``:
+    ``(data, ancdata, waited)``. ``drained`` says the last read took less than it asked for, so it
+    emptied the socket (a stream at model speed): then this waits on ``sock``'s read event (under its
+    timeout) before reading, instead of a read that fails with EAGAIN and the exception gevent raises
+    and catches for it; a read that still finds nothing waits too. ``waited``: the hub ran meanwhile.
+    Plain TCP (``BodyReader``) and TLS (``TlsStream``) read through here."""
+    waited = drained
+    if drained:
+        sock._wait(sock._read_event)
+    while True:
+        try:
+            data, ancdata, _flags, _address = raw.recvmsg(size, ancsize)
+            return data, ancdata, waited
+        except BlockingIOError:
+            sock._wait(sock._read_event)
+            waited = True

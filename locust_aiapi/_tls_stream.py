@@ -37,7 +37,7 @@ from typing import Any, Final
 import gevent
 import gevent.socket
 
-from ._rx_stamps import ANC_SIZE
+from ._rx_stamps import ANC_SIZE, recv_waiting_first
 
 __all__ = ["TlsStream"]
 
@@ -171,24 +171,16 @@ class TlsStream:
     def _raw_recvmsg(self, ancsize: int) -> tuple[bytes, list[tuple[int, int, bytes]]]:
         """One raw read and its ancillary data, waiting (under the socket's timeout) while there is none.
 
-        As ``BodyReader`` on plain TCP: after a read that took less than ``RAW_RECV_SIZE`` (it emptied
-        the socket: a stream at model speed) the next one waits first, instead of a read that fails
-        with EAGAIN and the exception gevent raises and catches for it; a socket that had more is read
-        again at once. A timeout of 0 (the handshake's steps) or a socket that is not gevent's takes
-        the socket's own ``recvmsg``, which raises ``BlockingIOError`` when it would wait.
+        After a raw read that emptied the socket the next one waits first, as on plain TCP
+        (:func:`~locust_aiapi._rx_stamps.recv_waiting_first`). A timeout of 0 (the handshake's steps)
+        or a socket that is not gevent's takes the socket's own ``recvmsg``, which raises
+        ``BlockingIOError`` when it would wait.
         """
         sock, nonblocking = self._sock, self._nonblocking
         if nonblocking is None or sock.timeout == 0.0:
             raw, ancdata, _flags, _address = sock.recvmsg(RAW_RECV_SIZE, ancsize)
             return raw, ancdata
-        if self._drained:
-            sock._wait(sock._read_event)
-        while True:
-            try:
-                raw, ancdata, _flags, _address = nonblocking.recvmsg(RAW_RECV_SIZE, ancsize)
-                break
-            except BlockingIOError:
-                sock._wait(sock._read_event)
+        raw, ancdata, _waited = recv_waiting_first(sock, nonblocking, RAW_RECV_SIZE, ancsize, self._drained)
         self._drained = len(raw) < RAW_RECV_SIZE
         return raw, ancdata
 

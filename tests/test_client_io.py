@@ -6,6 +6,7 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import gevent
 import orjson
@@ -318,24 +319,23 @@ def test_a_stream_of_many_small_writes_is_read_whole(serve) -> None:  # type: ig
     assert result.record.output_tokens == 201
 
 
-@pytest.mark.skipif(not KERNEL_STAMPS_AVAILABLE, reason="the raw read is counted through recv_stamped")
+@pytest.mark.skipif(not KERNEL_STAMPS_AVAILABLE, reason="the record is checked for kernel stamps")
 def test_a_stream_at_model_speed_costs_one_read_per_chunk(serve, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """After a read that emptied the socket the next one waits first: no read that fails with EAGAIN
     (a system call and a raised exception) per chunk."""
     from locust_aiapi import _body_reader
 
-    reads, empty = [0], [0]
-    real = _body_reader.recv_stamped
+    from .test_tls_stamps import _CountedReads
 
-    def counted(sock: object, size: int, clock: object) -> object:
-        reads[0] += 1
-        try:
-            return real(sock, size, clock)  # type: ignore[arg-type]
-        except BlockingIOError:
-            empty[0] += 1
-            raise
+    raws: list[_CountedReads] = []
+    real = _body_reader.recv_waiting_first
 
-    monkeypatch.setattr(_body_reader, "recv_stamped", counted)
+    def counted(sock: object, raw: object, *args: Any) -> Any:
+        if not raws:
+            raws.append(_CountedReads(raw))
+        return real(sock, raws[0], *args)
+
+    monkeypatch.setattr(_body_reader, "recv_waiting_first", counted)
     script: list[Step] = [(0, STREAM_HEAD)]
     script += [(0.01, chunked(delta(f"t{index} "))) for index in range(20)]
     script.append((0.01, chunked(delta("", "stop") + sse("[DONE]")) + END))
@@ -344,5 +344,6 @@ def test_a_stream_at_model_speed_costs_one_read_per_chunk(serve, monkeypatch) ->
     record = chat(client, url)
     assert record.ok and record.timestamps is StampSource.KERNEL, record.failure_message
     assert len(record.token_chunk_times_s) == 21
-    assert empty[0] <= 2, (reads[0], empty[0])  # was one per chunk
-    assert reads[0] <= 24  # one per chunk and the end (fewer when a busy machine coalesced some)
+    reads, empty = raws[0].reads, raws[0].empty
+    assert empty <= 2, (reads, empty)  # was one per chunk
+    assert reads <= 24  # one per chunk and the end (fewer when a busy machine coalesced some)
