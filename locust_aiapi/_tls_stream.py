@@ -23,9 +23,10 @@ then; and after a raw read that emptied the socket the next waits first (``_raw_
 speed, no failed read and exception per chunk.
 
 Timeouts are the raw gevent socket's (``settimeout`` is passed on), so a timer that throws into the
-waiting greenlet (``BodyReader``) still interrupts the wait. Handshake: :meth:`do_handshake` with a
-timeout of 0 is one step (``SSLWantReadError`` when the server must answer first), as with a
-non-blocking ``SSLSocket``, so ``_tls._handshake_steps`` takes its turns unchanged.
+waiting greenlet (``BodyReader``) still interrupts the wait. :meth:`do_handshake` with a timeout of 0
+is one step (``SSLWantReadError`` while the server has the turn), as ``_tls._handshake_steps`` expects.
+After each response's first decrypted bytes, the ~16 KiB record buffer the server's session tickets
+made OpenSSL set up is given back (``_tls_buffers``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import gevent
 import gevent.socket
 
 from ._rx_stamps import ANC_SIZE, recv_waiting_first
+from ._tls_buffers import release_idle_buffers, releasing_available
 
 __all__ = ["TlsStream"]
 
@@ -60,6 +62,7 @@ class TlsStream:
         "_incoming",
         "_nonblocking",
         "_outgoing",
+        "_release_due",
         "_sock",
         "_tls",
     )
@@ -74,6 +77,7 @@ class TlsStream:
         self._tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=server_hostname)
         self._ancdata: list[tuple[int, int, bytes]] = []
         self._eof = False
+        self._release_due = releasing_available()  # see _release_buffers
 
     # -- reading --------------------------------------------------------------------------------------
 
@@ -117,9 +121,8 @@ class TlsStream:
 
     @staticmethod
     def _pace(without_data: int) -> int:
-        """Let the loop run after ``YIELD_WITHOUT_DATA_BYTES`` read without application data (a server
-        sending session tickets or key updates as fast as the socket takes them): other users read,
-        and the reader's timer (idle, deadlines) can fire. Returns the new count."""
+        """Let the loop run after ``YIELD_WITHOUT_DATA_BYTES`` read without application data (a ticket or
+        key-update flood), so others read and the reader's timer can fire. Returns the new count."""
         if without_data < YIELD_WITHOUT_DATA_BYTES:
             return without_data
         gevent.idle()
@@ -141,8 +144,15 @@ class TlsStream:
             self._eof = True
             return b""
         if self._incoming.pending and len(data) < size:
-            return self._more(data, size)
+            data = self._more(data, size)
+        if self._release_due:
+            self._release_buffers()
         return data
+
+    def _release_buffers(self) -> None:
+        """Once per response: the buffer the session tickets left OpenSSL (``_tls_buffers``)."""
+        if not self._tls.pending() and release_idle_buffers(self._tls):
+            self._release_due = False
 
     def _more(self, data: bytes, size: int) -> bytes:
         """``data`` plus the further records the same raw read completed, up to ``size`` bytes."""
@@ -169,13 +179,10 @@ class TlsStream:
         return len(raw)
 
     def _raw_recvmsg(self, ancsize: int) -> tuple[bytes, list[tuple[int, int, bytes]]]:
-        """One raw read and its ancillary data, waiting (under the socket's timeout) while there is none.
-
-        After a raw read that emptied the socket the next one waits first, as on plain TCP
-        (:func:`~locust_aiapi._rx_stamps.recv_waiting_first`). A timeout of 0 (the handshake's steps)
-        or a socket that is not gevent's takes the socket's own ``recvmsg``, which raises
-        ``BlockingIOError`` when it would wait.
-        """
+        """One raw read and its ancillary data, waiting (under the socket's timeout) while there is none;
+        waiting first after a raw read that emptied the socket (``recv_waiting_first``). A timeout of 0
+        (the handshake's steps) or a socket that is not gevent's: its own ``recvmsg`` (may raise
+        ``BlockingIOError``)."""
         sock, nonblocking = self._sock, self._nonblocking
         if nonblocking is None or sock.timeout == 0.0:
             raw, ancdata, _flags, _address = sock.recvmsg(RAW_RECV_SIZE, ancsize)
@@ -198,6 +205,7 @@ class TlsStream:
         for start in range(0, len(view), WRITE_SLICE):
             self._tls.write(view[start : start + WRITE_SLICE])
             self._send_out()
+        self._release_due = releasing_available()
 
     def send(self, data: bytes | bytearray | memoryview, flags: int = 0) -> int:
         view = memoryview(data).cast("B")[:WRITE_SLICE]
