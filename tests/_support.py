@@ -73,11 +73,13 @@ def headless(host: str, users: int, run_time: str, *extra: str) -> list[str]:
     return ["--headless", "--host", host, "-u", str(users), "-r", str(max(users, 1)), "-t", run_time, *extra]
 
 
-def mock_stats(url: str) -> dict[str, Any]:
-    """The mock server's own counters (what it served, by outcome)."""
+def mock_stats(url: str, cafile: str | None = None) -> dict[str, Any]:
+    """The mock server's own counters (what it served, by outcome); over HTTPS trusting ``cafile``."""
+    import ssl
     import urllib.request
 
-    with urllib.request.urlopen(url + "/mock/stats", timeout=5) as response:
+    context = ssl.create_default_context(cafile=cafile) if cafile else None
+    with urllib.request.urlopen(url + "/mock/stats", timeout=5, context=context) as response:
         return dict(json.load(response))
 
 
