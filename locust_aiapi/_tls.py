@@ -24,18 +24,9 @@ Handshakes take turns. A client handshake costs ~0.8 ms of CPU here (OpenSSL 3.0
 300 users spawned at once have 300 steps become runnable together, and a first token that arrives
 meanwhile is stamped up to ~100 ms late (hub stalls of 40-120 ms measured, against none beyond plain
 HTTP's spawn stalls with turns). So one step runs at a time per process, after the loop has run the
-I/O already pending (``gevent.idle``, waited for at most 1 ms, so a saturated loop still handshakes).
+I/O already pending (``gevent.idle``, waited for at most 1 ms, so a saturated loop still handshakes),
+and a handshake under way takes its next step before new ones begin (``_handshake_turns``).
 The CPU is the limit either way: the burst's last handshake finished within ~10 % of the time without.
-
-At most ``HANDSHAKES_IN_PROGRESS_MAX`` handshakes per server are under way at once; the others wait for
-one to end before sending their ClientHello. Taking turns step by step, a spawn burst otherwise has
-most of its connections between their first and second step, each holding OpenSSL's handshake buffers
-(~40 KiB), and those freed blocks stay spread over the heap among long-lived objects: 5,000 HTTPS
-streams held 62.6 KiB of resident memory per user, 54.7 with at most 256 under way (64 and 128 gave
-the same, 1,024 57.1; ``benchmarks/worker_scale.py --tls``), and spawning took as long. 256 handshakes
-in flight keep the one core's ~1,250 handshakes per second busy up to a round trip of 200 ms. Per
-server (its address), so handshakes that hang on one server do not hold back those to another; a
-wait for a slot counts against the handshake's timeout.
 
 TLS session resumption is not done: measured, it saves ~0.03 ms of the 0.8 ms (TLS 1.3 resumption
 still does the key exchange, which is the cost). And the case that hurt, a spawn burst, opens every
@@ -48,21 +39,19 @@ connections.
 from __future__ import annotations
 
 import _ssl
-import contextlib
 import logging
 import os
 import ssl
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import gevent
-import gevent.lock
 import gevent.socket
 import gevent.ssl
 
 from ._errors import ConfigurationError
+from ._handshake_turns import HandshakeTurns
 from ._rx_stamps import enable_rx_stamps
 from ._tls_stream import TlsStream
 
@@ -77,9 +66,7 @@ logger = logging.getLogger(__name__)
 
 _contexts: dict[tuple[bool, str | None], ssl.SSLContext] = {}
 HANDSHAKE_IDLE_WAIT_MAX_S = 0.001
-_handshake_turn = gevent.lock.BoundedSemaphore(1)
-HANDSHAKES_IN_PROGRESS_MAX = 256
-_in_progress: dict[object, gevent.lock.BoundedSemaphore] = {}  # per server address
+_handshake_turns = HandshakeTurns()
 
 # the C-level attributes, reached past the properties that lock them below
 _CHECK_HOSTNAME: Any = _ssl._SSLContext.__dict__["check_hostname"]
@@ -132,36 +119,17 @@ def _handshake_behind_io(tls: Any) -> None:
     deadline_s = None if timeout_s is None else time.monotonic() + timeout_s
     tls.settimeout(0.0)
     try:
-        with _handshake_slot(tls, deadline_s):
-            _handshake_steps(tls, deadline_s)
+        _handshake_steps(tls, deadline_s)
     except BaseException:
         tls.close()  # what ssl does when its own handshake fails: no socket left to the collector
         raise
     tls.settimeout(timeout_s)
 
 
-@contextlib.contextmanager
-def _handshake_slot(tls: Any, deadline_s: float | None) -> Iterator[None]:
-    """One of the server's ``HANDSHAKES_IN_PROGRESS_MAX`` slots, waited for until ``deadline_s``."""
-    try:
-        server: object = tls.getpeername()
-    except OSError:
-        server = None
-    slot = _in_progress.get(server)
-    if slot is None:
-        slot = _in_progress[server] = gevent.lock.BoundedSemaphore(HANDSHAKES_IN_PROGRESS_MAX)
-    timeout_s = None if deadline_s is None else max(0.0, deadline_s - time.monotonic())
-    if not slot.acquire(timeout=timeout_s):
-        raise TimeoutError("timed out waiting for other TLS handshakes to this server")
-    try:
-        yield
-    finally:
-        slot.release()
-
-
 def _handshake_steps(tls: Any, deadline_s: float | None) -> None:
+    later = False  # a handshake under way goes first (see _handshake_turns)
     while True:
-        with _handshake_turn:
+        with _handshake_turns.turn(later):
             with gevent.Timeout(HANDSHAKE_IDLE_WAIT_MAX_S, False):
                 gevent.idle()
             try:
@@ -171,6 +139,7 @@ def _handshake_steps(tls: Any, deadline_s: float | None) -> None:
                 wait = gevent.socket.wait_read
             except ssl.SSLWantWriteError:
                 wait = gevent.socket.wait_write
+        later = True
         remaining_s = None if deadline_s is None else max(0.0, deadline_s - time.monotonic())
         wait(tls.fileno(), timeout=remaining_s)  # socket.timeout, a `timeout` failure, past the deadline
 

@@ -36,8 +36,8 @@ STREAMS = 1_500
 CHUNKS = 24
 ITL_MS = 250.0  # a stream lasts about 6 s; spawning all users takes about 1 s
 MAX_KIB_PER_USER = 64.0  # the target; measured ~40 KiB (peak RSS) at 1,000 to 10,000 users
-# over HTTPS OpenSSL adds its connection state: measured 61.5 KiB (peak RSS) at 1,500 users, 61.0 at
-# 5,000; 72.9-77.7 before the record buffer release (_tls_buffers) and the handshake cap (_tls)
+# over HTTPS OpenSSL adds its connection state: measured 61.7 KiB (peak RSS) here, 79.1 before the
+# handshake order (_handshake_turns), 79.5 before that and the record buffer release (_tls_buffers)
 MAX_KIB_PER_HTTPS_USER = 72.0
 
 
