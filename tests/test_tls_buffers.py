@@ -20,7 +20,7 @@ from gevent.server import StreamServer
 from geventhttpclient.client import HTTPClientPool
 
 from locust_aiapi import _rx_stamps as rx
-from locust_aiapi import _tls, _tls_buffers, _tls_stream
+from locust_aiapi import _tls_buffers, _tls_stream
 from locust_aiapi._client import AIClient
 from locust_aiapi._records import RequestRecord
 from locust_aiapi._requests import ChatRequest
@@ -32,6 +32,7 @@ from locust_aiapi.mock import MockConfig, MockProcess, MockServer
 
 from .rss import run_measuring_rss
 from .test_tls import Pki, issue_pki
+from .test_tls_stamps import streams  # noqa: F401 - the fixture: every TlsStream handed out
 
 pytestmark = pytest.mark.skipif(
     not rx.KERNEL_STAMPS_AVAILABLE, reason="TlsStream is used where kernel stamps are"
@@ -128,18 +129,10 @@ def test_open_streams_hold_16_kib_less_each_with_the_release(pki: Pki) -> None:
 
 
 def test_keep_alive_requests_on_a_released_connection_all_stream(
-    pki: Pki, releases: list[bool], monkeypatch: pytest.MonkeyPatch
+    pki: Pki,
+    releases: list[bool],
+    streams: list[TlsStream],  # noqa: F811 - the fixture imported above
 ) -> None:
-    made: list[TlsStream] = []
-
-    class Counted(TlsStream):
-        __slots__ = ()
-
-        def __init__(self, *args: Any) -> None:
-            super().__init__(*args)
-            made.append(self)
-
-    monkeypatch.setattr(_tls, "TlsStream", Counted)
     config = MockConfig(
         port=0, ttft_ms=5, itl_ms=2, output_tokens=20, tls_cert=str(pki.cert), tls_key=str(pki.key)
     )
@@ -161,7 +154,7 @@ def test_keep_alive_requests_on_a_released_connection_all_stream(
     assert [record.ok for record in records] == [True] * 3, [r.failure_message for r in records]
     assert all(record.output_tokens == 20 for record in records)
     assert releases.count(True) >= 3  # once per response, on the one connection
-    assert len(made) == 1
+    assert len(streams) == 1  # one connection for the three
 
 
 def test_a_record_read_in_two_parts_keeps_its_buffer_until_the_second(pki: Pki, releases: list[bool]) -> None:
