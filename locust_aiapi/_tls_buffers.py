@@ -33,6 +33,7 @@ __all__ = ["release_idle_buffers", "releasing_available"]
 _FIXED_PATCH = {(3, 0): 14, (3, 1): 6, (3, 2): 2, (3, 3): 1}
 
 _free_buffers: Any = None
+_SSL_SOCKET: Any = None  # _ssl._SSLSocket, once checked
 _pointer_offset = object.__basicsize__ + ctypes.sizeof(ctypes.c_void_p)
 _checked = False
 
@@ -51,7 +52,10 @@ def release_idle_buffers(sslobj: Any) -> bool:
     OpenSSL freed them. The caller checks ``sslobj.pending() == 0`` first."""
     if not releasing_available():
         return False
-    pointer = ctypes.c_void_p.from_address(id(sslobj._sslobj) + _pointer_offset).value
+    inner = sslobj._sslobj
+    if type(inner) is not _SSL_SOCKET:
+        return False
+    pointer = ctypes.c_void_p.from_address(id(inner) + _pointer_offset).value
     return bool(pointer) and _free_buffers(pointer) == 1
 
 
@@ -64,7 +68,9 @@ def _openssl_is_fixed() -> bool:
 
 def _load() -> Any:
     """``SSL_free_buffers`` of the ``_ssl`` module's OpenSSL, or None when it cannot be trusted here."""
-    if sys.implementation.name != "cpython" or not _openssl_is_fixed():
+    if sys.implementation.name != "cpython" or not (3, 7) <= sys.version_info[:2] <= (3, 14):
+        return None  # the struct layout below is read from these versions' Modules/_ssl.c
+    if not _openssl_is_fixed():
         return None
     try:
         import _ssl
@@ -76,8 +82,12 @@ def _load() -> Any:
     free_buffers.argtypes, free_buffers.restype = [ctypes.c_void_p], ctypes.c_int
     app_data.argtypes, app_data.restype = [ctypes.c_void_p, ctypes.c_int], ctypes.c_void_p
     probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO())
-    inner = probe._sslobj  # type: ignore[attr-defined]
+    inner, ssl_socket = probe._sslobj, getattr(_ssl, "_SSLSocket", None)  # type: ignore[attr-defined]
+    if ssl_socket is None or type(inner) is not ssl_socket:
+        return None
     pointer = ctypes.c_void_p.from_address(id(inner) + _pointer_offset).value
     if not pointer or app_data(pointer, 0) != id(inner):
         return None
+    global _SSL_SOCKET
+    _SSL_SOCKET = ssl_socket
     return free_buffers

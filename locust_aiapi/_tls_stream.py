@@ -136,15 +136,15 @@ class TlsStream:
             data = None
         except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
             data = b""
-        if self._outgoing.pending:  # a key update asks for an answer
+        if data and self._incoming.pending and len(data) < size:
+            data = self._more(data, size)
+        if self._outgoing.pending:  # a key update or a renegotiation (also behind the data) asks an answer
             self._send_out()
         if data is None and not self._eof:
             return None
         if not data:  # close_notify, or the raw socket's end: ended for good, no further wait
             self._eof = True
             return b""
-        if self._incoming.pending and len(data) < size:
-            data = self._more(data, size)
         if self._release_due:
             self._release_buffers()
         return data

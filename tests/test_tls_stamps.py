@@ -7,11 +7,15 @@ that misbehave (no close_notify, garbage, an impostor's certificate, silence).
 
 from __future__ import annotations
 
+import _ssl
+import contextlib
+import ctypes
 import os
 import re
 import socket
 import ssl
 import struct
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,7 +28,7 @@ from geventhttpclient import HTTPClient
 from geventhttpclient.url import URL
 
 from locust_aiapi import _rx_stamps as rx
-from locust_aiapi import _tls
+from locust_aiapi import _tls, _tls_buffers
 from locust_aiapi._metrics import ttft_ms
 from locust_aiapi._records import FailureKind, StampSource
 from locust_aiapi._tls import context_factory, shared_context
@@ -719,3 +723,38 @@ def test_the_same_bodies_work_over_geventss_ssl_socket(
     """The control: without kernel stamps the context hands out gevent's SSLSocket, which sends them."""
     monkeypatch.setattr(_tls, "enable_rx_stamps", lambda _sock: False)
     test_a_file_body_is_sent_over_a_tls_stream(pki, tls_server, tmp_path)
+
+
+def test_a_renegotiation_asked_for_behind_data_is_answered_at_once(pki: dict[str, Path]) -> None:
+    """TLS 1.2: data and the server's HelloRequest arrive in one raw read, and the server waits for our
+    ClientHello. The answer must go out with that read: the client reads on and writes nothing."""
+    libssl = ctypes.CDLL(_ssl.__file__)
+    libssl.SSL_renegotiate.argtypes = libssl.SSL_renegotiate_pending.argtypes = [ctypes.c_void_p]
+    context = _server_context(pki)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    listener = socket.create_server(("127.0.0.1", 0))
+    renegotiated: list[int] = []
+
+    def serve() -> None:  # a real thread: blocking stdlib ssl, as a server
+        connection, _ = listener.accept()
+        with context.wrap_socket(connection, server_side=True) as tls:
+            pointer = ctypes.c_void_p.from_address(id(tls._sslobj) + _tls_buffers._pointer_offset).value
+            tls.sendall(b"a" * 100)
+            libssl.SSL_renegotiate(pointer)
+            tls.do_handshake()  # sends the HelloRequest
+            tls.settimeout(0.5)
+            with contextlib.suppress(OSError):
+                tls.recv(1)  # the new handshake with our ClientHello, then a wait for data that never comes
+            renegotiated.append(libssl.SSL_renegotiate_pending(pointer))
+            tls.sendall(b"b" * 100)
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    stream = _connect(listener.getsockname()[1], pki)
+    time.sleep(0.1)  # both records are on the socket before the first read
+    data = b"".join(chunk for chunk, _stamp in _read_all(stream))
+    stream.close()
+    server.join(timeout=5)
+    listener.close()
+    assert data == b"a" * 100 + b"b" * 100
+    assert renegotiated == [0]  # the renegotiation completed: our ClientHello went out with that read
