@@ -39,6 +39,7 @@ from .test_rx_stamps import BUSY_S, LateReaderServer, _stream_in_three_writes
 from .test_tls import PKI_FILES, Impostor, _chat_once, issue_pki
 
 pytestmark = pytest.mark.skipif(not rx.KERNEL_STAMPS_AVAILABLE, reason="no SO_TIMESTAMPNS here")
+SSE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 
 @pytest.fixture(scope="module")
@@ -403,11 +404,10 @@ def test_a_handshake_the_server_never_answers_times_out(streams: list[Any]) -> N
 def test_a_body_that_stalls_over_tls_is_timed_out_by_the_readers_timer(
     pki: dict[str, Path], tls_server: Any, streams: list[Any]
 ) -> None:
-    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 
     def head_then_silence(tls: Any) -> None:
         tls.recv(65536)
-        tls.sendall(head)
+        tls.sendall(SSE_HEAD)
         gevent.sleep(2)
 
     port = tls_server(head_then_silence)
@@ -467,11 +467,10 @@ def test_a_failure_reads_as_it_did_through_geventss_ssl_socket(
 def test_a_body_cut_without_close_notify_is_a_connection_error(
     pki: dict[str, Path], tls_server: Any, streams: list[Any]
 ) -> None:
-    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 
     def cut(tls: Any) -> None:
         tls.recv(65536)
-        tls.sendall(head + b"40\r\ndata: {")
+        tls.sendall(SSE_HEAD + b"40\r\ndata: {")
         # returning closes the socket without a close_notify (as SSLSocket.close does)
 
     port = tls_server(cut)
