@@ -22,7 +22,9 @@ CVE-2024-4741 (a use after free in ``SSL_free_buffers``).
 
 from __future__ import annotations
 
+import _ssl
 import ctypes
+import functools
 import ssl
 import sys
 from typing import Any
@@ -32,31 +34,29 @@ __all__ = ["release_idle_buffers", "releasing_available"]
 # first patch release without CVE-2024-4741, per minor version; 3.4 and later never had it
 _FIXED_PATCH = {(3, 0): 14, (3, 1): 6, (3, 2): 2, (3, 3): 1}
 
-_free_buffers: Any = None
-_SSL_SOCKET: Any = None  # _ssl._SSLSocket, once checked
+_SSL_SOCKET: Any = getattr(_ssl, "_SSLSocket", None)  # the type whose C struct is read
 _pointer_offset = object.__basicsize__ + ctypes.sizeof(ctypes.c_void_p)
-_checked = False
+
+
+@functools.cache
+def _free_buffers() -> Any:
+    """``SSL_free_buffers``, or None: loaded and checked on the first call of the process."""
+    return _load()
 
 
 def releasing_available() -> bool:
     """True when ``release_idle_buffers`` can work in this process (checked once)."""
-    global _checked, _free_buffers
-    if not _checked:
-        _checked = True
-        _free_buffers = _load()
-    return _free_buffers is not None
+    return _free_buffers() is not None
 
 
 def release_idle_buffers(sslobj: Any) -> bool:
     """Free the record buffers of ``sslobj`` (an ``ssl.SSLObject``) when it holds no data; True when
     OpenSSL freed them. The caller checks ``sslobj.pending() == 0`` first."""
-    if not releasing_available():
-        return False
-    inner = sslobj._sslobj
-    if type(inner) is not _SSL_SOCKET:
+    free_buffers, inner = _free_buffers(), sslobj._sslobj
+    if free_buffers is None or type(inner) is not _SSL_SOCKET:
         return False
     pointer = ctypes.c_void_p.from_address(id(inner) + _pointer_offset).value
-    return bool(pointer) and _free_buffers(pointer) == 1
+    return bool(pointer) and free_buffers(pointer) == 1
 
 
 def _openssl_is_fixed() -> bool:
@@ -70,24 +70,20 @@ def _load() -> Any:
     """``SSL_free_buffers`` of the ``_ssl`` module's OpenSSL, or None when it cannot be trusted here."""
     if sys.implementation.name != "cpython" or not (3, 7) <= sys.version_info[:2] <= (3, 14):
         return None  # the struct layout below is read from these versions' Modules/_ssl.c
-    if not _openssl_is_fixed():
+    if not _openssl_is_fixed() or _SSL_SOCKET is None:
         return None
     try:
-        import _ssl
-
         library = ctypes.CDLL(_ssl.__file__)
         free_buffers, app_data = library.SSL_free_buffers, library.SSL_get_ex_data
-    except (OSError, AttributeError, ImportError):
+    except (OSError, AttributeError):
         return None
     free_buffers.argtypes, free_buffers.restype = [ctypes.c_void_p], ctypes.c_int
     app_data.argtypes, app_data.restype = [ctypes.c_void_p, ctypes.c_int], ctypes.c_void_p
     probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO())
-    inner, ssl_socket = probe._sslobj, getattr(_ssl, "_SSLSocket", None)  # type: ignore[attr-defined]
-    if ssl_socket is None or type(inner) is not ssl_socket:
+    inner = probe._sslobj  # type: ignore[attr-defined]
+    if type(inner) is not _SSL_SOCKET:
         return None
     pointer = ctypes.c_void_p.from_address(id(inner) + _pointer_offset).value
     if not pointer or app_data(pointer, 0) != id(inner):
         return None
-    global _SSL_SOCKET
-    _SSL_SOCKET = ssl_socket
     return free_buffers
