@@ -82,6 +82,7 @@ class BodyReader:
         "_pacer",
         "_parts",
         "_raw",
+        "_ready",
         "_response",
         "_restore_s",
         "_sock",
@@ -100,6 +101,12 @@ class BodyReader:
             sock.settimeout(None)  # our timer guards every wait of this body
         # the non-blocking socket under a plain gevent socket (never under TLS: that would skip decryption)
         self._raw: Any = sock._sock if type(sock) is _GeventSocket else None
+        # what reads the socket once it is readable, without a wait (``_hub_reads``): the raw socket's
+        # recvmsg, or a TlsStream's over its raw gevent socket; None: this greenlet reads it
+        self._ready: Callable[[int, int], tuple[bytes, Any, int, Any]] | None = (
+            self._raw.recvmsg if self._raw is not None
+            else sock.recvmsg_ready if getattr(sock, "reads_when_ready", False) else None
+        )  # fmt: skip
         self._drained = False  # the last raw read took all there was: wait before the next one
         self._last_s = perf_counter()
         self._clock: RxClock | None = getattr(response, "rx_clock", None)
@@ -162,29 +169,67 @@ class BodyReader:
                     self._restore_timeout()
             else:
                 _feed_eof(response)
-        chunk = parts[0] if len(parts) == 1 else b"".join(parts)
-        parts.clear()
-        return bytes(chunk)
+        return self.buffered()
 
     def _recv(self) -> bytes:
         """One read; a read that found nothing waited, and the hub ran every other greenlet meanwhile."""
         raw = self._raw
         if raw is None:
             return self._recv_wrapped()
-        clock = self._clock
         data, ancdata, waited = recv_waiting_first(
-            self._sock, raw, RECV_SIZE, ANC_SIZE if clock is not None else 0, self._drained
+            self._sock, raw, RECV_SIZE, ANC_SIZE if self._clock is not None else 0, self._drained
         )
-        now_s = perf_counter()
-        kernel_s = clock.stamp_s(ancdata, now_s) if ancdata and clock is not None else None
         self._drained = len(data) < RECV_SIZE
-        self._last_s = now_s
+        self._pacer.after_read(len(data), waited, self._arrived(ancdata))
+        return data
+
+    @property
+    def fileno(self) -> int | None:
+        """The descriptor :meth:`read_ready` reads once it is readable; None: read with :meth:`read`."""
+        return None if self._ready is None else int(self._sock.fileno())
+
+    @property
+    def done(self) -> bool:
+        response = self._response
+        return bool(response.message_complete or response._sock is None)  # type: ignore[attr-defined]
+
+    def buffered(self) -> bytes:
+        """The body bytes already decoded (those that came with the head), without a read."""
+        parts = self._parts
+        chunk = parts[0] if len(parts) == 1 else b"".join(parts)
+        parts.clear()
+        return bytes(chunk)
+
+    def read_ready(self) -> bytes:
+        """One non-blocking read of the socket (:attr:`fileno`) once it is readable, for the
+        :class:`~locust_aiapi._stream_mux.StreamMux`: the body bytes it completed (b"": none yet, or a
+        wake-up that found nothing); :attr:`done` says the body is over."""
+        try:
+            data, ancdata, _flags, _address = self._ready(  # type: ignore[misc]
+                RECV_SIZE, ANC_SIZE if self._clock is not None else 0
+            )
+        except BlockingIOError:
+            return b""
+        self._arrived(ancdata)
+        response = self._response
+        if data:
+            self._feed(data)
+        else:
+            _feed_eof(response)
+        if response.message_complete:  # the socket went back to the pool: before anyone reuses it
+            self._restore_timeout()
+        return self.buffered() if self._parts else b""
+
+    def _arrived(self, ancdata: list[tuple[int, int, bytes]]) -> float:
+        """Stamp a raw read that just returned (``arrived_s``, ``lag_s``); returns our own stamp."""
+        now_s = self._last_s = perf_counter()
+        clock = self._clock
+        kernel_s = clock.stamp_s(ancdata, now_s) if ancdata and clock is not None else None
         if kernel_s is None:
             self.arrived_s, self.lag_s = now_s, None
         else:
             self.arrived_s, self.lag_s = kernel_s, now_s - kernel_s
-        self._pacer.after_read(len(data), waited, now_s)
-        return data
+        return now_s
 
     def _recv_wrapped(self) -> bytes:
         """One read through the socket object itself (TLS, a socket that is not gevent's)."""

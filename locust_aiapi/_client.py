@@ -19,6 +19,7 @@ from geventhttpclient.client import HTTPClientPool
 
 from ._errors import ResponseError
 from ._http_errors import header_text, http_failed, is_json, json_instead_of_stream
+from ._hub_reads import pump
 from ._limits import Deadlines, Limits
 from ._records import (
     ChatResult,
@@ -223,7 +224,7 @@ class AIClient:
         recorder = StreamRecorder(record, parser, body_error=self._dialect.parse_body_error)
         reader = BodyReader(response, deadlines)
         try:
-            _pump(record, recorder, reader)
+            pump(record, recorder, reader)
         except GreenletExit:
             recorder.interrupted()
             raise
@@ -273,20 +274,6 @@ class AIClient:
         if parsed.usage is not None:
             record.prompt_tokens = parsed.usage.prompt_tokens
         return _EmbeddingOutput(parsed.vectors, parsed.usage)
-
-
-def _pump(record: RequestRecord, recorder: StreamRecorder, reader: BodyReader) -> None:
-    """Feed what arrives to the recorder; until the first token also watch for it (the TTFT deadline
-    ends then), after that only feed. Stops early when the recorder refuses more (a bound was hit)."""
-    while data := reader.read():
-        if not recorder.feed(data, reader.arrived_s, reader.lag_s):
-            return
-        if record.first_token_s is not None or record.token_chunk_times_s:
-            reader.token_arrived()
-            break
-    while data := reader.read():
-        if not recorder.feed(data, reader.arrived_s, reader.lag_s):
-            return
 
 
 def _fail(record: RequestRecord, exc: Exception) -> None:

@@ -38,6 +38,7 @@ from typing import Any, Final
 import gevent
 import gevent.socket
 
+from ._raw_socket_calls import RawSocketCalls
 from ._rx_stamps import ANC_SIZE, recv_waiting_first
 from ._tls_buffers import release_idle_buffers, releasing_available
 
@@ -48,10 +49,12 @@ RAW_RECV_SIZE: Final = 65536
 WRITE_SLICE: Final = 256 * 1024
 # as _head.YIELD_BYTES: reading this much in a row without application data lets the loop run
 YIELD_WITHOUT_DATA_BYTES: Final = 256 * 1024
+# more than a raw read can complete: a partial record (at most 16 KiB and its header) plus RAW_RECV_SIZE
+_DECRYPT_ALL: Final = 4 * RAW_RECV_SIZE
 _GeventSocket = gevent.socket.socket
 
 
-class TlsStream:
+class TlsStream(RawSocketCalls):
     """A client TLS connection over a raw gevent TCP socket, read with ``recvmsg``."""
 
     __slots__ = (
@@ -96,6 +99,29 @@ class TlsStream:
             if data is not None:
                 return data, ancdata, 0, None
             without_data = self._pace(without_data + len(raw))
+
+    def recvmsg_ready(self, _bufsize: int, ancbufsize: int = 0) -> tuple[bytes, Any, int, None]:
+        """``recvmsg`` for a reader called when the raw socket is readable (``_hub_reads``): at most one raw
+        read, never a wait, ``BlockingIOError`` while nothing can be decrypted (a record's beginning, a
+        session ticket). It returns all that can be decrypted: what one raw read completes, at most a
+        partial record plus ``RAW_RECV_SIZE`` of ciphertext, so no decryptable byte is left behind that
+        only a further readiness of the socket (which may never come) would hand on."""
+        if self._incoming.pending or self._tls.pending() or self._eof:
+            data = self._decrypt(_DECRYPT_ALL)
+            if data is not None:
+                return data, self._ancdata, 0, None
+        raw, ancdata, _flags, _address = self._nonblocking.recvmsg(RAW_RECV_SIZE, ancbufsize)
+        self._ancdata = ancdata
+        self._take(raw)
+        data = self._decrypt(_DECRYPT_ALL)
+        if data is None:
+            raise BlockingIOError
+        return data, ancdata, 0, None
+
+    @property
+    def reads_when_ready(self) -> bool:
+        """:meth:`recvmsg_ready` works: the raw socket is a gevent socket, read directly."""
+        return self._nonblocking is not None
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         return self._read(bufsize, 0)
@@ -282,39 +308,3 @@ class TlsStream:
 
     def cipher(self) -> tuple[str, str, int] | None:
         return self._tls.cipher()
-
-    def fileno(self) -> int:
-        return int(self._sock.fileno())
-
-    def settimeout(self, timeout_s: float | None) -> None:
-        self._sock.settimeout(timeout_s)
-
-    def gettimeout(self) -> float | None:
-        return self._sock.gettimeout()  # type: ignore[no-any-return]
-
-    def setblocking(self, flag: bool) -> None:
-        self._sock.setblocking(flag)
-
-    def setsockopt(self, *args: Any) -> None:
-        self._sock.setsockopt(*args)
-
-    def getsockopt(self, *args: Any) -> Any:
-        return self._sock.getsockopt(*args)
-
-    def getpeername(self) -> Any:
-        return self._sock.getpeername()
-
-    def getsockname(self) -> Any:
-        return self._sock.getsockname()
-
-    def shutdown(self, how: int) -> None:
-        self._sock.shutdown(how)
-
-    def close(self) -> None:
-        self._sock.close()
-
-    def __enter__(self) -> TlsStream:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()

@@ -321,21 +321,21 @@ def test_a_stream_of_many_small_writes_is_read_whole(serve) -> None:  # type: ig
 
 @pytest.mark.skipif(not KERNEL_STAMPS_AVAILABLE, reason="the record is checked for kernel stamps")
 def test_a_stream_at_model_speed_costs_one_read_per_chunk(serve, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """After a read that emptied the socket the next one waits first: no read that fails with EAGAIN
+    """The hub reads a body's socket when it is readable (``_hub_reads``): no read that fails with EAGAIN
     (a system call and a raised exception) per chunk."""
     from locust_aiapi import _body_reader
 
     from .test_tls_stamps import _CountedReads
 
     raws: list[_CountedReads] = []
-    real = _body_reader.recv_waiting_first
+    real_init = _body_reader.BodyReader.__init__
 
-    def counted(sock: object, raw: object, *args: Any) -> Any:
-        if not raws:
-            raws.append(_CountedReads(raw))
-        return real(sock, raws[0], *args)
+    def counted(self: _body_reader.BodyReader, *args: Any) -> None:
+        real_init(self, *args)
+        raws.append(_CountedReads(self._raw))
+        self._raw = raws[-1]
 
-    monkeypatch.setattr(_body_reader, "recv_waiting_first", counted)
+    monkeypatch.setattr(_body_reader.BodyReader, "__init__", counted)
     script: list[Step] = [(0, STREAM_HEAD)]
     script += [(0.01, chunked(delta(f"t{index} "))) for index in range(20)]
     script.append((0.01, chunked(delta("", "stop") + sse("[DONE]")) + END))

@@ -757,3 +757,67 @@ def test_a_renegotiation_asked_for_behind_data_is_answered_at_once(pki: dict[str
     listener.close()
     assert data == b"a" * 100 + b"b" * 100
     assert renegotiated == [0]  # the renegotiation completed: our ClientHello went out with that read
+
+
+# -- the hub reads the body (``_hub_reads``) ------------------------------------------------------------
+
+
+def _sse_chunk(index: int, padding: int = 0) -> bytes:
+    event = b'data: {"choices":[{"index":0,"delta":{"content":"t%d%s"}}]}\n\n' % (index, b"x" * padding)
+    return b"%x\r\n%s\r\n" % (len(event), event)
+
+
+def test_a_streamed_chat_over_https_wakes_its_greenlet_once_not_per_chunk(
+    pki: dict[str, Path], tls_server: Any, streams: list[Any]
+) -> None:
+    from .test_hub_reads import switches_into
+
+    def model_speed(tls: Any) -> None:
+        tls.recv(65536)
+        tls.sendall(SSE_HEAD)
+        for index in range(30):
+            gevent.sleep(0.01)
+            tls.sendall(_sse_chunk(index))
+        tls.sendall(b"e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n")
+        tls.recv(1)  # until the client hangs up
+
+    port = tls_server(model_speed)
+    factory = context_factory(ca_bundle=str(pki["ca.pem"]))
+    user = gevent.spawn(_chat_once, f"https://127.0.0.1:{port}", factory, 0)
+    woken = switches_into(user, user.join)
+    record = user.get()
+    assert len(streams) == 1 and record.timestamps is StampSource.KERNEL
+    assert len(record.token_chunk_times_s) == 30, record.failure_message
+    assert woken <= 12, woken  # connect, the handshake's steps, send, the head, the end; not 30+
+
+
+def test_each_ready_read_decrypts_all_its_raw_read_completed(pki: dict[str, Path], tls_server: Any) -> None:
+    """Called once per readiness (``_hub_reads``), ``recvmsg_ready`` leaves no decryptable byte behind:
+    only a record's beginning may wait in the BIO, for the raw read that completes it. Anything more
+    would wait for a readiness that need not come (the stream's end, already in memory: a timeout)."""
+    import select
+
+    # a record per write, ~8 KiB each: a raw read ends inside one, and the partial record grows by 824
+    # bytes a read until one raw read completes 9 records, more plaintext than RAW_RECV_SIZE
+    chunks = [_sse_chunk(index, padding=8000) for index in range(150)]
+    body = b"".join(chunks)
+
+    def burst(tls: Any) -> None:
+        tls.recv(1)
+        for chunk in chunks:
+            tls.sendall(chunk)
+        tls.recv(1)  # until the client hangs up
+
+    stream = _connect(tls_server(burst), pki)
+    stream.raw_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    stream.sendall(b"go")
+    gevent.sleep(0.3)  # all of it waits in the socket: each raw read takes a full RAW_RECV_SIZE
+    received = []
+    for _ in range(100):  # bounded
+        if not select.select([stream.raw_socket._sock], [], [], 0.2)[0]:
+            break
+        with contextlib.suppress(BlockingIOError):
+            received.append(stream.recvmsg_ready(65536, rx.ANC_SIZE)[0])
+        assert stream.pending() == 0 and stream._incoming.pending < 16 * 1024 + 5 + 256
+    stream.close()
+    assert b"".join(received) == body
