@@ -72,6 +72,7 @@ class BodyReader:
     """
 
     __slots__ = (
+        "_ancsize",
         "_clock",
         "_deadlines",
         "_drained",
@@ -88,6 +89,7 @@ class BodyReader:
         "_sock",
         "_timer",
         "arrived_s",
+        "done",
         "lag_s",
     )
 
@@ -110,6 +112,9 @@ class BodyReader:
         self._drained = False  # the last raw read took all there was: wait before the next one
         self._last_s = perf_counter()
         self._clock: RxClock | None = getattr(response, "rx_clock", None)
+        self._ancsize = ANC_SIZE if self._clock is not None else 0
+        # the body is over (read_ready keeps it; it may be whole with the head)
+        self.done: bool = bool(response.message_complete)
         self.arrived_s: float = getattr(response, "rx_arrived_s", None) or self._last_s
         self.lag_s: float | None = getattr(response, "rx_lag_s", None)
         self._parts: list[bytes] = []
@@ -188,11 +193,6 @@ class BodyReader:
         """The descriptor :meth:`read_ready` reads once it is readable; None: read with :meth:`read`."""
         return None if self._ready is None else int(self._sock.fileno())
 
-    @property
-    def done(self) -> bool:
-        response = self._response
-        return bool(response.message_complete or response._sock is None)  # type: ignore[attr-defined]
-
     def buffered(self) -> bytes:
         """The body bytes already decoded (those that came with the head), without a read."""
         parts = self._parts
@@ -201,13 +201,11 @@ class BodyReader:
         return bytes(chunk)
 
     def read_ready(self) -> bytes:
-        """One non-blocking read of the socket (:attr:`fileno`) once it is readable, for the
-        :class:`~locust_aiapi._stream_mux.StreamMux`: the body bytes it completed (b"": none yet, or a
-        wake-up that found nothing); :attr:`done` says the body is over."""
+        """One non-blocking read of the socket (:attr:`fileno`) once it is readable, for
+        :mod:`~locust_aiapi._hub_reads`: the body bytes it completed (b"": none yet, or a wake-up that
+        found nothing); :attr:`done` is set once the body is over. Once per chunk: written out."""
         try:
-            data, ancdata, _flags, _address = self._ready(  # type: ignore[misc]
-                RECV_SIZE, ANC_SIZE if self._clock is not None else 0
-            )
+            data, ancdata, _flags, _address = self._ready(RECV_SIZE, self._ancsize)  # type: ignore[misc]
         except BlockingIOError:
             return b""
         self._arrived(ancdata)
@@ -217,8 +215,14 @@ class BodyReader:
         else:
             _feed_eof(response)
         if response.message_complete:  # the socket went back to the pool: before anyone reuses it
+            self.done = True
             self._restore_timeout()
-        return self.buffered() if self._parts else b""
+        parts = self._parts
+        if not parts:
+            return b""
+        chunk = parts[0] if len(parts) == 1 else b"".join(parts)
+        parts.clear()
+        return bytes(chunk)
 
     def _arrived(self, ancdata: list[tuple[int, int, bytes]]) -> float:
         """Stamp a raw read that just returned (``arrived_s``, ``lag_s``); returns our own stamp."""

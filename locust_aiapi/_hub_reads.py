@@ -87,23 +87,26 @@ class _HubRead:
             watcher.close()
 
     def _on_readable(self) -> None:
-        """In the hub: read once; at the end (or on an error) wake the waiting greenlet."""
-        waiter = self._waiter
-        try:
-            more = self.readable()
-        except Exception as exc:
-            self._watcher.stop()
-            waiter.throw(exc)  # type: ignore[union-attr]
-            return
-        if not more:
-            self._watcher.stop()
-            waiter.switch(None)  # type: ignore[union-attr]
-
-    def readable(self) -> bool:
-        """Read once; False: the body is over (or the recorder refused more)."""
+        """In the hub: read once and hand the bytes on; at the end (or on an error) wake the waiting
+        greenlet. Once per chunk: written out."""
         reader = self._reader
-        data = reader.read_ready()
-        return (not data or self.take(data)) and not reader.done
+        try:
+            data = reader.read_ready()
+            if data and not self.take(data):
+                self._end(None)
+                return
+        except Exception as exc:
+            self._end(exc)
+            return
+        if reader.done:
+            self._end(None)
+
+    def _end(self, exc: Exception | None) -> None:
+        self._watcher.stop()
+        if exc is None:
+            self._waiter.switch(None)  # type: ignore[union-attr]
+        else:
+            self._waiter.throw(exc)  # type: ignore[union-attr]
 
     def take(self, data: bytes) -> bool:
         """Hand body bytes to the recorder; until the first token also watch for it (the TTFT deadline
