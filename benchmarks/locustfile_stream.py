@@ -10,6 +10,7 @@ import os
 import time
 from typing import IO, Any
 
+import gevent
 import orjson
 from locust import between, events, task
 
@@ -72,6 +73,26 @@ def _on_test_stop(**_: Any) -> None:
             cpu_file.write(str(cpu))
 
 
+def _on_spawning_complete(**_: Any) -> None:
+    probe = os.environ.get("BENCH_GC_PROBE")
+    if probe:  # gc_pauses.py: how long a full collection takes in the steady state (after our freeze)
+        gevent.spawn_later(float(os.environ.get("BENCH_GC_PROBE_AFTER_S", "3")), _time_full_collection, probe)
+
+
+def _time_full_collection(path: str) -> None:
+    import gc
+
+    tracked = len(gc.get_objects())
+    began = time.perf_counter()
+    gc.collect()
+    pause_ms = (time.perf_counter() - began) * 1000.0
+    with open(path, "w") as out:
+        out.write(
+            orjson.dumps({"pause_ms": pause_ms, "tracked": tracked, "frozen": gc.get_freeze_count()}).decode()
+        )
+
+
+events.spawning_complete.add_listener(_on_spawning_complete)  # type: ignore[no-untyped-call]
 events.init.add_listener(_on_init)  # type: ignore[no-untyped-call]
 events.test_start.add_listener(_on_test_start)  # type: ignore[no-untyped-call]
 events.test_stop.add_listener(_on_test_stop)  # type: ignore[no-untyped-call]

@@ -20,6 +20,7 @@ import gevent
 from . import _distributed, _end_of_run, _exporter, _live, _web_ui
 from ._errors import ConfigurationError
 from ._files import ensure_writable
+from ._gc_pauses import FREEZER
 from ._guard import guarded
 from ._jsonl import JsonlWriter
 from ._options import AIOptions, add_arguments
@@ -106,6 +107,10 @@ def _set_up(environment: Any, web_ui: Any) -> None:
             environment.events.quitting.add_listener(guarded(lambda **_: stop(), "stopping /metrics"))
     if web_ui is not None and role is not Role.WORKER:
         _web_ui.install(environment, web_ui, state)
+    if state.options.gc_freeze and role is not Role.MASTER:  # a master runs no users
+        spawned = guarded(lambda user_count, **_: FREEZER.spawned(user_count), "freezing the spawned users")
+        environment.events.spawning_complete.add_listener(spawned)
+        environment.events.request.add_listener(guarded(lambda **_: FREEZER.request_ended(), "freezing"))
     _open_jsonl(environment, state, role)
 
 
@@ -175,6 +180,7 @@ def _on_test_stop(environment: Any, **_: Any) -> None:
         state.ticker = None
     state.end_test(time.perf_counter())
     state.flush()
+    FREEZER.stopped()
     role = role_of(environment)
     if role is Role.MASTER and not _headless_master(environment):
         write = guarded(_write_pending_outputs, "writing the end-of-test outputs")
