@@ -90,7 +90,9 @@ class BodyReader:
         "_timer",
         "arrived_s",
         "done",
+        "found_nothing",
         "lag_s",
+        "send_waits",
     )
 
     def __init__(self, response: Response, deadlines: Deadlines) -> None:
@@ -115,6 +117,8 @@ class BodyReader:
         self._ancsize = ANC_SIZE if self._clock is not None else 0
         # the body is over (read_ready keeps it; it may be whole with the head)
         self.done: bool = bool(response.message_complete)
+        self.found_nothing = False  # the last read_ready found the socket empty
+        self.send_waits = False  # read_ready left an answer to send that would wait (TLS): flush_sends
         self.arrived_s: float = getattr(response, "rx_arrived_s", None) or self._last_s
         self.lag_s: float | None = getattr(response, "rx_lag_s", None)
         self._parts: list[bytes] = []
@@ -189,9 +193,23 @@ class BodyReader:
         return data
 
     @property
-    def fileno(self) -> int | None:
-        """The descriptor :meth:`read_ready` reads once it is readable; None: read with :meth:`read`."""
-        return None if self._ready is None else int(self._sock.fileno())
+    def read_event(self) -> Any:
+        """The gevent socket's own read watcher, for :meth:`read_ready` once it fires (its ``close()``
+        then reaches the reader); None: read with :meth:`read`."""
+        if self._ready is None:
+            return None
+        return (self._sock if self._raw is not None else self._sock.raw_socket)._read_event
+
+    def flush_sends(self) -> None:
+        """Send what :attr:`send_waits` says is waiting, waiting for the socket (in a greenlet)."""
+        self._sock.flush()
+        self.send_waits = False
+
+    @property
+    def holds_more(self) -> bool:
+        """The socket object holds what no readiness will announce: TLS records that came with an
+        earlier raw read (the head's), a close_notify behind the data."""
+        return self._raw is None and bool(self._sock.holds_more)
 
     def buffered(self) -> bytes:
         """The body bytes already decoded (those that came with the head), without a read."""
@@ -207,7 +225,11 @@ class BodyReader:
         try:
             data, ancdata, _flags, _address = self._ready(RECV_SIZE, self._ancsize)  # type: ignore[misc]
         except BlockingIOError:
+            self.found_nothing = True
             return b""
+        self.found_nothing = False
+        if self._raw is None:  # TLS: an answer the hub cannot send without a wait
+            self.send_waits = self._sock.must_send
         self._arrived(ancdata)
         response = self._response
         if data:

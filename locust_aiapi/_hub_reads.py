@@ -2,20 +2,26 @@
 
 A greenlet that waits for each chunk of its stream pays, per chunk, for a gevent ``Waiter``, an io
 watcher started and stopped, and two greenlet switches through the hub. Here the user's greenlet waits
-once per body: the socket's io watcher stays started for the whole body and its callback, run by the
-hub as soon as the socket is readable, reads once (:meth:`BodyReader.read_ready`) and hands the bytes to
-the stream's recorder (``benchmarks/chunk_cost.py``).
+once per body: the gevent socket's own read watcher stays started for the whole body and its callback,
+run by the hub as soon as the socket is readable, reads once (:meth:`BodyReader.read_ready`) and hands
+the bytes to the stream's recorder (``benchmarks/paired_cost.py``: -10 % of Locust's CPU per chunk).
 
 What does not change: each read is stamped right after it returns, with the kernel's stamp where the
 socket has one; the body's single timer (``BodyReader``) still throws into the user's greenlet, which
-then closes the watcher before anything can close the socket. The loop runs the callback once per
-iteration while the socket stays readable (one read each time), so a socket that a server keeps full
-takes turns with every other, as the :class:`~locust_aiapi._head.Pacer` made a reading greenlet do.
-Anything a read or the recorder raises ends that stream, in the user's greenlet; nothing reaches the hub.
+then stops the watcher; a ``close()`` of the socket in another greenlet reaches the read as it reaches
+any wait on that watcher (gevent's ``cancel_wait``: :meth:`_HubRead.throw`). The loop runs the callback
+once per iteration while the socket stays readable (one read each time), so a socket that a server
+keeps full takes turns with every other, as the :class:`~locust_aiapi._head.Pacer` made a reading
+greenlet do. Anything a read or the recorder raises ends that stream, in the user's greenlet; nothing
+reaches the hub.
 
 HTTPS too: a :class:`~locust_aiapi._tls_stream.TlsStream` over a gevent socket reads its raw socket and
-decrypts in the callback (``recvmsg_ready``). A socket of another kind (gevent's ``SSLSocket`` where the
-kernel gives no stamps, a socket of another library) is read by the user's greenlet (:func:`pump`).
+decrypts in the callback (``recvmsg_ready``). What it already holds in memory (records that came with
+the head, a ``close_notify`` behind the data) no readiness announces, so it is read at once, a few
+reads per turn. An answer OpenSSL asks for (a key update, a renegotiation) that cannot be sent at once
+is not waited for in the hub: the user's greenlet sends it and reads the rest of the body itself. A
+socket of another kind (gevent's ``SSLSocket`` where the kernel gives no stamps, a socket of another
+library) is read by the user's greenlet (:func:`pump`).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 import gevent
+from gevent.exceptions import InvalidSwitchError
 from gevent.hub import Waiter
 
 from ._body_reader import BodyReader
@@ -31,21 +38,30 @@ from ._stream import StreamRecorder
 
 __all__ = ["pump"]
 
-_READ = 1  # libev's EV_READ
+# reads of what a TLS socket object already holds, in one callback, before the other sockets' turn
+HELD_READS_PER_TURN = 8
 
 
 def pump(record: RequestRecord, recorder: StreamRecorder, reader: BodyReader) -> None:
     """Feed the body to the recorder as it arrives: from the hub's callbacks where the reader can read
     its socket that way, else in this greenlet. Stops early when the recorder refuses more (a bound)."""
-    fd = reader.fileno
-    if fd is None:
+    read_event = reader.read_event
+    if read_event is None:
         _pump_here(record, recorder, reader)
         return
     stream = _HubRead(record, recorder, reader)
     data = reader.buffered()  # the bytes that came with the head
     if (data and not stream.take(data)) or reader.done:
         return
-    stream.run(fd)
+    try:
+        stream.run(read_event)
+    except _SendWaits:  # a TLS answer must wait for the socket: never in the hub, so here, and read on here
+        reader.flush_sends()
+        _pump_here(record, recorder, reader)
+
+
+class _SendWaits(Exception):
+    """What the hub read left to send would wait for the socket (TLS: a key update, a renegotiation)."""
 
 
 def _pump_here(record: RequestRecord, recorder: StreamRecorder, reader: BodyReader) -> None:
@@ -65,46 +81,66 @@ def _pump_here(record: RequestRecord, recorder: StreamRecorder, reader: BodyRead
 class _HubRead:
     """One body read by the hub's callbacks, and the greenlet that waits for its end."""
 
-    __slots__ = ("_awaiting_first", "_reader", "_record", "_recorder", "_waiter", "_watcher")
+    __slots__ = ("_awaiting_first", "_over", "_reader", "_record", "_recorder", "_waiter", "_watcher")
 
     def __init__(self, record: RequestRecord, recorder: StreamRecorder, reader: BodyReader) -> None:
         self._record = record
         self._recorder = recorder
         self._reader = reader
         self._awaiting_first = True
+        self._over = False
         self._watcher: Any = None
         self._waiter: Waiter | None = None
 
-    def run(self, fd: int) -> None:
-        """Read ``fd`` until the body is over; raises what ended it otherwise."""
+    def run(self, read_event: Any) -> None:
+        """Read until the body is over, when the socket's read watcher fires; raises what ended it
+        otherwise. TLS records that came with the head are read at once: no readiness announces them."""
         hub = gevent.get_hub()
-        watcher = self._watcher = hub.loop.io(fd, _READ)
-        self._waiter = Waiter(hub)
-        watcher.start(self._on_readable)
+        self._watcher = read_event
+        waiter = self._waiter = Waiter(hub)
+        read_event.start(self._on_readable)
+        if self._reader.holds_more:
+            hub.loop.run_callback(self._on_readable)
         try:
-            self._waiter.get()
+            if waiter.get() is not self:
+                raise InvalidSwitchError(
+                    "a streamed body's greenlet was woken by something else than its end"
+                )
         finally:
-            watcher.close()
+            self._over = True
+            read_event.stop()
 
     def _on_readable(self) -> None:
-        """In the hub: read once and hand the bytes on; at the end (or on an error) wake the waiting
-        greenlet. Once per chunk: written out."""
+        """In the hub: read and hand the bytes on (once, or while the socket object holds more, in
+        turns); at the end, or on an error, wake the waiting greenlet. Once per chunk: written out."""
+        if self._over:
+            return
         reader = self._reader
         try:
-            data = reader.read_ready()
-            if data and not self.take(data):
-                self._end(None)
-                return
+            for _ in range(HELD_READS_PER_TURN):
+                data = reader.read_ready()
+                if (data and not self.take(data)) or reader.done:
+                    self._end(None)
+                    return
+                if reader.send_waits:
+                    self._end(_SendWaits())
+                    return
+                if reader.found_nothing or not reader.holds_more:
+                    return
+            gevent.get_hub().loop.run_callback(self._on_readable)  # more held: after the others' turn
         except Exception as exc:
             self._end(exc)
-            return
-        if reader.done:
-            self._end(None)
 
-    def _end(self, exc: Exception | None) -> None:
+    def throw(self, exc: BaseException) -> None:
+        """gevent's ``cancel_wait``: the socket was closed (in another greenlet) while we read it."""
+        if not self._over:
+            self._end(exc)
+
+    def _end(self, exc: BaseException | None) -> None:
+        self._over = True
         self._watcher.stop()
         if exc is None:
-            self._waiter.switch(None)  # type: ignore[union-attr]
+            self._waiter.switch(self)  # type: ignore[union-attr]
         else:
             self._waiter.throw(exc)  # type: ignore[union-attr]
 

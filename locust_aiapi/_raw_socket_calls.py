@@ -1,10 +1,14 @@
-"""The plain socket calls of a stream over a raw socket (``TlsStream``): passed on to that socket."""
+"""The plain socket calls of a stream over a raw socket (``TlsStream``): passed on to that socket, or
+(``sendfile``) made of the stream's own ``sendall``."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
-__all__ = ["RawSocketCalls"]
+__all__ = ["WRITE_SLICE", "RawSocketCalls"]
+
+# bounds the ciphertext copy a large request body makes in the outgoing BIO
+WRITE_SLICE: Final = 256 * 1024
 
 _Stream = TypeVar("_Stream", bound="RawSocketCalls")
 
@@ -14,6 +18,21 @@ class RawSocketCalls:
 
     __slots__ = ()
     _sock: Any
+
+    def sendall(self, data: bytes | bytearray | memoryview, flags: int = 0) -> None:
+        raise NotImplementedError
+
+    def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        """A file body (geventhttpclient sends one with ``sendfile``), ``WRITE_SLICE`` at a time."""
+        file.seek(offset)
+        sent = 0
+        while count is None or sent < count:
+            piece = file.read(WRITE_SLICE if count is None else min(WRITE_SLICE, count - sent))
+            if not piece:
+                break
+            self.sendall(piece)
+            sent += len(piece)
+        return sent
 
     def fileno(self) -> int:
         return int(self._sock.fileno())

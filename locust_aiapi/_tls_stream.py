@@ -37,21 +37,19 @@ from typing import Any, Final
 import gevent
 import gevent.socket
 
-from ._raw_socket_calls import RawSocketCalls
 from ._rx_stamps import ANC_SIZE, recv_waiting_first
 from ._tls_buffers import release_idle_buffers, releasing_available
+from ._tls_writes import TlsWrites
 
 __all__ = ["TlsStream"]
 
 RAW_RECV_SIZE: Final = 65536
-# bounds the ciphertext copy a large request body makes in the outgoing BIO
-WRITE_SLICE: Final = 256 * 1024
 # as _head.YIELD_BYTES: reading this much in a row without application data lets the loop run
 YIELD_WITHOUT_DATA_BYTES: Final = 256 * 1024
 _GeventSocket = gevent.socket.socket
 
 
-class TlsStream(RawSocketCalls):
+class TlsStream(TlsWrites):
     """A client TLS connection over a raw gevent TCP socket, read with ``recvmsg``."""
 
     __slots__ = (
@@ -63,7 +61,6 @@ class TlsStream(RawSocketCalls):
         "_nonblocking",
         "_outgoing",
         "_plain",
-        "_release_due",
         "_sock",
         "_tls",
     )
@@ -80,6 +77,7 @@ class TlsStream(RawSocketCalls):
         self._plain: Any = getattr(self._tls, "_sslobj", self._tls)
         self._ancdata: list[tuple[int, int, bytes]] = []
         self._eof = False
+        self._unsent = b""  # an answer the hub could not send at once (``_send_out``)
         self._release_due = releasing_available()  # see _release_buffers
 
     # -- reading --------------------------------------------------------------------------------------
@@ -119,13 +117,18 @@ class TlsStream(RawSocketCalls):
     def _decrypt_all(self) -> bytes | None:
         """``_decrypt`` of all there is (a partial record and a raw read can hold more than one read asks:
         not one larger read, as each allocates its size: 256 KiB cost 20 µs a read, 64 KiB nothing)."""
-        data = self._decrypt(RAW_RECV_SIZE)
+        data = self._decrypt(RAW_RECV_SIZE, False)
         if data is None or len(data) < RAW_RECV_SIZE:
             return data
         parts = [data]
-        while more := self._decrypt(RAW_RECV_SIZE):  # bounded: the BIO holds at most ~80 KiB
+        while more := self._decrypt(RAW_RECV_SIZE, False):  # bounded: the BIO holds at most ~80 KiB
             parts.append(more)
         return b"".join(parts)
+
+    @property
+    def holds_more(self) -> bool:
+        """Records (or the end) already read from the raw socket: no readiness of it announces them."""
+        return bool(self._eof or self._incoming.pending or self._plain.pending())
 
     @property
     def reads_when_ready(self) -> bool:
@@ -163,8 +166,10 @@ class TlsStream(RawSocketCalls):
         gevent.idle()
         return 0
 
-    def _decrypt(self, size: int) -> bytes | None:
-        """What can be decrypted now (b"" at the end), None when the network must deliver more."""
+    def _decrypt(self, size: int, wait: bool = True) -> bytes | None:
+        """What can be decrypted now (b"" at the end), None when the network must deliver more. An answer
+        OpenSSL asks for is sent, waiting for the socket; or with ``wait`` False (in the hub) as far as it
+        goes at once, the rest kept for :meth:`flush` (``must_send``)."""
         try:
             data: bytes | None = self._plain.read(size)
         except ssl.SSLWantReadError:
@@ -174,7 +179,7 @@ class TlsStream(RawSocketCalls):
         if data and self._incoming.pending and len(data) < size:
             data = self._more(data, size)
         if self._outgoing.pending:  # a key update or a renegotiation (also behind the data) asks an answer
-            self._send_out()
+            self._send_out(wait)
         if data is None and not self._eof:
             return None
         if not data:  # close_notify, or the raw socket's end: ended for good, no further wait
@@ -232,37 +237,6 @@ class TlsStream(RawSocketCalls):
         else:
             self._incoming.write_eof()
             self._eof = True
-
-    # -- writing --------------------------------------------------------------------------------------
-
-    def sendall(self, data: bytes | bytearray | memoryview, flags: int = 0) -> None:
-        view = memoryview(data).cast("B")
-        for start in range(0, len(view), WRITE_SLICE):
-            self._tls.write(view[start : start + WRITE_SLICE])
-            self._send_out()
-        self._release_due = releasing_available()
-
-    def send(self, data: bytes | bytearray | memoryview, flags: int = 0) -> int:
-        view = memoryview(data).cast("B")[:WRITE_SLICE]
-        self.sendall(view)
-        return len(view)
-
-    def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
-        """A file body (geventhttpclient sends one with ``sendfile``), ``WRITE_SLICE`` at a time."""
-        file.seek(offset)
-        sent = 0
-        while count is None or sent < count:
-            piece = file.read(WRITE_SLICE if count is None else min(WRITE_SLICE, count - sent))
-            if not piece:
-                break
-            self.sendall(piece)
-            sent += len(piece)
-        return sent
-
-    def _send_out(self) -> None:
-        data = self._outgoing.read()
-        if data:
-            self._sock.sendall(data)
 
     # -- the handshake --------------------------------------------------------------------------------
 

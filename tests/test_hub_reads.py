@@ -4,6 +4,7 @@ timeout) ends it in that greenlet with the socket's watcher closed. Real loopbac
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import gevent
@@ -14,7 +15,7 @@ from locust_aiapi import FailureKind, Outcome, _hub_reads, _stream
 from locust_aiapi._records import StampSource
 from locust_aiapi._rx_stamps import KERNEL_STAMPS_AVAILABLE
 
-from .test_client_io import END, STREAM_HEAD, Step, chat, chunked, delta, make_client, serve
+from .test_client_io import END, STREAM_HEAD, Step, chat, chunked, delta, make_client, serve, sse
 
 __all__ = ["serve"]  # the fixture, used by name
 
@@ -61,7 +62,7 @@ def test_the_reads_are_handed_to_the_hub_only_for_plain_gevent_sockets(serve, mo
     """The same stream read in the user's greenlet (what a TLS or foreign socket gets) wakes it per chunk."""
     from locust_aiapi._body_reader import BodyReader
 
-    monkeypatch.setattr(BodyReader, "fileno", property(lambda self: None))
+    monkeypatch.setattr(BodyReader, "read_event", property(lambda self: None))
     url, _ = serve(model_speed(30, 0.01))
     client, _ = make_client()
     user = gevent.spawn(chat, client, url)
@@ -123,3 +124,56 @@ def test_a_stream_cut_or_stalled_mid_body_fails_in_its_greenlet(serve, ending: s
     expected = FailureKind.CONNECTION_ERROR if ending == "close" else FailureKind.TIMEOUT
     assert record.failure_kind is expected, record.failure_message
     assert len(record.token_chunk_times_s) == 5
+
+
+LAST = chunked(delta("", "stop") + sse("[DONE]"))
+UNTIL_CLOSE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        [(0, STREAM_HEAD + chunked(delta("a")) + LAST + END)],
+        [(0, STREAM_HEAD), (0.05, chunked(delta("a")) + LAST + b"0\r\n"), (0.1, b"X-T: 1\r\n\r\n")],
+        [(0, STREAM_HEAD), (0.05, chunked(delta("a")) + LAST + b"0\r\nX-T: 1\r\n"), (0.1, b"\r\n")],
+        [(0, UNTIL_CLOSE_HEAD), (0.05, delta("a") + delta("", "stop") + sse("[DONE]")), (0.05, b"")],
+        [(0, UNTIL_CLOSE_HEAD + delta("a") + delta("", "stop") + sse("[DONE]")), (0.0, b"")],
+    ],
+    ids=[
+        "whole-with-the-head",
+        "trailer-later",
+        "trailer-end-later",
+        "until-close",
+        "until-close-with-the-head",
+    ],
+)
+def test_every_way_a_body_ends_ends_it(serve, script: list[Step]) -> None:  # type: ignore[no-untyped-def]
+    url, _ = serve(script)
+    client, _ = make_client(timeout=1.0)
+    record = chat(client, url)
+    assert record.ok, record.failure_message
+    assert len(record.token_chunk_times_s) == 2
+
+
+def test_a_socket_closed_by_another_greenlet_mid_stream_fails_at_once(serve, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """gevent's ``close`` cancels the waits on the socket's own read watcher: the hub read is one."""
+    from locust_aiapi import _body_reader
+
+    readers: list[_body_reader.BodyReader] = []
+    real_init = _body_reader.BodyReader.__init__
+
+    def init(self: _body_reader.BodyReader, *args: Any) -> None:
+        real_init(self, *args)
+        readers.append(self)
+
+    monkeypatch.setattr(_body_reader.BodyReader, "__init__", init)
+    url, _ = serve(model_speed(50, 0.02))
+    client, _ = make_client(timeout=5.0)
+    user = gevent.spawn(chat, client, url)
+    gevent.sleep(0.2)
+    began = time.monotonic()
+    readers[0]._sock.close()
+    record = user.get(timeout=5)
+    assert record.failure_kind is FailureKind.CONNECTION_ERROR, record.failure_message
+    assert "closed in another greenlet" in (record.failure_message or "")
+    assert time.monotonic() - began < 0.5  # not the 5 s idle timeout

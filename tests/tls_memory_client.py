@@ -19,7 +19,7 @@ from typing import Any
 import gevent.socket
 import orjson
 
-from locust_aiapi import _tls_buffers, _tls_stream
+from locust_aiapi import _tls_buffers, _tls_stream, _tls_writes
 from locust_aiapi._tls import shared_context
 
 
@@ -71,7 +71,8 @@ def main() -> int:
     host, port = url.split("//")[1].rstrip("/").split(":")
     released = []
     if mode == "off":
-        setattr(_tls_stream, "releasing_available", lambda: False)  # noqa: B010 - as a test's monkeypatch
+        for module in (_tls_stream, _tls_writes):  # at the start, and after each request's send
+            setattr(module, "releasing_available", lambda: False)  # noqa: B010 - as a test's monkeypatch
     real_release = _tls_buffers.release_idle_buffers
 
     def counted(sslobj: Any) -> bool:
