@@ -226,6 +226,8 @@ class BodyReader:
             data, ancdata, _flags, _address = self._ready(RECV_SIZE, self._ancsize)  # type: ignore[misc]
         except BlockingIOError:
             self.found_nothing = True
+            if self._raw is None:  # TLS: a HelloRequest or key update alone: its answer may wait too
+                self.send_waits = self._sock.must_send
             return b""
         self.found_nothing = False
         if self._raw is None:  # TLS: an answer the hub cannot send without a wait

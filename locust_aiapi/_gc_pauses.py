@@ -7,55 +7,71 @@ the next one (a later TTFT stamp). Most tracked objects belong to the users (ses
 greenlet) and to their connections (client, pool, headers), made at their first request. So
 ``gc.freeze()`` runs when a spawn completes and again once as many requests as there are users have
 ended since; a full collection then walks only the requests in flight. One ``gc.collect()`` in the
-steady state, streaming (``benchmarks/gc_pauses.py``): 80 -> 17 ms at 1,000 users, 216 -> 67 ms at 3,000.
+steady state, streaming (``benchmarks/gc_pauses.py``): 103 -> 14 ms at 1,000 users, 205 -> 27 ms at 3,000.
 
 Frozen objects are freed as usual when their last reference goes; only reference cycles among them
-wait (a request leaves none). Stopped users leave such cycles, so when a spawn completes at fewer users
-than were frozen, the frozen objects are first given back and collected (one pause, at a change of
-load), and ``test_stop`` gives them all back. ``--ai-no-gc-freeze`` leaves the collector alone.
+wait (a request leaves none). Stopped users leave such cycles, so when a spawn completes at three
+quarters or less of the most users since the last collection, the frozen objects are given back and
+collected first: one pause at a change of load, at most once a minute (a shape that lowers the count a
+user a second would otherwise pause every stream each second). ``test_stop`` gives everything back.
+``--ai-no-gc-freeze`` leaves the collector alone. On a worker the count is its own users'.
 """
 
 from __future__ import annotations
 
 import gc
+import math
+import time
+from collections.abc import Callable
+from typing import Final
 
-__all__ = ["FREEZER", "GcFreezer"]
+__all__ = ["COLLECT_AT_FRACTION", "FREEZER", "MIN_COLLECTION_INTERVAL_S", "GcFreezer"]
+
+# a completed spawn at this share (or less) of the most users since the last collection collects first
+COLLECT_AT_FRACTION: Final = 0.75
+MIN_COLLECTION_INTERVAL_S: Final = 60.0
 
 
 class GcFreezer:
-    """Freezes at each completed spawn (collecting first when the user count went down), and again after
-    as many ended requests as users."""
+    """Freezes at each completed spawn (collecting first when the user count went well down, at most
+    once a minute), and again after as many ended requests as users."""
 
-    __slots__ = ("_frozen_users", "_requests_to_go")
+    __slots__ = ("_clock", "_collected_s", "_most_users", "_requests_to_go")
 
-    def __init__(self) -> None:
-        self._frozen_users: int | None = None
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._most_users: int | None = None  # the most users since the last collection; None: not frozen
+        self._collected_s = -math.inf
         self._requests_to_go = 0
 
     @property
     def frozen(self) -> bool:
-        return self._frozen_users is not None
+        return self._most_users is not None
 
     def spawned(self, user_count: int) -> None:
-        if self._frozen_users is not None and user_count < self._frozen_users:
-            gc.unfreeze()
-            gc.collect()
+        most = self._most_users
+        if most is not None and user_count <= most * COLLECT_AT_FRACTION:
+            now_s = self._clock()
+            if now_s - self._collected_s >= MIN_COLLECTION_INTERVAL_S:
+                gc.unfreeze()
+                gc.collect()
+                self._collected_s, most = now_s, user_count
         gc.freeze()
-        self._frozen_users = user_count
+        self._most_users = user_count if most is None else max(most, user_count)
         self._requests_to_go = user_count
 
     def request_ended(self) -> None:
         """Once per request (cheap): the second freeze, when each user has had about one request."""
         if self._requests_to_go:
             self._requests_to_go -= 1
-            if not self._requests_to_go and self._frozen_users is not None:
+            if not self._requests_to_go and self._most_users is not None:
                 gc.freeze()
 
     def stopped(self) -> None:
         self._requests_to_go = 0
-        if self._frozen_users is not None:
+        if self._most_users is not None:
             gc.unfreeze()
-            self._frozen_users = None
+            self._most_users = None
 
 
 FREEZER = GcFreezer()

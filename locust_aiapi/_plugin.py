@@ -108,7 +108,8 @@ def _set_up(environment: Any, web_ui: Any) -> None:
     if web_ui is not None and role is not Role.WORKER:
         _web_ui.install(environment, web_ui, state)
     if state.options.gc_freeze and role is not Role.MASTER:  # a master runs no users
-        spawned = guarded(lambda user_count, **_: FREEZER.spawned(user_count), "freezing the spawned users")
+        # the event's count is the whole run's on a worker: its own users' is the runner's
+        spawned = guarded(lambda **_: FREEZER.spawned(environment.runner.user_count), "freezing the users")
         environment.events.spawning_complete.add_listener(spawned)
         environment.events.request.add_listener(guarded(lambda **_: FREEZER.request_ended(), "freezing"))
     _open_jsonl(environment, state, role)

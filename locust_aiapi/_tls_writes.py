@@ -9,9 +9,13 @@ import ssl
 from typing import Any
 
 from ._raw_socket_calls import WRITE_SLICE, RawSocketCalls
+from ._rx_stamps import ANC_SIZE
 from ._tls_buffers import releasing_available
 
-__all__ = ["TlsWrites"]
+__all__ = ["HANDSHAKE_READS", "TlsWrites"]
+
+# raw reads a write waits through for a renegotiation's server flight (a flight is a few reads)
+HANDSHAKE_READS = 64
 
 
 class TlsWrites(RawSocketCalls):
@@ -27,9 +31,24 @@ class TlsWrites(RawSocketCalls):
     def sendall(self, data: bytes | bytearray | memoryview, flags: int = 0) -> None:
         view = memoryview(data).cast("B")
         for start in range(0, len(view), WRITE_SLICE):
-            self._tls.write(view[start : start + WRITE_SLICE])
+            self._write(view[start : start + WRITE_SLICE])
             self._send_out()
         self._release_due = releasing_available()
+
+    def _write(self, piece: memoryview) -> None:
+        """``SSL_write``; in a renegotiation the server asked for (TLS 1.2) its next flight comes first,
+        read here as an ``SSLSocket`` would (under the socket's timeout, a bounded number of reads)."""
+        for _ in range(HANDSHAKE_READS):
+            try:
+                self._tls.write(piece)
+                return
+            except ssl.SSLWantReadError:
+                self._send_out()
+                self._receive(ANC_SIZE)
+        raise ssl.SSLError(f"a renegotiation did not complete within {HANDSHAKE_READS} reads")
+
+    def _receive(self, ancsize: int) -> int:
+        raise NotImplementedError  # TlsStream's: one raw read into the incoming BIO
 
     def send(self, data: bytes | bytearray | memoryview, flags: int = 0) -> int:
         view = memoryview(data).cast("B")[:WRITE_SLICE]

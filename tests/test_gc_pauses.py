@@ -57,6 +57,33 @@ def test_fewer_users_give_back_and_collect_the_cycles_stopped_users_left(freezer
     assert left_by_stopped_users() is None
 
 
+def test_a_small_decrease_or_a_second_one_within_a_minute_collects_nothing() -> None:
+    """A shape that lowers the count a user a second must not pause every stream each second."""
+    now = [1000.0]
+    freezer = GcFreezer(clock=lambda: now[0])
+    gc.collect()
+    try:
+        freezer.spawned(20)
+        first = garbage_cycle()
+        freezer.spawned(18)  # above three quarters of 20
+        gc.collect()
+        assert first() is not None
+        freezer.spawned(10)  # at most three quarters: collected first
+        assert first() is None
+        second = garbage_cycle()
+        freezer.spawned(20)
+        now[0] += 30.0
+        freezer.spawned(5)  # well down again, but within a minute of the last collection
+        gc.collect()
+        assert second() is not None
+        now[0] += 31.0
+        freezer.spawned(4)
+        assert second() is None
+    finally:
+        freezer.stopped()
+        gc.unfreeze()
+
+
 def test_as_many_ended_requests_as_users_freeze_again(freezer: GcFreezer) -> None:
     freezer.spawned(3)
     connection_objects = garbage_cycle()  # made at each user's first request
@@ -102,3 +129,19 @@ def test_a_locust_run_freezes_its_users_unless_told_not_to(tmp_path: Path, freez
         assert min(frozen[-10:]) > 10_000  # the users, their connections, the modules: all frozen
     else:
         assert max(frozen) == 0
+
+
+def test_a_ramp_down_a_user_a_second_runs_no_full_collection_each_second(tmp_path: Path) -> None:
+    log = tmp_path / "gc.txt"
+    with MockProcess(["--ttft-ms", "20", "--itl-ms", "10", "--output-tokens", "20"]) as mock:
+        run = run_locust(
+            TEST_LOCUSTFILES / "gc_rampdown_chat.py",
+            tmp_path,
+            ["--headless", "--host", mock.url, "--ai-no-metrics", "--stop-timeout", "2"],
+            env={"TEST_GC_LOG": str(log)},
+            with_reports=False,
+            timeout_s=60,
+        )
+    assert run.returncode == 0, run.stderr[-2000:]
+    full_collections = [line for line in log.read_text().splitlines() if line]
+    assert len(full_collections) <= 3, full_collections  # 11 before: one at each step down

@@ -15,7 +15,6 @@ import re
 import socket
 import ssl
 import struct
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -866,50 +865,3 @@ def test_a_read_until_close_body_ends_with_a_close_notify_read_with_its_data(
     record = _chat_once(f"https://127.0.0.1:{port}", context_factory(ca_bundle=str(pki["ca.pem"])), 0, 1.0)
     took = time.monotonic() - began
     assert record.ok, (record.failure_kind, record.failure_message, len(record.token_chunk_times_s), took)
-
-
-def test_an_answer_that_must_wait_for_the_socket_is_sent_by_the_greenlet_not_the_hub(
-    pki: dict[str, Path], tls_server: Any, monkeypatch: Any
-) -> None:
-    """Our ClientHello (answering a HelloRequest) goes out through gevent's sendall. Forced here: the
-    wait gevent's sendall makes when the kernel's send buffer is full (send() -> EAGAIN)."""
-    import gevent.socket
-
-    real_sendall = gevent.socket.socket.sendall
-
-    def sendall_after_a_wait(self: Any, data: Any, flags: int = 0) -> Any:
-        self._wait(self._write_event)  # what gevent's sendall does on EAGAIN
-        return real_sendall(self, data, flags)
-
-    monkeypatch.setattr(gevent.socket.socket, "sendall", sendall_after_a_wait)
-    libssl = ctypes.CDLL(_ssl.__file__)
-    libssl.SSL_renegotiate.argtypes = [ctypes.c_void_p]
-    module = sys.modules[__name__]
-    real_context = module._server_context
-
-    def tls12(*args: Any) -> ssl.SSLContext:
-        context = real_context(*args)
-        context.maximum_version = ssl.TLSVersion.TLSv1_2
-        return context
-
-    monkeypatch.setattr(module, "_server_context", tls12)
-
-    def renegotiate_mid_body(tls: Any) -> None:
-        tls.recv(65536)
-        tls.sendall(SSE_HEAD + _sse_chunk(0))
-        gevent.sleep(0.05)
-        pointer = ctypes.c_void_p.from_address(id(tls._sslobj) + _tls_buffers._pointer_offset).value
-        libssl.SSL_renegotiate(pointer)
-        tls.do_handshake()  # the HelloRequest
-        tls.settimeout(0.3)
-        with contextlib.suppress(OSError):
-            tls.recv(1)  # the new handshake
-        tls.settimeout(5)
-        tls.sendall(_sse_chunk(1) + b"e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n")
-        with contextlib.suppress(OSError):
-            tls.recv(1)
-
-    port = tls_server(renegotiate_mid_body)
-    record = _chat_once(f"https://127.0.0.1:{port}", context_factory(ca_bundle=str(pki["ca.pem"])), 0, 2.0)
-    assert record.ok, (record.failure_kind, record.failure_message, len(record.token_chunk_times_s))
-    assert len(record.token_chunk_times_s) == 2

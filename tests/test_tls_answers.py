@@ -1,0 +1,238 @@
+"""Answers OpenSSL must send while a body is read (a TLS 1.2 renegotiation the server asks for, a TLS 1.3
+key update): sent from the hub when they go out at once, else by the user's greenlet, which then reads
+the rest of the body; and a renegotiation behind a body's end does not break the next request. Real
+loopback TLS servers (``SSL_renegotiate`` / ``SSL_key_update`` through ctypes on the server side)."""
+
+from __future__ import annotations
+
+import _ssl
+import contextlib
+import ctypes
+import socket
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+import pytest
+
+from locust_aiapi import _body_reader, _tls_buffers, _tls_writes
+from locust_aiapi._tls import context_factory
+
+from . import test_tls_stamps
+from .test_tls import _chat_once
+from .test_tls_stamps import SSE_HEAD, _sse_chunk, pki, tls_server
+
+__all__ = ["pki", "tls_server"]  # the fixtures, used by name
+
+LIB = ctypes.CDLL(_ssl.__file__)
+LIB.SSL_renegotiate.argtypes = [ctypes.c_void_p]
+LIB.SSL_renegotiate_pending.argtypes = [ctypes.c_void_p]
+END = b"e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n"
+
+
+def _ssl_ptr(tls: Any) -> int:
+    return ctypes.c_void_p.from_address(id(tls._sslobj) + _tls_buffers._pointer_offset).value
+
+
+def _hello_request_then_wait(tls: Any, deadline_s: float = 3.0) -> bool:
+    """Renegotiate (HelloRequest) and wait for the client's handshake before sending more (as a server
+    that renegotiates for a client certificate does). True once the new handshake completed."""
+    ptr = _ssl_ptr(tls)
+    LIB.SSL_renegotiate(ptr)
+    tls.do_handshake()  # writes the HelloRequest
+    tls.settimeout(0.05)
+    end = time.monotonic() + deadline_s
+    while LIB.SSL_renegotiate_pending(ptr) and time.monotonic() < end:
+        try:
+            if tls.recv(1) == b"":
+                return False  # the client hung up
+        except OSError:
+            pass
+    tls.settimeout(5)
+    return not LIB.SSL_renegotiate_pending(ptr)
+
+
+@pytest.fixture
+def tls12(monkeypatch: Any) -> None:
+    real = test_tls_stamps._server_context
+
+    def make(*args: Any) -> ssl.SSLContext:
+        context = real(*args)
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+        return context
+
+    monkeypatch.setattr(test_tls_stamps, "_server_context", make)
+
+
+@pytest.fixture
+def kernel_full_once(monkeypatch: Any) -> dict[str, int]:
+    return _kernel_full_once(monkeypatch)
+
+
+def _kernel_full_once(monkeypatch: Any) -> dict[str, int]:
+    """The hub's first non-blocking send finds the kernel's send buffer full (send() -> EAGAIN): what
+    _send_out(wait=False) does then, without the real send. Later sends are real."""
+    real = _tls_writes.TlsWrites._send_out
+    seen = {"eagain": 0, "flush_sends": 0}
+
+    def send_out(self: Any, wait: bool = True) -> None:
+        if not wait and not seen["eagain"]:
+            seen["eagain"] += 1
+            self._unsent = self._unsent + self._outgoing.read()  # the BlockingIOError branch
+            return
+        real(self, wait)
+
+    real_flush = _body_reader.BodyReader.flush_sends
+
+    def flush(self: Any) -> None:
+        seen["flush_sends"] += 1
+        real_flush(self)
+
+    monkeypatch.setattr(_tls_writes.TlsWrites, "_send_out", send_out)
+    monkeypatch.setattr(_body_reader.BodyReader, "flush_sends", flush)
+    return seen
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["send-goes-out", "kernel-full"])
+def test_an_answer_to_a_hello_request_that_came_alone_is_sent_even_when_it_must_wait(
+    pki, tls_server, tls12, monkeypatch, full
+):
+    """The HelloRequest comes in a raw read of its own (no data: ``recvmsg_ready`` raises BlockingIOError);
+    the server sends nothing more until our ClientHello: were it left unsent, both would wait."""
+    kernel_full_once = _kernel_full_once(monkeypatch) if full else {"eagain": 1}
+    done = {}
+
+    def server(tls: Any) -> None:
+        tls.recv(65536)
+        tls.sendall(SSE_HEAD + _sse_chunk(0))
+        gevent.sleep(0.05)
+        done["renegotiated"] = _hello_request_then_wait(tls)
+        tls.sendall(_sse_chunk(1) + END)
+        with contextlib.suppress(OSError):
+            tls.recv(1)
+
+    port = tls_server(server)
+    began = time.monotonic()
+    record = _chat_once(f"https://127.0.0.1:{port}", context_factory(ca_bundle=str(pki["ca.pem"])), 0, 1.0)
+    took = time.monotonic() - began
+    assert kernel_full_once["eagain"] == 1
+    assert record.ok, (record.failure_kind, record.failure_message, took, done)
+
+
+def test_an_answer_that_must_wait_behind_data_is_handed_to_the_greenlet(
+    pki, tls_server, tls12, kernel_full_once
+):
+    """Data and the HelloRequest in one raw read (corked): the greenlet sends the answer, reads the rest."""
+    done = {}
+
+    def server(tls: Any) -> None:
+        tls.recv(65536)
+        tls.sendall(SSE_HEAD + _sse_chunk(0))
+        gevent.sleep(0.05)
+        tls.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+        tls.sendall(_sse_chunk(1))
+        ptr = _ssl_ptr(tls)
+        LIB.SSL_renegotiate(ptr)
+        tls.do_handshake()
+        tls.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+        tls.settimeout(0.05)
+        end = time.monotonic() + 3
+        while LIB.SSL_renegotiate_pending(ptr) and time.monotonic() < end:
+            try:
+                if tls.recv(1) == b"":
+                    return
+            except OSError:
+                pass
+        done["renegotiated"] = not LIB.SSL_renegotiate_pending(ptr)
+        tls.settimeout(5)
+        for i in range(2, 6):
+            gevent.sleep(0.02)
+            tls.sendall(_sse_chunk(i))
+        tls.sendall(END)
+        with contextlib.suppress(OSError):
+            tls.recv(1)
+
+    port = tls_server(server)
+    began = time.monotonic()
+    record = _chat_once(f"https://127.0.0.1:{port}", context_factory(ca_bundle=str(pki["ca.pem"])), 0, 1.0)
+    took = time.monotonic() - began
+    assert kernel_full_once["flush_sends"] == 1
+    assert record.ok, (record.failure_kind, record.failure_message, took, done)
+    assert len(record.token_chunk_times_s) == 6
+
+
+def _chat_twice(url: str, factory: Any, timeout_s: float = 1.0) -> list[Any]:
+    from geventhttpclient.client import HTTPClientPool
+
+    from locust_aiapi._client import AIClient, ChatRequest
+    from locust_aiapi._retry import RetryPolicy
+    from locust_aiapi.dialects import OPENAI
+
+    records: list[Any] = []
+    pool = HTTPClientPool(
+        ssl_context_factory=factory, insecure=False, network_timeout=timeout_s, connection_timeout=timeout_s
+    )
+    client = AIClient(
+        pool=pool,
+        headers={"Authorization": "Bearer x"},
+        dialect=OPENAI,
+        retry=RetryPolicy(0, 0.01, 0.01),
+        report=records.append,
+    )
+    request = ChatRequest(
+        "chat", url + "/v1/chat/completions", "m", [{"role": "user", "content": "hi"}], True
+    )
+    client.chat(request)
+    client.chat(request)
+    pool.close()
+    return records
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["send-goes-out", "kernel-full"])
+@pytest.mark.parametrize("kind", ["renegotiation", "key-update"])
+def test_an_answer_behind_the_end_of_a_body_then_the_next_request(
+    pki: dict[str, Path], tls_server: Any, monkeypatch: Any, full: bool, kind: str
+) -> None:
+    """The body's end and the server's HelloRequest / KeyUpdate in one raw read; the next request goes
+    on the same connection (keep-alive)."""
+    if kind == "renegotiation":
+        real = test_tls_stamps._server_context
+
+        def make(*args: Any) -> ssl.SSLContext:
+            context = real(*args)
+            context.maximum_version = ssl.TLSVersion.TLSv1_2
+            return context
+
+        monkeypatch.setattr(test_tls_stamps, "_server_context", make)
+    if full:
+        _kernel_full_once(monkeypatch)
+    LIB.SSL_key_update.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    served = []
+
+    def server(tls: Any) -> None:
+        for n in range(2):
+            request = tls.recv(65536)
+            served.append(len(request))
+            tls.sendall(SSE_HEAD + _sse_chunk(0))
+            gevent.sleep(0.05)
+            tls.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+            if n == 0:
+                ptr = _ssl_ptr(tls)
+                if kind == "renegotiation":
+                    tls.sendall(_sse_chunk(1) + END)
+                    LIB.SSL_renegotiate(ptr)
+                    tls.do_handshake()  # HelloRequest behind the end
+                else:
+                    LIB.SSL_key_update(ptr, 1)  # SSL_KEY_UPDATE_REQUESTED: sent with the next write
+                    tls.sendall(_sse_chunk(1) + END)
+            else:
+                tls.sendall(_sse_chunk(1) + END)
+            tls.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+        with contextlib.suppress(OSError):
+            tls.recv(1)
+
+    port = tls_server(server)
+    records = _chat_twice(f"https://127.0.0.1:{port}", context_factory(ca_bundle=str(pki["ca.pem"])))
+    assert all(r.ok for r in records), [(r.failure_kind, r.failure_message) for r in records]
