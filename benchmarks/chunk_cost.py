@@ -6,8 +6,9 @@ HTTP chunk. All figures come from ONE process, without network noise:
 * ``e2e``: a loopback TCP connection; this process writes one chunked-encoded event, then reads it
   through the real :class:`~locust_aiapi._transport.BodyReader` (recvmsg + kernel stamp, Pacer,
   geventhttpclient's chunked decoding) and feeds it to the real
-  :class:`~locust_aiapi._stream.StreamRecorder` + SSE decoder + dialect parser: the body of ``_pump``.
-  One read per chunk, as at model speed. The figure includes the ``send`` of the writer.
+  :class:`~locust_aiapi._stream.StreamRecorder` + SSE decoder + dialect parser: the body of
+  ``_hub_reads._pump_here``, the in-greenlet read (sockets the hub cannot read for us). One read per
+  chunk, as at model speed. The figure includes the ``send`` of the writer.
 * ``floor``: the same ``send`` + one plain ``recv`` per chunk, nothing else: what no parsing costs.
   ``ours`` is ``e2e`` minus it. ``writer``: the sends alone (drained by one large read per 64), so
   ``reader`` (``e2e`` minus it) is what the load generator pays per chunk.
@@ -39,7 +40,10 @@ first (no failed EAGAIN read per chunk at model speed). This loop writes each ch
 reading it, so the data is always there and that wait costs an event-loop round trip a real stream
 never pays: e2e reads ~20 µs here now (1 Dec 2026), while in real streaming runs at 1,000 users the
 wait-first reads took 10 % off Locust's CPU per chunk (README, "Kernel receive stamps"). For the
-load generator's real cost per chunk use stream_fidelity.py (Locust CPU / chunks/s).
+load generator's real cost per chunk use stream_fidelity.py (Locust CPU / chunks/s), and to compare
+two versions of the code paired_cost.py (both at once on one core). Streamed bodies over a gevent
+socket (plain TCP, and TLS with kernel stamps) are now read by the hub's own callbacks
+(``_hub_reads``): no greenlet wakes per chunk, which this loop does not measure.
 """
 
 from __future__ import annotations

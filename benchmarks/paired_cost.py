@@ -1,0 +1,94 @@
+"""Locust's CPU per streamed chunk, this tree against another, measured at the same time on the same core.
+
+On a shared machine the CPU time of one run moves by 10-20 % from run to run (the host, not the code),
+which hides any change smaller than that. Here two Locust processes, one per tree, run at once, both
+pinned to core 0, each streaming from its own mock (both on core 1) with the same users and timing, so
+both see the same machine; their ratio is the figure. CPU per chunk is the Locust process's CPU over
+the test (``time.process_time`` at test start and stop) divided by the token chunks it received.
+
+    mkdir /tmp/before && git archive a042110 | tar -x -C /tmp/before
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/paired_cost.py --before /tmp/before [--users 500]
+        [--tls] [--repeat 2] [--run-time 20]
+
+Each tree is run with ``python -m locust`` from its own directory (the working directory comes first on
+``sys.path``), with this tree's ``benchmarks/locustfile_stream.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from locust_aiapi.mock import MockProcess
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from stream_fidelity import Tls  # noqa: E402
+
+MOCK_ARGS = ["--ttft-ms", "200", "--ttft-jitter-ms", "50", "--itl-ms", "50", "--itl-jitter-ms", "10",
+             "--output-tokens", "40"]  # fmt: skip
+
+
+def one_run(tree: Path, users: int, run_time_s: int, tls: Tls | None, out: Path) -> tuple[int, float]:
+    """(chunks, CPU seconds) of one Locust process of ``tree``."""
+    with MockProcess([*MOCK_ARGS, *(tls.mock_args() if tls else [])], cpu=1) as mock:
+        command = [
+            "taskset", "-c", "0", sys.executable, "-m", "locust", "-f", str(HERE / "locustfile_stream.py"),
+            "--headless", "--host", mock.url, "-u", str(users), "-r", str(users), "-t", f"{run_time_s}s",
+            "--stop-timeout", "30", "--only-summary", "--ai-no-summary", "--ai-no-metrics",
+        ]  # fmt: skip
+        env = {**os.environ, "BENCH_ARRIVALS": str(out), "BENCH_WAIT_MAX_S": "1", "PYTHONPATH": str(tree)}
+        env.update(tls.locust_env() if tls else {})
+        subprocess.run(command, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    chunks = sum(json.loads(line)["chunks"] for line in out.read_text().splitlines() if line)
+    return chunks, float(out.with_suffix(".cpu").read_text())
+
+
+def paired(before: Path, users: int, run_time_s: int, tls: Tls | None, workdir: Path) -> tuple[float, float]:
+    """µs per chunk of ``before`` and of this tree, run at the same time."""
+    results: dict[str, tuple[int, float]] = {}
+
+    def run(label: str, tree: Path) -> None:
+        results[label] = one_run(tree, users, run_time_s, tls, workdir / f"{label}.jsonl")
+
+    threads = [threading.Thread(target=run, args=(label, tree)) for label, tree in
+               (("before", before), ("after", HERE.parent))]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    (chunks_a, cpu_a), (chunks_b, cpu_b) = results["before"], results["after"]
+    return cpu_a * 1e6 / chunks_a, cpu_b * 1e6 / chunks_b
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--before", type=Path, required=True, help="the other tree (a checkout or archive)")
+    parser.add_argument("--users", type=int, default=500, help="streaming users per process (default 500)")
+    parser.add_argument("--run-time", type=int, default=20, help="seconds (default 20)")
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--tls", action="store_true", help="over verified HTTPS")
+    args = parser.parse_args()
+    if not (args.before / "locust_aiapi").is_dir():
+        parser.error(f"--before {args.before}: no locust_aiapi package there")
+    print(f"{'scheme':>6} {'users':>6} {'before µs/chunk':>16} {'after µs/chunk':>15} {'after/before':>13}")
+    with tempfile.TemporaryDirectory(prefix="bench-paired-") as tmp:
+        tls = Tls.make(Path(tmp)) if args.tls else None
+        for _ in range(args.repeat):
+            before_us, after_us = paired(args.before.resolve(), args.users, args.run_time, tls, Path(tmp))
+            print(f"{'https' if tls else 'http':>6} {args.users:>6} {before_us:>16.1f} {after_us:>15.1f} "
+                  f"{after_us / before_us:>13.3f}", flush=True)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
