@@ -36,12 +36,17 @@ def _ssl_ptr(tls: Any) -> int:
     return ctypes.c_void_p.from_address(id(tls._sslobj) + _tls_buffers._pointer_offset).value
 
 
-def _hello_request_then_wait(tls: Any, deadline_s: float = 3.0) -> bool:
-    """Renegotiate (HelloRequest) and wait for the client's handshake before sending more (as a server
-    that renegotiates for a client certificate does). True once the new handshake completed."""
+def _hello_request(tls: Any) -> int:
+    """Ask for a renegotiation: the HelloRequest is written. Returns the server's ``SSL *``."""
     ptr = _ssl_ptr(tls)
     LIB.SSL_renegotiate(ptr)
-    tls.do_handshake()  # writes the HelloRequest
+    tls.do_handshake()
+    return ptr
+
+
+def _wait_for_the_new_handshake(tls: Any, ptr: int, deadline_s: float = 3.0) -> bool:
+    """Send nothing more until the client's handshake completed (as a server that renegotiates for a
+    client certificate does). True once it did."""
     tls.settimeout(0.05)
     end = time.monotonic() + deadline_s
     while LIB.SSL_renegotiate_pending(ptr) and time.monotonic() < end:
@@ -54,8 +59,20 @@ def _hello_request_then_wait(tls: Any, deadline_s: float = 3.0) -> bool:
     return not LIB.SSL_renegotiate_pending(ptr)
 
 
+def _chat_timed(port: int, pki: dict[str, Path]) -> tuple[Any, float]:
+    """One streamed chat (no retry, 1 s timeout) and how long it took."""
+    began = time.monotonic()
+    record = _chat_once(f"https://127.0.0.1:{port}", context_factory(ca_bundle=str(pki["ca.pem"])), 0, 1.0)
+    return record, time.monotonic() - began
+
+
 @pytest.fixture
 def tls12(monkeypatch: Any) -> None:
+    _servers_speak_tls12(monkeypatch)
+
+
+def _servers_speak_tls12(monkeypatch: Any) -> None:
+    """The test servers at most TLS 1.2: renegotiation exists there."""
     real = test_tls_stamps._server_context
 
     def make(*args: Any) -> ssl.SSLContext:
@@ -97,8 +114,8 @@ def _kernel_full_once(monkeypatch: Any) -> dict[str, int]:
 
 @pytest.mark.parametrize("full", [False, True], ids=["send-goes-out", "kernel-full"])
 def test_an_answer_to_a_hello_request_that_came_alone_is_sent_even_when_it_must_wait(
-    pki, tls_server, tls12, monkeypatch, full
-):
+    pki: dict[str, Path], tls_server: Any, tls12: None, monkeypatch: Any, full: bool
+) -> None:
     """The HelloRequest comes in a raw read of its own (no data: ``recvmsg_ready`` raises BlockingIOError);
     the server sends nothing more until our ClientHello: were it left unsent, both would wait."""
     kernel_full_once = _kernel_full_once(monkeypatch) if full else {"eagain": 1}
@@ -108,22 +125,19 @@ def test_an_answer_to_a_hello_request_that_came_alone_is_sent_even_when_it_must_
         tls.recv(65536)
         tls.sendall(SSE_HEAD + _sse_chunk(0))
         gevent.sleep(0.05)
-        done["renegotiated"] = _hello_request_then_wait(tls)
+        done["renegotiated"] = _wait_for_the_new_handshake(tls, _hello_request(tls))
         tls.sendall(_sse_chunk(1) + END)
         with contextlib.suppress(OSError):
             tls.recv(1)
 
-    port = tls_server(server)
-    began = time.monotonic()
-    record = _chat_once(f"https://127.0.0.1:{port}", context_factory(ca_bundle=str(pki["ca.pem"])), 0, 1.0)
-    took = time.monotonic() - began
+    record, took = _chat_timed(tls_server(server), pki)
     assert kernel_full_once["eagain"] == 1
     assert record.ok, (record.failure_kind, record.failure_message, took, done)
 
 
 def test_an_answer_that_must_wait_behind_data_is_handed_to_the_greenlet(
-    pki, tls_server, tls12, kernel_full_once
-):
+    pki: dict[str, Path], tls_server: Any, tls12: None, kernel_full_once: dict[str, int]
+) -> None:
     """Data and the HelloRequest in one raw read (corked): the greenlet sends the answer, reads the rest."""
     done = {}
 
@@ -133,20 +147,9 @@ def test_an_answer_that_must_wait_behind_data_is_handed_to_the_greenlet(
         gevent.sleep(0.05)
         tls.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
         tls.sendall(_sse_chunk(1))
-        ptr = _ssl_ptr(tls)
-        LIB.SSL_renegotiate(ptr)
-        tls.do_handshake()
+        ptr = _hello_request(tls)
         tls.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
-        tls.settimeout(0.05)
-        end = time.monotonic() + 3
-        while LIB.SSL_renegotiate_pending(ptr) and time.monotonic() < end:
-            try:
-                if tls.recv(1) == b"":
-                    return
-            except OSError:
-                pass
-        done["renegotiated"] = not LIB.SSL_renegotiate_pending(ptr)
-        tls.settimeout(5)
+        done["renegotiated"] = _wait_for_the_new_handshake(tls, ptr)
         for i in range(2, 6):
             gevent.sleep(0.02)
             tls.sendall(_sse_chunk(i))
@@ -154,10 +157,7 @@ def test_an_answer_that_must_wait_behind_data_is_handed_to_the_greenlet(
         with contextlib.suppress(OSError):
             tls.recv(1)
 
-    port = tls_server(server)
-    began = time.monotonic()
-    record = _chat_once(f"https://127.0.0.1:{port}", context_factory(ca_bundle=str(pki["ca.pem"])), 0, 1.0)
-    took = time.monotonic() - began
+    record, took = _chat_timed(tls_server(server), pki)
     assert kernel_full_once["flush_sends"] == 1
     assert record.ok, (record.failure_kind, record.failure_message, took, done)
     assert len(record.token_chunk_times_s) == 6
@@ -198,14 +198,7 @@ def test_an_answer_behind_the_end_of_a_body_then_the_next_request(
     """The body's end and the server's HelloRequest / KeyUpdate in one raw read; the next request goes
     on the same connection (keep-alive)."""
     if kind == "renegotiation":
-        real = test_tls_stamps._server_context
-
-        def make(*args: Any) -> ssl.SSLContext:
-            context = real(*args)
-            context.maximum_version = ssl.TLSVersion.TLSv1_2
-            return context
-
-        monkeypatch.setattr(test_tls_stamps, "_server_context", make)
+        _servers_speak_tls12(monkeypatch)
     if full:
         _kernel_full_once(monkeypatch)
     LIB.SSL_key_update.argtypes = [ctypes.c_void_p, ctypes.c_int]
@@ -218,15 +211,12 @@ def test_an_answer_behind_the_end_of_a_body_then_the_next_request(
             tls.sendall(SSE_HEAD + _sse_chunk(0))
             gevent.sleep(0.05)
             tls.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
-            if n == 0:
-                ptr = _ssl_ptr(tls)
-                if kind == "renegotiation":
-                    tls.sendall(_sse_chunk(1) + END)
-                    LIB.SSL_renegotiate(ptr)
-                    tls.do_handshake()  # HelloRequest behind the end
-                else:
-                    LIB.SSL_key_update(ptr, 1)  # SSL_KEY_UPDATE_REQUESTED: sent with the next write
-                    tls.sendall(_sse_chunk(1) + END)
+            if n == 0 and kind == "renegotiation":
+                tls.sendall(_sse_chunk(1) + END)
+                _hello_request(tls)  # behind the end
+            elif n == 0:
+                LIB.SSL_key_update(_ssl_ptr(tls), 1)  # SSL_KEY_UPDATE_REQUESTED: sent with the next write
+                tls.sendall(_sse_chunk(1) + END)
             else:
                 tls.sendall(_sse_chunk(1) + END)
             tls.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
