@@ -92,6 +92,7 @@ class BodyReader:
         "done",
         "found_nothing",
         "lag_s",
+        "over_tls",
         "send_waits",
     )
 
@@ -111,6 +112,8 @@ class BodyReader:
             self._raw.recvmsg if self._raw is not None
             else sock.recvmsg_ready if getattr(sock, "reads_when_ready", False) else None
         )  # fmt: skip
+        # read_ready reads a TlsStream (what it holds, what it must send count then)
+        self.over_tls = self._ready is not None and self._raw is None
         self._drained = False  # the last raw read took all there was: wait before the next one
         self._last_s = perf_counter()
         self._clock: RxClock | None = getattr(response, "rx_clock", None)
@@ -185,9 +188,7 @@ class BodyReader:
         raw = self._raw
         if raw is None:
             return self._recv_wrapped()
-        data, ancdata, waited = recv_waiting_first(
-            self._sock, raw, RECV_SIZE, ANC_SIZE if self._clock is not None else 0, self._drained
-        )
+        data, ancdata, waited = recv_waiting_first(self._sock, raw, RECV_SIZE, self._ancsize, self._drained)
         self._drained = len(data) < RECV_SIZE
         self._pacer.after_read(len(data), waited, self._arrived(ancdata))
         return data
@@ -209,7 +210,7 @@ class BodyReader:
     def holds_more(self) -> bool:
         """The socket object holds what no readiness will announce: TLS records that came with an
         earlier raw read (the head's), a close_notify behind the data."""
-        return self._raw is None and bool(self._sock.holds_more)
+        return self.over_tls and bool(self._sock.holds_more)
 
     def buffered(self) -> bytes:
         """The body bytes already decoded (those that came with the head), without a read."""
@@ -219,19 +220,19 @@ class BodyReader:
         return bytes(chunk)
 
     def read_ready(self) -> bytes:
-        """One non-blocking read of the socket (:attr:`fileno`) once it is readable, for
+        """One non-blocking read of the socket (:attr:`read_event`) once it is readable, for
         :mod:`~locust_aiapi._hub_reads`: the body bytes it completed (b"": none yet, or a wake-up that
-        found nothing); :attr:`done` is set once the body is over. Once per chunk: written out."""
+        found nothing); :attr:`done` is set once the body is over. Once per chunk: written out (the join
+        is :meth:`buffered`'s)."""
         try:
             data, ancdata, _flags, _address = self._ready(RECV_SIZE, self._ancsize)  # type: ignore[misc]
         except BlockingIOError:
-            self.found_nothing = True
-            if self._raw is None:  # TLS: a HelloRequest or key update alone: its answer may wait too
-                self.send_waits = self._sock.must_send
-            return b""
-        self.found_nothing = False
-        if self._raw is None:  # TLS: an answer the hub cannot send without a wait
+            data = None
+        if self.over_tls:  # an answer (key update, renegotiation) the hub cannot send without a wait
             self.send_waits = self._sock.must_send
+        self.found_nothing = data is None
+        if data is None:
+            return b""
         self._arrived(ancdata)
         response = self._response
         if data:

@@ -125,7 +125,7 @@ class _HubRead:
                 if reader.send_waits:
                     self._end(_SendWaits())
                     return
-                if reader.found_nothing or not reader.holds_more:
+                if reader.found_nothing or not (reader.over_tls and reader.holds_more):
                     return
             gevent.get_hub().loop.run_callback(self._on_readable)  # more held: after the others' turn
         except Exception as exc:

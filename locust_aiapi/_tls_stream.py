@@ -148,10 +148,9 @@ class TlsStream(TlsWrites):
         return self._tls.pending()
 
     def _read(self, size: int, ancsize: int) -> bytes:
-        incoming, tls = self._incoming, self._tls
         without_data = 0
         while True:
-            if incoming.pending or tls.pending() or self._eof:
+            if self.holds_more:
                 data = self._decrypt(size)
                 if data is not None:
                     return data
