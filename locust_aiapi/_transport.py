@@ -11,18 +11,23 @@ server keeps the socket full (:class:`~locust_aiapi._head.Pacer`).
 from __future__ import annotations
 
 import errno
+import functools
 import zlib
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
+import gevent.socket
 from geventhttpclient.client import HTTPClientPool
-from geventhttpclient.url import URL
 
 from ._body_reader import BodyReader, Response
 from ._head import BoundedResponse, tune_connection_pool
 from ._io_errors import classify_exception
 from ._limits import Deadlines, ResponseTooLarge
+from ._request_heads import request_head, target
 from ._rx_stamps import enable_rx_stamps
+
+_GeventSocket = gevent.socket.socket
 
 __all__ = [
     "BodyReader",
@@ -35,6 +40,8 @@ __all__ = [
     "send_request",
 ]
 
+
+@functools.lru_cache(maxsize=512)  # once per host and path, not per request
 def join_url(host: str, path: str) -> str:
     """``host`` + ``path``, accepting a host given with or without a trailing ``/v1``.
 
@@ -66,22 +73,36 @@ def send_request(
     request is written here and the headers are read by :class:`~locust_aiapi._head.BoundedResponse`. Like
     geventhttpclient, a POST is never re-sent on another connection.
     """
-    parsed = URL(url)
+    parsed, uri = target(url)
     client = pool.get_client(parsed)
     connections = client._connection_pool
     tune_connection_pool(connections)
-    uri = getattr(parsed, "quoted_uri", parsed.request_uri)
-    head = client._build_request(method, uri, body=body, headers=dict(headers), chunked=False)
+    head = request_head(client, method, uri, headers, body)
     sock = connections.get_socket()
     enable_rx_stamps(sock)  # before the answer can arrive: a segment queued unstamped stays unstamped
     try:
-        sock.sendall(head.encode("latin-1") + body)
+        _send_all(sock, head + body)
     except OSError as exc:
         if exc.errno not in (errno.ECONNRESET, errno.EPIPE):
             connections.release_socket(sock)
             raise
         # the server may have answered (e.g. 413) before closing: read that answer
     return BoundedResponse(sock, connections, deadlines, method=method, headers_type=client.headers_type)
+
+
+def _send_all(sock: Any, data: bytes) -> None:
+    """``sock.sendall(data)``; over a gevent socket, first the non-blocking send it would make after
+    four Python calls and a ``getsockopt``: a request nearly always fits the kernel's buffer."""
+    if type(sock) is _GeventSocket:
+        try:
+            sent = sock._sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        if sent == len(data):
+            return
+        sock.sendall(memoryview(data)[sent:])
+        return
+    sock.sendall(data)
 
 
 def read_body(response: Response, deadlines: Deadlines, max_bytes: int) -> tuple[bytes, bool]:
