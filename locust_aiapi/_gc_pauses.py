@@ -14,7 +14,13 @@ wait (a request leaves none). Stopped users leave such cycles, so when a spawn c
 quarters or less of the most users since the last collection, the frozen objects are given back and
 collected first: one pause at a change of load, at most once a minute (a shape that lowers the count a
 user a second would otherwise pause every stream each second). ``test_stop`` gives everything back.
-``--ai-no-gc-freeze`` leaves the collector alone. On a worker the count is its own users'.
+
+While frozen, a young collection waits for ``YOUNG_THRESHOLD`` new objects instead of CPython's 700:
+what a request allocates is nearly all freed by its reference count before a collection sees it, so
+ten times fewer collections walk about the same live objects each (Locust CPU per streamed chunk -1.5
+to -2.5 %, paired ``benchmarks/paired_cost.py`` runs; client lag p99 no higher). ``test_stop``
+restores the thresholds. ``--ai-no-gc-freeze`` leaves the collector alone. On a worker the count is
+its own users'.
 """
 
 from __future__ import annotations
@@ -25,24 +31,27 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-__all__ = ["COLLECT_AT_FRACTION", "FREEZER", "MIN_COLLECTION_INTERVAL_S", "GcFreezer"]
+__all__ = ["COLLECT_AT_FRACTION", "FREEZER", "MIN_COLLECTION_INTERVAL_S", "YOUNG_THRESHOLD", "GcFreezer"]
 
 # a completed spawn at this share (or less) of the most users since the last collection collects first
 COLLECT_AT_FRACTION: Final = 0.75
 MIN_COLLECTION_INTERVAL_S: Final = 60.0
+# new objects between young collections while frozen (CPython's default is 700)
+YOUNG_THRESHOLD: Final = 10_000
 
 
 class GcFreezer:
     """Freezes at each completed spawn (collecting first when the user count went well down, at most
     once a minute), and again after as many ended requests as users."""
 
-    __slots__ = ("_clock", "_collected_s", "_most_users", "_requests_to_go")
+    __slots__ = ("_clock", "_collected_s", "_most_users", "_requests_to_go", "_thresholds")
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._most_users: int | None = None  # the most users since the last collection; None: not frozen
         self._collected_s = -math.inf
         self._requests_to_go = 0
+        self._thresholds: tuple[int, ...] | None = None  # CPython's, while ours are set
 
     @property
     def frozen(self) -> bool:
@@ -57,6 +66,9 @@ class GcFreezer:
                 gc.collect()
                 self._collected_s, most = now_s, user_count
         gc.freeze()
+        if self._thresholds is None:
+            self._thresholds = gc.get_threshold()
+            gc.set_threshold(max(YOUNG_THRESHOLD, self._thresholds[0]), *self._thresholds[1:])
         self._most_users = user_count if most is None else max(most, user_count)
         self._requests_to_go = user_count
 
@@ -72,6 +84,9 @@ class GcFreezer:
         if self._most_users is not None:
             gc.unfreeze()
             self._most_users = None
+        if self._thresholds is not None:
+            gc.set_threshold(*self._thresholds)
+            self._thresholds = None
 
 
 FREEZER = GcFreezer()

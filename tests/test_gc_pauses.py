@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from locust_aiapi._gc_pauses import GcFreezer
+from locust_aiapi._gc_pauses import YOUNG_THRESHOLD, GcFreezer
 from locust_aiapi.mock import MockProcess
 
 from ._support import TEST_LOCUSTFILES, headless, run_locust
@@ -101,6 +101,24 @@ def test_as_many_ended_requests_as_users_freeze_again(freezer: GcFreezer) -> Non
     assert later() is None
 
 
+def test_young_collections_wait_for_more_objects_while_frozen(freezer: GcFreezer) -> None:
+    cpython = gc.get_threshold()
+    assert cpython[0] < YOUNG_THRESHOLD
+    freezer.spawned(10)
+    assert gc.get_threshold() == (YOUNG_THRESHOLD, *cpython[1:])
+    freezer.spawned(20)
+    freezer.stopped()
+    assert gc.get_threshold() == cpython
+    gc.set_threshold(50_000, *cpython[1:])  # a user's own, higher: kept
+    try:
+        freezer.spawned(10)
+        assert gc.get_threshold()[0] == 50_000
+        freezer.stopped()
+        assert gc.get_threshold()[0] == 50_000
+    finally:
+        gc.set_threshold(*cpython)
+
+
 def test_the_stop_gives_everything_back(freezer: GcFreezer) -> None:
     cycle = garbage_cycle()
     freezer.spawned(10)
@@ -123,12 +141,15 @@ def test_a_locust_run_freezes_its_users_unless_told_not_to(tmp_path: Path, freez
             with_reports=False,
         )
     assert run.returncode == 0, run.stderr[-2000:]
-    frozen = [int(line) for line in probe.read_text().split()]
-    assert len(frozen) > 20
+    rows = [tuple(map(int, line.split())) for line in probe.read_text().splitlines()]
+    assert len(rows) > 20
+    frozen, young = [row[0] for row in rows], {row[1] for row in rows[-10:]}
     if freeze:
         assert min(frozen[-10:]) > 10_000  # the users, their connections, the modules: all frozen
+        assert young == {YOUNG_THRESHOLD}
     else:
         assert max(frozen) == 0
+        assert young == {gc.get_threshold()[0]}  # CPython's own (this process has the same)
 
 
 def test_a_ramp_down_a_user_a_second_runs_no_full_collection_each_second(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""A streaming chat user that writes how many objects the collector has frozen, after each request."""
+"""A streaming chat user that writes how many objects the collector has frozen, and its young
+generation's threshold, after each request."""
 
 from __future__ import annotations
 
@@ -18,4 +19,4 @@ class GcProbeUser(AIChatUser):
     def ask(self) -> None:
         self.chat("How long does shipping take?", name="chat")
         with open(os.environ["TEST_GC_PROBE_FILE"], "a") as probe:
-            probe.write(f"{gc.get_freeze_count()}\n")
+            probe.write(f"{gc.get_freeze_count()} {gc.get_threshold()[0]}\n")
