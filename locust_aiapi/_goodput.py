@@ -9,7 +9,7 @@ cancelled ones (the run stopped them) are neither good nor counted.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,21 +39,19 @@ class SLO:
         pairs = (("ttft_ms", self.ttft_ms), ("itl_ms", self.itl_ms), ("e2e_ms", self.e2e_ms))
         return {name: limit for name, limit in pairs if limit is not None}
 
-    def met(self, record: RequestRecord) -> bool:
+    def met(self, record: RequestRecord, metrics: _metrics.RecordMetrics | None = None) -> bool:
         if not record.ok:
             return False
-        for name, limit in self.limits.items():
-            value = _MEASURES[name](record)
-            if value is not None and value > limit:
+        if metrics is None:
+            metrics = _metrics.RecordMetrics.of(record)
+        for limit, value in (
+            (self.ttft_ms, metrics.ttft_ms),
+            (self.itl_ms, metrics.itl_ms),
+            (self.e2e_ms, metrics.e2e_ms),
+        ):
+            if limit is not None and value is not None and value > limit:
                 return False
         return True
-
-
-_MEASURES: dict[str, Callable[[RequestRecord], float | None]] = {
-    "ttft_ms": _metrics.ttft_ms,
-    "itl_ms": _metrics.itl_ms,
-    "e2e_ms": _metrics.e2e_ms,
-}
 
 
 @dataclass
@@ -62,14 +60,14 @@ class GoodputCounter:
 
     by_name: dict[str, list[int]] = field(default_factory=dict)
 
-    def add(self, record: RequestRecord, slo: SLO) -> None:
+    def add(self, record: RequestRecord, slo: SLO, metrics: _metrics.RecordMetrics | None = None) -> None:
         if record.outcome is Outcome.CANCELLED:
             return
         counts = self.by_name.get(record.name)
         if counts is None:
             counts = self.by_name[record.name] = [0, 0]
         counts[0] += 1
-        if slo.met(record):
+        if slo.met(record, metrics):
             counts[1] += 1
 
     def take_report(self) -> dict[str, Any] | None:

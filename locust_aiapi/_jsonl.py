@@ -12,9 +12,11 @@ from ._records import RequestRecord
 __all__ = ["JsonlWriter", "record_to_dict"]
 
 
-def record_to_dict(record: RequestRecord) -> dict[str, Any]:
+def record_to_dict(record: RequestRecord, metrics: _metrics.RecordMetrics | None = None) -> dict[str, Any]:
     """The JSON form of a record: raw facts plus the derived metrics, times in ms from start."""
     start = record.start_s
+    if metrics is None:
+        metrics = _metrics.RecordMetrics.of(record)
     return {
         "start_time": record.start_epoch_s,
         "name": record.name,
@@ -31,12 +33,12 @@ def record_to_dict(record: RequestRecord) -> dict[str, Any]:
         "retry_after_s": record.retry_after_s,
         "first_attempt_e2e_ms": record.first_attempt_e2e_ms,
         "time_to_headers_ms": _metrics.time_to_headers_ms(record),
-        "ttft_ms": _metrics.ttft_ms(record),
-        "ttfc_ms": _metrics.ttfc_ms(record),
-        "itl_ms": _metrics.itl_ms(record),
-        "tpot_ms": _metrics.tpot_ms(record),
-        "e2e_ms": _metrics.e2e_ms(record),
-        "output_tokens_per_s": _metrics.output_tokens_per_s(record),
+        "ttft_ms": metrics.ttft_ms,
+        "ttfc_ms": metrics.ttfc_ms,
+        "itl_ms": metrics.itl_ms,
+        "tpot_ms": metrics.tpot_ms,
+        "e2e_ms": metrics.e2e_ms,
+        "output_tokens_per_s": metrics.output_tokens_per_s,
         "output_tokens": record.output_tokens,
         "output_tokens_source": record.output_tokens_source.value if record.output_tokens_source else None,
         "prompt_tokens": record.prompt_tokens,
@@ -62,9 +64,9 @@ class JsonlWriter:
         self.path = path
         self._file: IO[bytes] | None = open(path, "wb")  # noqa: SIM115 - closed in close()
 
-    def write(self, record: RequestRecord) -> None:
+    def write(self, record: RequestRecord, metrics: _metrics.RecordMetrics | None = None) -> None:
         if self._file is not None:
-            self._file.write(orjson.dumps(record_to_dict(record)) + b"\n")
+            self._file.write(orjson.dumps(record_to_dict(record, metrics)) + b"\n")
 
     def flush(self) -> None:
         if self._file is not None:

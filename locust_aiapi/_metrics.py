@@ -18,11 +18,13 @@ Definitions (also in the README):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import pairwise
 
 from ._records import RequestRecord
 
 __all__ = [
+    "RecordMetrics",
     "chunk_gaps_ms",
     "e2e_ms",
     "end_epoch_s",
@@ -92,6 +94,31 @@ def output_tokens_per_s(record: RequestRecord) -> float | None:
         return None
     seconds, tokens = span
     return (tokens - 1) / seconds
+
+
+@dataclass(frozen=True, slots=True)
+class RecordMetrics:
+    """The metrics of one final record, derived once (``of``) for every aggregate it feeds."""
+
+    ttft_ms: float | None
+    ttfc_ms: float | None
+    itl_ms: float | None
+    tpot_ms: float | None
+    e2e_ms: float
+    output_tokens_per_s: float | None
+    end_epoch_s: float
+
+    @classmethod
+    def of(cls, record: RequestRecord) -> RecordMetrics:
+        return cls(
+            ttft_ms(record),
+            ttfc_ms(record),
+            itl_ms(record),
+            tpot_ms(record),
+            e2e_ms(record),
+            output_tokens_per_s(record),
+            end_epoch_s(record),
+        )
 
 
 def chunk_gaps_ms(record: RequestRecord) -> list[float]:

@@ -119,19 +119,22 @@ class NameStats:
     last_end_epoch_s: float | None = None
     failure_detail: FailureDetail = field(default_factory=FailureDetail)
 
-    def add(self, record: RequestRecord) -> None:
+    def add(self, record: RequestRecord, metrics: _metrics.RecordMetrics | None = None) -> None:
+        """One final record; ``metrics``: its metrics when already derived (``RunState.record``)."""
+        if metrics is None:
+            metrics = _metrics.RecordMetrics.of(record)
         self.requests += 1
         self.retries += max(0, record.attempts - 1)
         self._add_tokens(record)
         if record.outcome is not Outcome.CANCELLED:  # the stop's cut would stretch the window, tokens not
-            self._extend_window(record.start_epoch_s, _metrics.end_epoch_s(record))
+            self._extend_window(record.start_epoch_s, metrics.end_epoch_s)
         if record.status_code is not None:
             code = str(record.status_code)
             self.status_codes[code] = self.status_codes.get(code, 0) + 1
         _observe(self.first_attempt_e2e_ms, record.first_attempt_e2e_ms)
         self._add_stamps(record)
         if record.ok:
-            self._add_success(record)
+            self._add_success(metrics)
         elif record.outcome is Outcome.CANCELLED:
             self.cancelled += 1
         else:
@@ -163,14 +166,14 @@ class NameStats:
             (self.first_start_epoch_s, self.last_end_epoch_s), first_s, last_s
         )
 
-    def _add_success(self, record: RequestRecord) -> None:
+    def _add_success(self, metrics: _metrics.RecordMetrics) -> None:
         self.successes += 1
-        _observe(self.ttft_ms, _metrics.ttft_ms(record))
-        _observe(self.ttfc_ms, _metrics.ttfc_ms(record))
-        _observe(self.itl_ms, _metrics.itl_ms(record))
-        _observe(self.tpot_ms, _metrics.tpot_ms(record))
-        _observe(self.e2e_ms, _metrics.e2e_ms(record))
-        _observe(self.output_tokens_per_s, _metrics.output_tokens_per_s(record))
+        _observe(self.ttft_ms, metrics.ttft_ms)
+        _observe(self.ttfc_ms, metrics.ttfc_ms)
+        _observe(self.itl_ms, metrics.itl_ms)
+        _observe(self.tpot_ms, metrics.tpot_ms)
+        _observe(self.e2e_ms, metrics.e2e_ms)
+        _observe(self.output_tokens_per_s, metrics.output_tokens_per_s)
 
     def _add_failure(self, record: RequestRecord) -> None:
         kind = record.failure_kind.value if record.failure_kind is not None else _UNKNOWN_KIND

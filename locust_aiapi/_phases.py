@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._metrics import RecordMetrics
 from ._name_stats import NameStats
 from ._records import RequestRecord
 from ._report_types import PhaseRow
@@ -107,14 +108,14 @@ class PhaseAggregator:
         position = bisect_right(self.starts_s, start_s) - 1
         return self.indexes[position] if position >= 0 else None
 
-    def add(self, record: RequestRecord) -> None:
+    def add(self, record: RequestRecord, metrics: RecordMetrics | None = None) -> None:
         index = self.phase_of(record.start_s)
         if index is None:
             return
         stats = self.stats.get(index)
         if stats is None:
             stats = self.stats[index] = NameStats()
-        stats.add(record)
+        stats.add(record, metrics)
 
     def take_report(self) -> dict[str, Any] | None:
         """Worker: the per-phase deltas since the last report (None when there are none)."""

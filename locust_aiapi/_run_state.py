@@ -23,6 +23,7 @@ from ._errors import ConfigurationError
 from ._goodput import SLO, GoodputCounter
 from ._guard import guarded
 from ._jsonl import JsonlWriter
+from ._metrics import RecordMetrics
 from ._options import AIOptions
 from ._phases import PhaseAggregator, PhaseInfo
 from ._pricing import Price
@@ -86,14 +87,15 @@ class RunState:
     pending_outputs: gevent.Greenlet | None = None  # a web-UI master's end-of-test outputs, due soon
 
     def record(self, record: RequestRecord) -> None:
-        """One finished AI request of this process."""
-        self.summary.add(record)
-        self.phases.add(record)
-        self.series.add(record)
-        self.goodput.add(record, self.slo)
+        """One finished AI request of this process: its metrics derived once, for every aggregate."""
+        metrics = RecordMetrics.of(record)
+        self.summary.add(record, metrics)
+        self.phases.add(record, metrics)
+        self.series.add(record, metrics)
+        self.goodput.add(record, self.slo, metrics)
         self.workload.add(record)
         if self.jsonl is not None:
-            self.jsonl.write(record)
+            self.jsonl.write(record, metrics)
 
     def begin_test(self, options: AIOptions, now_s: float, keep_phase: bool) -> None:
         """A test starts: fresh aggregates; ``keep_phase`` keeps the phase the shape just entered."""

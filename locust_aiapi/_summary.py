@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from ._metrics import RecordMetrics
 from ._name_stats import NameStats, describe, widen_window
 from ._records import RequestRecord
 from ._report_types import SummaryReport
@@ -33,12 +34,12 @@ class LLMSummary:
     def __init__(self) -> None:
         self.by_key: dict[tuple[str, str], NameStats] = {}
 
-    def add(self, record: RequestRecord) -> None:
+    def add(self, record: RequestRecord, metrics: RecordMetrics | None = None) -> None:
         key = (record.name, record.model)
         stats = self.by_key.get(key)
         if stats is None:
             stats = self.by_key[key] = NameStats()
-        stats.add(record)
+        stats.add(record, metrics)
 
     @property
     def by_name(self) -> dict[str, NameStats]:

@@ -45,13 +45,17 @@ class _Bucket:
     users: int | None = None
     by_name: dict[str, _Bucket] = field(default_factory=dict)
 
-    def add(self, record: RequestRecord) -> None:
+    def add(self, record: RequestRecord, metrics: _metrics.RecordMetrics) -> None:
         self.requests += 1
         if record.ok:
             self.output_tokens += record.output_tokens or 0
-            for name, value in zip(_LATENCIES, _latencies(record), strict=True):
+            for histogram, value in (
+                (self.ttft_ms, metrics.ttft_ms),
+                (self.e2e_ms, metrics.e2e_ms),
+                (self.itl_ms, metrics.itl_ms),
+            ):
                 if value is not None and value >= 0.0:
-                    getattr(self, name).add(value)
+                    histogram.add(value)
         else:
             kind = record.failure_kind.value if record.failure_kind is not None else "unknown"
             self.failures_by_kind[kind] = self.failures_by_kind.get(kind, 0) + 1
@@ -106,10 +110,6 @@ class _Bucket:
         return bucket
 
 
-def _latencies(record: RequestRecord) -> tuple[float | None, float | None, float | None]:
-    return _metrics.ttft_ms(record), _metrics.e2e_ms(record), _metrics.itl_ms(record)
-
-
 @dataclass(frozen=True, slots=True)
 class WindowFigures:
     """The requests that ended in the whole buckets of a recent window (the console's live line)."""
@@ -149,14 +149,15 @@ class TimeSeries:
             bucket = self.buckets[key] = _Bucket()
         return bucket
 
-    def add(self, record: RequestRecord) -> None:
+    def add(self, record: RequestRecord, metrics: _metrics.RecordMetrics | None = None) -> None:
         if record.outcome is Outcome.CANCELLED:
             return
-        end_epoch_s = _metrics.end_epoch_s(record)
-        self._extend(record.start_epoch_s, end_epoch_s)
-        bucket = self._bucket(end_epoch_s)
-        bucket.add(record)
-        bucket.named(record.name).add(record)
+        if metrics is None:
+            metrics = _metrics.RecordMetrics.of(record)
+        self._extend(record.start_epoch_s, metrics.end_epoch_s)
+        bucket = self._bucket(metrics.end_epoch_s)
+        bucket.add(record, metrics)
+        bucket.named(record.name).add(record, metrics)
 
     def sample_users(self, epoch_s: float, users: int) -> None:
         bucket = self._bucket(epoch_s)

@@ -1,16 +1,23 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from locust_aiapi import _metrics
+from locust_aiapi._goodput import SLO, GoodputCounter
 from locust_aiapi._histogram import LogHistogram
+from locust_aiapi._jsonl import JsonlWriter, record_to_dict
 from locust_aiapi._records import FailureKind, Outcome, RequestKind, RequestRecord, TokenSource
 from locust_aiapi._report_types import LATENCY_METRICS
+from locust_aiapi._run_state import RunState
 from locust_aiapi._summary import LLMSummary, NameStats
+from locust_aiapi._timeseries import TimeSeries
 from locust_aiapi.render.console import AGGREGATED, render_summary
 
 EPOCH = 1_700_000_000.0  # wall clock of the first request
@@ -348,3 +355,48 @@ def test_cancelled_requests_are_counted_but_neither_success_nor_failure() -> Non
     assert row["failures_by_kind"] == {"timeout": 1}
     assert row["success_rate"] == 0.5  # of the two requests that completed
     assert row["e2e_ms"]["count"] == 1
+
+
+def test_run_state_derives_each_records_metrics_once_for_every_aggregate(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The summary, the phase's rows, the time series, goodput and the JSONL all take one derivation,
+    and each shows what it would have derived itself."""
+    records = scenario()
+    state = RunState(slo=SLO(ttft_ms=300.0, e2e_ms=1100.0), jsonl=JsonlWriter(str(tmp_path / "r.jsonl")))
+    state.phases.enter(0, CLOCK - 1.0)
+    calls: Counter[str] = Counter()
+
+    def counting(name: str) -> Any:
+        real = getattr(_metrics, name)
+
+        def counted(record: RequestRecord) -> Any:
+            calls[name] += 1
+            return real(record)
+
+        return counted
+
+    names = ("ttft_ms", "ttfc_ms", "itl_ms", "tpot_ms", "e2e_ms", "output_tokens_per_s", "end_epoch_s")
+    for name in names:
+        monkeypatch.setattr(_metrics, name, counting(name))
+    for record in records:
+        state.record(record)
+    assert calls == dict.fromkeys(names, len(records))
+    monkeypatch.undo()
+
+    by_itself_series, by_itself_goodput = TimeSeries(), GoodputCounter()
+    for record in records:
+        by_itself_series.add(record)
+        by_itself_goodput.add(record, state.slo)
+    assert state.summary.to_dict() == summary_of(records).to_dict()
+    phase = NameStats()
+    for record in records:
+        phase.add(record)
+    assert state.phases.take_report() == {"0": phase.to_dict()}
+    assert state.series.take_report() == by_itself_series.take_report()
+    assert state.goodput.take_report() == by_itself_goodput.take_report() == {"chat": [5, 1], "embed": [2, 1]}
+    state.jsonl.close()  # type: ignore[union-attr]
+    lines = (tmp_path / "r.jsonl").read_bytes().splitlines()
+    assert [orjson.loads(line) for line in lines] == [
+        orjson.loads(orjson.dumps(record_to_dict(r))) for r in records
+    ]
