@@ -77,10 +77,12 @@ _keeper: list[socket.socket] = []
 def enable_rx_stamps(sock: Any) -> bool:
     """Ask the kernel to stamp what this TCP socket receives; False where it cannot (an SSL socket,
     the platform). A ``TlsStream`` passes the option on to its raw socket."""
-    if not KERNEL_STAMPS_AVAILABLE or not hasattr(sock, "recvmsg") or _is_tls(sock):
+    if not KERNEL_STAMPS_AVAILABLE:
         return False
-    if sock in _stamped:
+    if sock in _stamped:  # a pooled connection: first (the checks below go through gevent's __getattr__)
         return True
+    if not hasattr(sock, "recvmsg") or _is_tls(sock):
+        return False
     try:
         sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
     except (OSError, TypeError):
