@@ -90,6 +90,7 @@ class BodyReader:
         "_timer",
         "arrived_s",
         "done",
+        "end_held",
         "found_nothing",
         "lag_s",
         "over_tls",
@@ -121,6 +122,7 @@ class BodyReader:
         # the body is over (read_ready keeps it; it may be whole with the head)
         self.done: bool = bool(response.message_complete)
         self.found_nothing = False  # the last read_ready found the socket empty
+        self.end_held = False  # (TLS) the last read_ready left the end in memory: the next read returns it
         self.send_waits = False  # read_ready left an answer to send that would wait (TLS): flush_sends
         self.arrived_s: float = getattr(response, "rx_arrived_s", None) or self._last_s
         self.lag_s: float | None = getattr(response, "rx_lag_s", None)
@@ -229,7 +231,9 @@ class BodyReader:
         except BlockingIOError:
             data = None
         if self.over_tls:  # an answer (key update, renegotiation) the hub cannot send without a wait
-            self.send_waits = self._sock.must_send
+            sock = self._sock
+            self.send_waits = sock.must_send
+            self.end_held = sock.ended
         self.found_nothing = data is None
         if data is None:
             return b""

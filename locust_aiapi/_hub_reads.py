@@ -38,7 +38,8 @@ from ._stream import StreamRecorder
 
 __all__ = ["pump"]
 
-# reads of what a TLS socket object already holds, in one callback, before the other sockets' turn
+# reads in one callback before the other sockets' turn: after a read, TLS holds nothing a read could
+# take without the network but maybe the end (``BodyReader.end_held``), which the next read returns
 HELD_READS_PER_TURN = 8
 
 
@@ -111,8 +112,9 @@ class _HubRead:
             read_event.stop()
 
     def _on_readable(self) -> None:
-        """In the hub: read and hand the bytes on (once, or while the socket object holds more, in
-        turns); at the end, or on an error, wake the waiting greenlet. Once per chunk: written out."""
+        """In the hub: read and hand the bytes on (once; at once again for an end TLS holds after the
+        data, which no readiness announces); at the end, or on an error, wake the waiting greenlet.
+        Once per chunk: written out."""
         if self._over:
             return
         reader = self._reader
@@ -125,7 +127,7 @@ class _HubRead:
                 if reader.send_waits:
                     self._end(_SendWaits())
                     return
-                if reader.found_nothing or not (reader.over_tls and reader.holds_more):
+                if reader.found_nothing or not reader.end_held:  # all else held was read with it
                     return
             gevent.get_hub().loop.run_callback(self._on_readable)  # more held: after the others' turn
         except Exception as exc:

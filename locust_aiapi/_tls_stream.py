@@ -56,13 +56,13 @@ class TlsStream(TlsWrites):
         "__weakref__",
         "_ancdata",
         "_drained",
-        "_eof",
-        "_incoming",
+                "_incoming",
         "_nonblocking",
         "_outgoing",
         "_plain",
         "_sock",
         "_tls",
+        "ended",
     )
 
     def __init__(self, sock: Any, context: ssl.SSLContext, server_hostname: str | None) -> None:
@@ -76,7 +76,7 @@ class TlsStream(TlsWrites):
         # read and pending of the C object under the SSLObject: a Python call less per record
         self._plain: Any = getattr(self._tls, "_sslobj", self._tls)
         self._ancdata: list[tuple[int, int, bytes]] = []
-        self._eof = False
+        self.ended = False  # the end (close_notify, the raw socket's) is in: reads return b"" from now on
         self._unsent = b""  # an answer the hub could not send at once (``_send_out``)
         self._release_due = releasing_available()  # see _release_buffers
 
@@ -84,7 +84,7 @@ class TlsStream(TlsWrites):
 
     def recvmsg(self, bufsize: int, ancbufsize: int = 0, flags: int = 0) -> tuple[bytes, Any, int, None]:
         """Decrypted bytes (b"" at the end) and the ancillary data of the raw read that completed them."""
-        if self._incoming.pending or self._plain.pending() or self._eof:
+        if self._incoming.pending or self._plain.pending() or self.ended:
             data = self._decrypt(bufsize)
             if data is not None:
                 return data, self._ancdata, 0, None
@@ -101,14 +101,18 @@ class TlsStream(TlsWrites):
     def recvmsg_ready(self, _bufsize: int, ancbufsize: int = 0) -> tuple[bytes, Any, int, None]:
         """``recvmsg`` when the raw socket is readable (``_hub_reads``): one raw read at most, no wait, all
         that can be decrypted (nothing may wait for a readiness that need not come), ``BlockingIOError``
-        while nothing can be (a record's beginning, a session ticket)."""
-        if self._incoming.pending or self._plain.pending() or self._eof:
+        while nothing can be (a record's beginning, a session ticket). Once it returned, nothing that can
+        be decrypted is held, but maybe the end (``ended``): a partial record needs the network."""
+        if self.ended or self._incoming.pending or self._plain.pending():
             data = self._decrypt_all()
             if data is not None:
                 return data, self._ancdata, 0, None
         raw, ancdata, _flags, _address = self._nonblocking.recvmsg(RAW_RECV_SIZE, ancbufsize)
         self._ancdata = ancdata
-        self._take(raw)
+        if raw:
+            self._incoming.write(raw)
+        else:
+            self._take(raw)
         data = self._decrypt_all()
         if data is None:
             raise BlockingIOError
@@ -128,7 +132,7 @@ class TlsStream(TlsWrites):
     @property
     def holds_more(self) -> bool:
         """Records (or the end) already read from the raw socket: no readiness of it announces them."""
-        return bool(self._eof or self._incoming.pending or self._plain.pending())
+        return bool(self.ended or self._incoming.pending or self._plain.pending())
 
     @property
     def reads_when_ready(self) -> bool:
@@ -179,10 +183,10 @@ class TlsStream(TlsWrites):
             data = self._more(data, size)
         if self._outgoing.pending:  # a key update or a renegotiation (also behind the data) asks an answer
             self._send_out(wait)
-        if data is None and not self._eof:
+        if data is None and not self.ended:
             return None
         if not data:  # close_notify, or the raw socket's end: ended for good, no further wait
-            self._eof = True
+            self.ended = True
             return b""
         if self._release_due:
             self._release_buffers()
@@ -201,14 +205,14 @@ class TlsStream(TlsWrites):
             while self._incoming.pending and total < size:
                 part = self._plain.read(size - total)
                 if not part:
-                    self._eof = True  # a close_notify behind the data: the next read is the end
+                    self.ended = True  # a close_notify behind the data: the next read is the end
                     break
                 parts.append(part)
                 total += len(part)
         except ssl.SSLWantReadError:
             pass  # a record the next raw read completes
         except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-            self._eof = True
+            self.ended = True
         return b"".join(parts)
 
     def _receive(self, ancsize: int) -> int:
@@ -235,7 +239,7 @@ class TlsStream(TlsWrites):
             self._incoming.write(raw)
         else:
             self._incoming.write_eof()
-            self._eof = True
+            self.ended = True
 
     # -- the handshake --------------------------------------------------------------------------------
 

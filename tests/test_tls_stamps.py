@@ -865,3 +865,73 @@ def test_a_read_until_close_body_ends_with_a_close_notify_read_with_its_data(
     record = _chat_once(f"https://127.0.0.1:{port}", context_factory(ca_bundle=str(pki["ca.pem"])), 0, 1.0)
     took = time.monotonic() - began
     assert record.ok, (record.failure_kind, record.failure_message, len(record.token_chunk_times_s), took)
+
+
+def _split_record_server(pki: dict[str, Path], chunks: list[bytes]) -> int:
+    """Handshakes over memory BIOs, reads the request, then sends the head and each chunk as one TLS
+    record, each TCP write 10 ms apart holding the end of one record and the start of the next (records
+    wider than a segment, as on a real network)."""
+    context = _server_context(pki)
+
+    def handle(sock: Any, _address: object) -> None:
+        sock.settimeout(5)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = context.wrap_bio(incoming, outgoing, server_side=True)
+        for _ in range(20):  # bounded: a handshake is a few round trips
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                sock.sendall(outgoing.read())
+                incoming.write(sock.recv(65536))
+        sock.sendall(outgoing.read())
+        for _ in range(20):  # the request (after the client's last handshake bytes)
+            incoming.write(sock.recv(65536))
+            with contextlib.suppress(ssl.SSLWantReadError):
+                if b"\r\n\r\n" in tls.read(65536):
+                    break
+        records = []
+        for piece in [SSE_HEAD, *chunks]:
+            tls.write(piece)
+            records.append(outgoing.read())
+        cuts = [len(record) // 2 for record in records]
+        sock.sendall(records[0][: cuts[0]])
+        for index in range(len(records)):  # the rest of a record and the start of the next, together
+            gevent.sleep(0.01)
+            following = records[index + 1][: cuts[index + 1]] if index + 1 < len(records) else b""
+            sock.sendall(records[index][cuts[index] :] + following)
+        sock.recv(1)  # until the client hangs up
+
+    server = StreamServer(("127.0.0.1", 0), handle)
+    server.start()
+    _late_servers.append(server)
+    return int(server.server_port)
+
+
+def test_a_record_split_over_two_segments_costs_no_read_that_finds_nothing(
+    pki: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hub reads a streamed body: a read that completes one record and brings half of the next hands
+    on the first and keeps the half (OpenSSL takes it from the BIO) for the readiness that completes it,
+    without a raw read that finds nothing (EAGAIN) in between; each record has its own stamp."""
+    counted: list[_CountedReads] = []
+
+    class Counted(TlsStream):
+        __slots__ = ()
+
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            self._nonblocking = _CountedReads(self._nonblocking)
+            counted.append(self._nonblocking)
+
+    monkeypatch.setattr(_tls, "TlsStream", Counted)
+    chunks = [_sse_chunk(index) for index in range(10)] + [b"e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n"]
+    port = _split_record_server(pki, chunks)
+    record = _chat_once(f"https://127.0.0.1:{port}", context_factory(ca_bundle=str(pki["ca.pem"])), 0)
+    assert record.ok, record.failure_message
+    assert len(record.token_chunk_times_s) == 10 and record.timestamps is StampSource.KERNEL
+    assert record.shared_read_token_events == 0
+    assert len(counted) == 1
+    assert counted[0].reads >= 11, counted[0].reads  # a read per write
+    assert counted[0].empty <= 2, (counted[0].reads, counted[0].empty)  # the body's first wait at most
