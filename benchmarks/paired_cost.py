@@ -8,7 +8,11 @@ the test (``time.process_time`` at test start and stop) divided by the token chu
 
     mkdir /tmp/before && git archive a042110 | tar -x -C /tmp/before
     PYTHONPATH=$PWD .venv/bin/python benchmarks/paired_cost.py --before /tmp/before [--users 500]
-        [--tls] [--repeat 2] [--run-time 20]
+        [--tls] [--repeat 2] [--run-time 20] [--output-tokens 40]
+
+``--output-tokens`` is the length of every answer: what is paid once per request (sending it, the
+head, the record) is shared by that many chunks (40: short answers; 400: a typical LLM answer, then
+use ``--run-time 40`` so that each user ends two 20 s answers).
 
 Each tree is run with ``python -m locust`` from its own directory (the working directory comes first on
 ``sys.path``), with this tree's ``benchmarks/locustfile_stream.py``.
@@ -23,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from locust_aiapi.mock import MockProcess
@@ -32,16 +37,25 @@ sys.path.insert(0, str(HERE))
 
 from stream_fidelity import Tls  # noqa: E402
 
-MOCK_ARGS = ["--ttft-ms", "200", "--ttft-jitter-ms", "50", "--itl-ms", "50", "--itl-jitter-ms", "10",
-             "--output-tokens", "40"]  # fmt: skip
+MOCK_ARGS = ["--ttft-ms", "200", "--ttft-jitter-ms", "50", "--itl-ms", "50", "--itl-jitter-ms", "10"]
 
 
-def one_run(tree: Path, users: int, run_time_s: int, tls: Tls | None, out: Path) -> tuple[int, float]:
+@dataclass(frozen=True)
+class Load:
+    users: int
+    run_time_s: int
+    output_tokens: int
+    tls: Tls | None
+
+
+def one_run(tree: Path, load: Load, out: Path) -> tuple[int, float]:
     """(chunks, CPU seconds) of one Locust process of ``tree``."""
-    with MockProcess([*MOCK_ARGS, *(tls.mock_args() if tls else [])], cpu=1) as mock:
+    tls, users = load.tls, load.users
+    mock_args = [*MOCK_ARGS, "--output-tokens", str(load.output_tokens), *(tls.mock_args() if tls else [])]
+    with MockProcess(mock_args, cpu=1) as mock:
         command = [
             "taskset", "-c", "0", sys.executable, "-m", "locust", "-f", str(HERE / "locustfile_stream.py"),
-            "--headless", "--host", mock.url, "-u", str(users), "-r", str(users), "-t", f"{run_time_s}s",
+            "--headless", "--host", mock.url, "-u", str(users), "-r", str(users), "-t", f"{load.run_time_s}s",
             "--stop-timeout", "30", "--only-summary", "--ai-no-summary", "--ai-no-metrics",
         ]  # fmt: skip
         env = {**os.environ, "BENCH_ARRIVALS": str(out), "BENCH_WAIT_MAX_S": "1", "PYTHONPATH": str(tree)}
@@ -51,12 +65,12 @@ def one_run(tree: Path, users: int, run_time_s: int, tls: Tls | None, out: Path)
     return chunks, float(out.with_suffix(".cpu").read_text())
 
 
-def paired(before: Path, users: int, run_time_s: int, tls: Tls | None, workdir: Path) -> tuple[float, float]:
+def paired(before: Path, load: Load, workdir: Path) -> tuple[float, float]:
     """µs per chunk of ``before`` and of this tree, run at the same time."""
     results: dict[str, tuple[int, float]] = {}
 
     def run(label: str, tree: Path) -> None:
-        results[label] = one_run(tree, users, run_time_s, tls, workdir / f"{label}.jsonl")
+        results[label] = one_run(tree, load, workdir / f"{label}.jsonl")
 
     threads = [threading.Thread(target=run, args=(label, tree)) for label, tree in
                (("before", before), ("after", HERE.parent))]  # fmt: skip
@@ -77,15 +91,19 @@ def main() -> int:
     parser.add_argument("--run-time", type=int, default=20, help="seconds (default 20)")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--tls", action="store_true", help="over verified HTTPS")
+    parser.add_argument("--output-tokens", type=int, default=40, help="tokens per answer (default 40)")
     args = parser.parse_args()
     if not (args.before / "locust_aiapi").is_dir():
         parser.error(f"--before {args.before}: no locust_aiapi package there")
-    print(f"{'scheme':>6} {'users':>6} {'before µs/chunk':>16} {'after µs/chunk':>15} {'after/before':>13}")
+    print(f"{'scheme':>6} {'users':>6} {'tokens':>6} {'before µs/chunk':>16} {'after µs/chunk':>15} "
+          f"{'after/before':>13}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-paired-") as tmp:
         tls = Tls.make(Path(tmp)) if args.tls else None
+        load = Load(args.users, args.run_time, args.output_tokens, tls)
         for _ in range(args.repeat):
-            before_us, after_us = paired(args.before.resolve(), args.users, args.run_time, tls, Path(tmp))
-            print(f"{'https' if tls else 'http':>6} {args.users:>6} {before_us:>16.1f} {after_us:>15.1f} "
+            before_us, after_us = paired(args.before.resolve(), load, Path(tmp))
+            scheme = "https" if tls else "http"
+            print(f"{scheme:>6} {args.users:>6} {args.output_tokens:>6} {before_us:>16.1f} {after_us:>15.1f} "
                   f"{after_us / before_us:>13.3f}", flush=True)  # fmt: skip
     return 0
 
