@@ -19,7 +19,8 @@ While frozen, a young collection waits for ``YOUNG_THRESHOLD`` new objects inste
 what a request allocates is nearly all freed by its reference count before a collection sees it, so
 ten times fewer collections walk about the same live objects each (Locust CPU per streamed chunk -1.5
 to -2.5 %, paired ``benchmarks/paired_cost.py`` runs; client lag p99 no higher). ``test_stop``
-restores the thresholds. ``--ai-no-gc-freeze`` leaves the collector alone. On a worker the count is
+restores the thresholds (unless they were changed meanwhile); a threshold of 0 (automatic collection
+off) or above ours is left alone. ``--ai-no-gc-freeze`` leaves the collector alone. On a worker the count is
 its own users'.
 """
 
@@ -66,9 +67,10 @@ class GcFreezer:
                 gc.collect()
                 self._collected_s, most = now_s, user_count
         gc.freeze()
-        if self._thresholds is None:
-            self._thresholds = gc.get_threshold()
-            gc.set_threshold(max(YOUNG_THRESHOLD, self._thresholds[0]), *self._thresholds[1:])
+        thresholds = gc.get_threshold()
+        if self._thresholds is None and 0 < thresholds[0] < YOUNG_THRESHOLD:  # 0: collection is off
+            self._thresholds = thresholds
+            gc.set_threshold(YOUNG_THRESHOLD, *thresholds[1:])
         self._most_users = user_count if most is None else max(most, user_count)
         self._requests_to_go = user_count
 
@@ -85,7 +87,8 @@ class GcFreezer:
             gc.unfreeze()
             self._most_users = None
         if self._thresholds is not None:
-            gc.set_threshold(*self._thresholds)
+            if gc.get_threshold()[0] == YOUNG_THRESHOLD:  # not set by someone else meanwhile
+                gc.set_threshold(*self._thresholds)
             self._thresholds = None
 
 

@@ -92,16 +92,19 @@ def send_request(
 
 def _send_all(sock: Any, data: bytes) -> None:
     """``sock.sendall(data)``; over a gevent socket, first the non-blocking send it would make after
-    four Python calls and a ``getsockopt``: a request nearly always fits the kernel's buffer."""
+    four Python calls and a ``getsockopt``: a request nearly always fits the kernel's buffer. What is
+    left, and any error of that send (gevent's own retries some, e.g. EPROTOTYPE on macOS), go to
+    gevent's ``sendall``."""
     if type(sock) is _GeventSocket:
         try:
             sent = sock._sock.send(data)
-        except BlockingIOError:
+        except OSError:
             sent = 0
         if sent == len(data):
             return
-        sock.sendall(memoryview(data)[sent:])
-        return
+        if sent:
+            sock.sendall(memoryview(data)[sent:])
+            return
     sock.sendall(data)
 
 

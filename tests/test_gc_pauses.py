@@ -109,12 +109,18 @@ def test_young_collections_wait_for_more_objects_while_frozen(freezer: GcFreezer
     freezer.spawned(20)
     freezer.stopped()
     assert gc.get_threshold() == cpython
-    gc.set_threshold(50_000, *cpython[1:])  # a user's own, higher: kept
     try:
+        for own in (50_000, 0):  # a user's own: higher, or automatic collection off: kept
+            gc.set_threshold(own, *cpython[1:])
+            freezer.spawned(10)
+            assert gc.get_threshold()[0] == own
+            freezer.stopped()
+            assert gc.get_threshold()[0] == own
+        gc.set_threshold(*cpython)
         freezer.spawned(10)
-        assert gc.get_threshold()[0] == 50_000
+        gc.set_threshold(2_000, *cpython[1:])  # set during the run: not undone at the stop
         freezer.stopped()
-        assert gc.get_threshold()[0] == 50_000
+        assert gc.get_threshold()[0] == 2_000
     finally:
         gc.set_threshold(*cpython)
 

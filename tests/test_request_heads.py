@@ -59,6 +59,30 @@ def test_one_head_is_kept_for_every_body_length() -> None:
     assert len(client.__dict__[_request_heads._HEADS]) == 1
 
 
+def test_what_else_a_head_depends_on_is_never_taken_from_a_kept_one() -> None:
+    """Equal values of other types (1 == True == 1.0), the client's own default headers and version
+    changing, a non-body method whose last header merely ends like a Content-Length line."""
+    client = HTTPClient("127.0.0.1", 8000)
+    steps: list[tuple[str, dict[str, Any], bytes]] = [
+        ("POST", {"X-Flag": 1}, b"{}"),
+        ("POST", {"X-Flag": True}, b"{}"),
+        ("POST", {"X-Flag": 1.0}, b"{}"),
+        ("POST", {"A": "b"}, b"{}"),
+        ("POST", {"A": "b"}, b"{}"),  # after a default header is added (below)
+        ("POST", {"A": "b"}, b"{}"),  # after the version changes
+        ("DELETE", {"Host": "api.example", "X-Original-Content-Length": "0"}, b""),
+        ("DELETE", {"Host": "api.example", "X-Original-Content-Length": "0"}, b"hello"),
+    ]
+    for index, (method, headers, body) in enumerate(steps):
+        if index == 4:
+            client.default_headers["X-Tenant"] = "t2"
+        if index == 5:
+            client.version = "HTTP/1.0"
+        assert request_head(client, method, "/v1/x", headers, body) == gevents_own(
+            client, method, "/v1/x", headers, body
+        ), steps[index]
+
+
 def test_kept_heads_are_bounded_per_client() -> None:
     client = HTTPClient("127.0.0.1", 8000)
     for index in range(3 * MAX_KEPT + 1):
