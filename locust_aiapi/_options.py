@@ -143,8 +143,8 @@ OPTIONS: tuple[Option, ...] = (
            web_ui=False, switch=True, negate=True,
            help="Do not serve Prometheus metrics."),
     Option("--ai-no-gc-freeze", "gc_freeze", label="GC: no freeze", web_ui=False, switch=True, negate=True,
-           help="Do not move the objects alive once users are spawned out of the garbage collector's reach "
-           "(gc.freeze): full collections then pause every stream ~0.1 ms per user."),
+           help="Leave the garbage collector alone: no gc.freeze of the objects alive once users are spawned "
+           "(full collections then pause every stream ~0.1 ms per user), CPython's young threshold."),
     Option("--ai-metrics-max-names", "metrics_max_names", label="Prometheus: most names",
            web_ui=False, type=types.positive_int,
            help="Most distinct request names (and, separately, models) labelled in /metrics; later ones are "
