@@ -41,6 +41,10 @@ __all__ = ["pump"]
 # reads in one callback before the other sockets' turn: after a read, TLS holds nothing a read could
 # take without the network but maybe the end (``BodyReader.end_held``), which the next read returns
 HELD_READS_PER_TURN = 8
+# libev runs the watchers that one poll found ready highest priority first: a body still waiting for
+# its first token is read before the others (a late first read is what TTFT cannot afford: once the
+# next token has come too, the kernel keeps only the newest segment's stamp), then at the usual 0
+FIRST_TOKEN_PRIORITY = 1
 
 
 def pump(record: RequestRecord, recorder: StreamRecorder, reader: BodyReader) -> None:
@@ -99,6 +103,8 @@ class _HubRead:
         hub = gevent.get_hub()
         self._watcher = read_event
         waiter = self._waiter = Waiter(hub)
+        if self._awaiting_first:
+            read_event.priority = FIRST_TOKEN_PRIORITY  # stopped: a priority is set before a start
         read_event.start(self._on_readable)
         if self._reader.holds_more:
             hub.loop.run_callback(self._on_readable)
@@ -110,6 +116,7 @@ class _HubRead:
         finally:
             self._over = True
             read_event.stop()
+            read_event.priority = 0  # the socket's next waits (the next request's head) as usual
 
     def _on_readable(self) -> None:
         """In the hub: read and hand the bytes on (once; at once again for an end TLS holds after the
@@ -157,4 +164,17 @@ class _HubRead:
             if record.first_token_s is not None or record.token_chunk_times_s:
                 self._awaiting_first = False
                 reader.token_arrived()
+                self._first_token_read()
         return True
+
+    def _first_token_read(self) -> None:
+        """The rest of the body is read at the usual priority (in the watcher's callback, or before the
+        watcher started: a started watcher must be stopped to change its priority)."""
+        watcher = self._watcher
+        if watcher is not None and watcher.priority:
+            if watcher.active:
+                watcher.stop()
+                watcher.priority = 0
+                watcher.start(self._on_readable)
+            else:
+                watcher.priority = 0

@@ -177,3 +177,30 @@ def test_a_socket_closed_by_another_greenlet_mid_stream_fails_at_once(serve, mon
     assert record.failure_kind is FailureKind.CONNECTION_ERROR, record.failure_message
     assert "closed in another greenlet" in (record.failure_message or "")
     assert time.monotonic() - began < 0.5  # not the 5 s idle timeout
+
+
+def test_a_body_waiting_for_its_first_token_is_read_at_a_higher_priority(serve, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """libev runs the watchers one poll found ready highest priority first: until its first token a
+    body's read watcher has FIRST_TOKEN_PRIORITY, then the usual 0, which the socket keeps after it."""
+    reads: list[_hub_reads._HubRead] = []
+    real_run = _hub_reads._HubRead.run
+
+    def run(self: _hub_reads._HubRead, read_event: Any) -> None:
+        reads.append(self)
+        real_run(self, read_event)
+
+    monkeypatch.setattr(_hub_reads._HubRead, "run", run)
+    script: list[Step] = [(0, STREAM_HEAD), (0.3, chunked(delta("first ")))]
+    script += [(0.05, chunked(delta(f"t{index} "))) for index in range(5)]
+    script.append((0.05, chunked(delta("", "stop") + b"data: [DONE]\n\n") + END))
+    url, _ = serve(script)
+    client, _ = make_client()
+    user = gevent.spawn(chat, client, url)
+    gevent.sleep(0.15)
+    assert reads and reads[0]._watcher.active
+    assert reads[0]._watcher.priority == _hub_reads.FIRST_TOKEN_PRIORITY > 0
+    gevent.sleep(0.3)  # the first token is in, the rest comes
+    assert reads[0]._watcher.active and reads[0]._watcher.priority == 0
+    record = user.get()
+    assert record.ok and len(record.token_chunk_times_s) == 7, record.failure_message  # with the stop delta
+    assert reads[0]._watcher.priority == 0 and not reads[0]._watcher.active
