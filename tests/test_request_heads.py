@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
 from time import perf_counter
 from typing import Any
 
@@ -18,6 +17,8 @@ from locust_aiapi import _request_heads
 from locust_aiapi._limits import Deadlines, Limits
 from locust_aiapi._request_heads import MAX_KEPT, request_head, target
 from locust_aiapi._transport import read_body, send_request
+
+from .test_client_io import ScriptedServer
 
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 HEADERS = {"Authorization": "Bearer k", "Content-Type": "application/json", "Accept": "text/event-stream"}
@@ -120,30 +121,14 @@ class CapturingServer:
     def _serve(self) -> None:
         conn, _ = self.listener.accept()
         with conn:
-            data = b""
-            while True:
-                while b"\r\n\r\n" not in data:
-                    more = conn.recv(65536)
-                    if not more:
-                        return
-                    data += more
-                head, _, data = data.partition(b"\r\n\r\n")
-                length = int(dict(_fields(head)).get(b"content-length", b"0"))
-                while len(data) < length:
-                    data += conn.recv(1 << 20)
-                self.requests.append((head + b"\r\n\r\n", data[:length]))
-                data = data[length:]
+            while (request := ScriptedServer._read_request(conn)) is not None:  # one at a time
+                head, _, body = request.partition(b"\r\n\r\n")
+                self.requests.append((head + b"\r\n\r\n", body))
                 conn.sendall(ANSWER)
 
     def close(self) -> None:
         self.listener.close()
         self.thread.join(5)
-
-
-def _fields(head: bytes) -> Iterator[tuple[bytes, bytes]]:
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        yield name.strip().lower(), value.strip()
 
 
 def test_what_goes_on_the_wire() -> None:

@@ -234,23 +234,29 @@ def test_ciphertext_arriving_byte_by_byte_decrypts_stamped_at_its_last_byte(pki:
     assert sent_s[-1] - sent_s[0] > 0.05
 
 
+def _bio_handshake(sock: Any, context: ssl.SSLContext) -> tuple[ssl.SSLObject, ssl.MemoryBIO, ssl.MemoryBIO]:
+    """The server's side of a handshake over memory BIOs (what it writes then is in our hands)."""
+    sock.settimeout(5)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_side=True)
+    for _ in range(20):  # bounded: a handshake is a few round trips
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            sock.sendall(outgoing.read())
+            incoming.write(sock.recv(65536))
+    sock.sendall(outgoing.read())
+    return tls, incoming, outgoing
+
+
 def _byte_server(pki: dict[str, Path], message: bytes, sent_s: list[float]) -> int:
     """Handshakes over memory BIOs, then sends one record of ``message`` one ciphertext byte at a time."""
     context = _server_context(pki)
 
     def handle(sock: Any, _address: object) -> None:
-        sock.settimeout(5)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        tls = context.wrap_bio(incoming, outgoing, server_side=True)
-        for _ in range(20):  # bounded: a handshake is a few round trips
-            try:
-                tls.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                sock.sendall(outgoing.read())
-                incoming.write(sock.recv(65536))
-        sock.sendall(outgoing.read())
+        tls, _incoming, outgoing = _bio_handshake(sock, context)
         gevent.sleep(0.05)  # the client has read the tickets
         tls.write(message)
         for byte in outgoing.read():
@@ -874,18 +880,7 @@ def _split_record_server(pki: dict[str, Path], chunks: list[bytes]) -> int:
     context = _server_context(pki)
 
     def handle(sock: Any, _address: object) -> None:
-        sock.settimeout(5)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        tls = context.wrap_bio(incoming, outgoing, server_side=True)
-        for _ in range(20):  # bounded: a handshake is a few round trips
-            try:
-                tls.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                sock.sendall(outgoing.read())
-                incoming.write(sock.recv(65536))
-        sock.sendall(outgoing.read())
+        tls, incoming, outgoing = _bio_handshake(sock, context)
         for _ in range(20):  # the request (after the client's last handshake bytes)
             incoming.write(sock.recv(65536))
             with contextlib.suppress(ssl.SSLWantReadError):
