@@ -71,15 +71,22 @@ def test_the_reads_are_handed_to_the_hub_only_for_plain_gevent_sockets(serve, mo
     assert woken > 30, woken
 
 
-def test_a_greenlet_killed_mid_stream_closes_its_watcher(serve, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def hub_reads(monkeypatch: pytest.MonkeyPatch) -> list[_hub_reads._HubRead]:
+    """Every body the hub reads from now on, as it starts."""
     reads: list[_hub_reads._HubRead] = []
     real_run = _hub_reads._HubRead.run
 
-    def run(self: _hub_reads._HubRead, fd: int) -> None:
+    def run(self: _hub_reads._HubRead, read_event: Any) -> None:
         reads.append(self)
-        real_run(self, fd)
+        real_run(self, read_event)
 
     monkeypatch.setattr(_hub_reads._HubRead, "run", run)
+    return reads
+
+
+def test_a_greenlet_killed_mid_stream_closes_its_watcher(serve, hub_reads) -> None:  # type: ignore[no-untyped-def]
+    reads = hub_reads
     url, scripted = serve(model_speed(100, 0.01))
     client, reported = make_client()
     user = gevent.spawn(chat, client, url)
@@ -179,17 +186,10 @@ def test_a_socket_closed_by_another_greenlet_mid_stream_fails_at_once(serve, mon
     assert time.monotonic() - began < 0.5  # not the 5 s idle timeout
 
 
-def test_a_body_waiting_for_its_first_token_is_read_at_a_higher_priority(serve, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_body_waiting_for_its_first_token_is_read_at_a_higher_priority(serve, hub_reads) -> None:  # type: ignore[no-untyped-def]
     """libev runs the watchers one poll found ready highest priority first: until its first token a
     body's read watcher has FIRST_TOKEN_PRIORITY, then the usual 0, which the socket keeps after it."""
-    reads: list[_hub_reads._HubRead] = []
-    real_run = _hub_reads._HubRead.run
-
-    def run(self: _hub_reads._HubRead, read_event: Any) -> None:
-        reads.append(self)
-        real_run(self, read_event)
-
-    monkeypatch.setattr(_hub_reads._HubRead, "run", run)
+    reads = hub_reads
     script: list[Step] = [(0, STREAM_HEAD), (0.3, chunked(delta("first ")))]
     script += [(0.05, chunked(delta(f"t{index} "))) for index in range(5)]
     script.append((0.05, chunked(delta("", "stop") + b"data: [DONE]\n\n") + END))
