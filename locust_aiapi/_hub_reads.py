@@ -17,11 +17,11 @@ reaches the hub.
 
 HTTPS too: a :class:`~locust_aiapi._tls_stream.TlsStream` over a gevent socket reads its raw socket and
 decrypts in the callback (``recvmsg_ready``). What it already holds in memory (records that came with
-the head, a ``close_notify`` behind the data) no readiness announces, so it is read at once, a few
-reads per turn. An answer OpenSSL asks for (a key update, a renegotiation) that cannot be sent at once
-is not waited for in the hub: the user's greenlet sends it and reads the rest of the body itself. A
-socket of another kind (gevent's ``SSLSocket`` where the kernel gives no stamps, a socket of another
-library) is read by the user's greenlet (:func:`pump`).
+the head, a ``close_notify`` behind the data) no readiness announces, so it is read at once. An answer
+OpenSSL asks for (a key update, a renegotiation) that cannot be sent at once is not waited for in the
+hub: the user's greenlet sends it and reads the rest of the body itself. A socket of another kind
+(gevent's ``SSLSocket`` where the kernel gives no stamps, a socket of another library) is read by the
+user's greenlet (:func:`pump`).
 """
 
 from __future__ import annotations
@@ -38,9 +38,6 @@ from ._stream import StreamRecorder
 
 __all__ = ["pump"]
 
-# reads in one callback before the other sockets' turn: after a read, TLS holds nothing a read could
-# take without the network but maybe the end (``BodyReader.end_held``), which the next read returns
-HELD_READS_PER_TURN = 8
 # libev runs the watchers that one poll found ready highest priority first: a body still waiting for
 # its first token is read before the others (a late first read is what TTFT cannot afford: once the
 # next token has come too, the kernel keeps only the newest segment's stamp), then at the usual 0
@@ -126,7 +123,9 @@ class _HubRead:
             return
         reader = self._reader
         try:
-            for _ in range(HELD_READS_PER_TURN):
+            # a second read only for the end a TLS read left in memory (``BodyReader.end_held``): after a
+            # read, TLS holds nothing else a read could take without the network; that read ends the body
+            for _ in range(2):
                 data = reader.read_ready()
                 if (data and not self.take(data)) or reader.done:
                     self._end(None)
@@ -134,9 +133,9 @@ class _HubRead:
                 if reader.send_waits:
                     self._end(_SendWaits())
                     return
-                if reader.found_nothing or not reader.end_held:  # all else held was read with it
+                if reader.found_nothing or not reader.end_held:
                     return
-            gevent.get_hub().loop.run_callback(self._on_readable)  # more held: after the others' turn
+            gevent.get_hub().loop.run_callback(self._on_readable)  # never expected: no hang if it happens
         except Exception as exc:
             self._end(exc)
 
@@ -168,13 +167,10 @@ class _HubRead:
         return True
 
     def _first_token_read(self) -> None:
-        """The rest of the body is read at the usual priority (in the watcher's callback, or before the
-        watcher started: a started watcher must be stopped to change its priority)."""
+        """The rest of the body is read at the usual priority (a started watcher must be stopped to
+        change it; before ``run`` there is no watcher, and ``run`` sets none for a first token in)."""
         watcher = self._watcher
-        if watcher is not None and watcher.priority:
-            if watcher.active:
-                watcher.stop()
-                watcher.priority = 0
-                watcher.start(self._on_readable)
-            else:
-                watcher.priority = 0
+        if watcher is not None and watcher.active and watcher.priority:
+            watcher.stop()
+            watcher.priority = 0
+            watcher.start(self._on_readable)

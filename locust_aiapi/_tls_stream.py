@@ -56,7 +56,7 @@ class TlsStream(TlsWrites):
         "__weakref__",
         "_ancdata",
         "_drained",
-                "_incoming",
+        "_incoming",
         "_nonblocking",
         "_outgoing",
         "_plain",
@@ -84,7 +84,7 @@ class TlsStream(TlsWrites):
 
     def recvmsg(self, bufsize: int, ancbufsize: int = 0, flags: int = 0) -> tuple[bytes, Any, int, None]:
         """Decrypted bytes (b"" at the end) and the ancillary data of the raw read that completed them."""
-        if self._incoming.pending or self._plain.pending() or self.ended:
+        if self.holds_more:
             data = self._decrypt(bufsize)
             if data is not None:
                 return data, self._ancdata, 0, None
@@ -103,16 +103,13 @@ class TlsStream(TlsWrites):
         that can be decrypted (nothing may wait for a readiness that need not come), ``BlockingIOError``
         while nothing can be (a record's beginning, a session ticket). Once it returned, nothing that can
         be decrypted is held, but maybe the end (``ended``): a partial record needs the network."""
-        if self.ended or self._incoming.pending or self._plain.pending():
+        if self.holds_more:
             data = self._decrypt_all()
             if data is not None:
                 return data, self._ancdata, 0, None
         raw, ancdata, _flags, _address = self._nonblocking.recvmsg(RAW_RECV_SIZE, ancbufsize)
         self._ancdata = ancdata
-        if raw:
-            self._incoming.write(raw)
-        else:
-            self._take(raw)
+        self._take(raw)
         data = self._decrypt_all()
         if data is None:
             raise BlockingIOError
