@@ -13,15 +13,16 @@ Frozen objects are freed as usual when their last reference goes; only reference
 wait (a request leaves none). Stopped users leave such cycles, so when a spawn completes at three
 quarters or less of the most users since the last collection, the frozen objects are given back and
 collected first: one pause at a change of load, at most once a minute (a shape that lowers the count a
-user a second would otherwise pause every stream each second). ``test_stop`` gives everything back.
+user a second would otherwise pause every stream each second).
 
 While frozen, a young collection waits for ``YOUNG_THRESHOLD`` new objects instead of CPython's 700:
 what a request allocates is nearly all freed by its reference count before a collection sees it, so
 ten times fewer collections walk about the same live objects each (Locust CPU per streamed chunk -1.5
-to -2.5 %, paired ``benchmarks/paired_cost.py`` runs; client lag p99 no higher). ``test_stop``
-restores the thresholds (unless they were changed meanwhile); a threshold of 0 (automatic collection
-off) or above ours is left alone. ``--ai-no-gc-freeze`` leaves the collector alone. On a worker the count is
-its own users'.
+to -2.5 %, paired ``benchmarks/paired_cost.py`` runs; client lag p99 no higher). A threshold of 0
+(automatic collection off) or above ours is left alone.
+
+``test_stop`` gives everything back, and the thresholds unless they were changed meanwhile.
+``--ai-no-gc-freeze`` leaves the collector alone. On a worker the count is its own users'.
 """
 
 from __future__ import annotations

@@ -90,7 +90,7 @@ def send_request(
     return BoundedResponse(sock, connections, deadlines, method=method, headers_type=client.headers_type)
 
 
-def _send_all(sock: Any, data: bytes) -> None:
+def _send_all(sock: Any, data: bytes | memoryview) -> None:
     """``sock.sendall(data)``; over a gevent socket, first the non-blocking send it would make after
     four Python calls and a ``getsockopt``: a request nearly always fits the kernel's buffer. What is
     left, and any error of that send (gevent's own retries some, e.g. EPROTOTYPE on macOS), go to
@@ -102,9 +102,7 @@ def _send_all(sock: Any, data: bytes) -> None:
             sent = 0
         if sent == len(data):
             return
-        if sent:
-            sock.sendall(memoryview(data)[sent:])
-            return
+        data = memoryview(data)[sent:]
     sock.sendall(data)
 
 
