@@ -186,7 +186,8 @@ def test_workers_share_the_rate_and_the_master_judges_thresholds(tmp_path: Path)
         run = start_distributed(OPEN, tmp_path, mock.url, 4, "4s", workers=2, master_args=master_args)
         assert run.wait(60) == 3, run.log("master")[-3000:]  # the TTFT threshold fails
     arrival = run.summary["arrival"]
-    assert 32 <= arrival["issued"] <= 46, arrival  # 10/s for 4 s in all, not 10/s per worker
+    # 10/s for 4 s in all (~40, a worker may start or stop late), not 10/s per worker (~80)
+    assert 32 <= arrival["issued"] <= 60, arrival
     assert arrival["issued"] == arrival["started"] + arrival["dropped"]
     assert len(run.worker_records()) == arrival["started"]
     results = {r["threshold"]: r["passed"] for r in run.summary["thresholds"]}

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import statistics
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from locust_aiapi.mock import MockProcess
 
-from ._support import ROOT, TEST_LOCUSTFILES, headless, mock_stats, run_locust
+from ._support import ROOT, TEST_LOCUSTFILES, LocustRun, headless, mock_stats, run_locust
 
 COUNTING = TEST_LOCUSTFILES / "counting_chat.py"
 
@@ -21,9 +23,44 @@ def nearest_rank(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(len(ordered) * q) - 1)]
 
 
+def ttft_errors_ms(records: list[dict[str, Any]], truth: Path) -> list[float]:
+    """Per record: measured TTFT minus what the mock did (its first-token send after it read the request).
+
+    The mock's own lateness (a busy CI host can delay its timer by 10 ms) is not a measuring error.
+    """
+    served = {}
+    for line in truth.read_text().splitlines():
+        row = json.loads(line)
+        if row["first_token_s"] is not None:
+            served[row["request_id"]] = (row["first_token_s"] - row["received_s"]) * 1000.0
+    assert {r["request_id"] for r in records} <= served.keys()
+    return [r["ttft_ms"] - served[r["request_id"]] for r in records]
+
+
+def check_ttft_at_20_users(run: LocustRun, truth: Path) -> list[dict[str, Any]]:
+    """The 200 ms TTFT runs: all succeed, none below 200 ms, each within 10 ms of what the mock did."""
+    assert run.returncode == 0, run.stderr[-2000:]
+    # a request that starts as the run ends may be cancelled: not a measurement, not a failure
+    records = sorted((r for r in run.records if r["outcome"] != "cancelled"), key=lambda r: r["start_time"])
+    assert all(r["outcome"] == "success" for r in records)
+    ttfts = [r["ttft_ms"] for r in records]
+    assert min(ttfts) >= 200.0  # the mock waits 200 ms after it has read the request
+    assert statistics.median(ttfts) <= 205.0
+    # "at 20 users": once all 20 run (spawning takes 1 s at -r 20 and holds the hub meanwhile)
+    at_20_users = [r for r in records if r["start_time"] >= records[0]["start_time"] + 1.5]
+    assert len(at_20_users) > 300
+    errors = ttft_errors_ms(at_20_users, truth)
+    assert min(errors) >= -1.0  # the kernel stamp may precede the mock's stamp after its send returns
+    assert statistics.median(errors) <= 2.0
+    assert nearest_rank(errors, 0.99) <= 10.0, sorted(errors)[-10:]
+    return records
+
+
 def test_measured_ttft_is_within_10ms_of_the_configured_200ms_at_20_users(tmp_path: Path) -> None:
-    mock_args = ["--ttft-ms", "200", "--itl-ms", "20", "--output-tokens", "10"]
-    with MockProcess(mock_args, cpu=1) as mock:
+    truth = tmp_path / "served.jsonl"
+    with MockProcess(
+        ["--ttft-ms", "200", "--itl-ms", "20", "--output-tokens", "10", "--record", str(truth)], cpu=1
+    ) as mock:
         run = run_locust(
             COUNTING,
             tmp_path,
@@ -31,20 +68,10 @@ def test_measured_ttft_is_within_10ms_of_the_configured_200ms_at_20_users(tmp_pa
             env={"TEST_WAIT_S": "0.1"},
             cpu=0,
         )
-    assert run.returncode == 0, run.stderr[-2000:]
-    # a request that starts as the run ends may be cancelled: not a measurement, not a failure
-    records = sorted((r for r in run.records if r["outcome"] != "cancelled"), key=lambda r: r["start_time"])
-    assert all(r["outcome"] == "success" for r in records)
-    ttfts = [r["ttft_ms"] for r in records]
-    assert min(ttfts) >= 200.0  # the mock waits 200 ms after it has read the request
-    # "at 20 users": once all 20 run (spawning takes 1 s at -r 20 and holds the hub meanwhile)
-    at_20_users = [r["ttft_ms"] for r in records if r["start_time"] >= records[0]["start_time"] + 1.5]
-    assert len(at_20_users) > 300
-    assert nearest_rank(at_20_users, 0.99) <= 210.0, sorted(at_20_users)[-10:]
-    assert statistics.median(ttfts) <= 205.0
+    records = check_ttft_at_20_users(run, truth)
     total = run.summary["total"]
     assert 200.0 <= total["ttft_ms"]["p50"] <= 205.0
-    assert total["count"] - total["cancelled"] == len(ttfts)
+    assert total["count"] - total["cancelled"] == len(records)
 
 
 def test_each_injected_fault_is_counted_under_its_kind(tmp_path: Path) -> None:
