@@ -58,7 +58,8 @@ class BodyReader:
     After each :meth:`read`, ``arrived_s`` is when those bytes arrived: the kernel's receive stamp
     where the socket has them (see :mod:`~locust_aiapi._rx_stamps`), else our stamp right after the
     read; ``lag_s`` is the client lag of that read (our stamp minus the kernel's), None without a
-    kernel stamp. Body bytes that came with the head arrived with the head's last read.
+    kernel stamp; ``read_s`` is our own stamp right after the last read that returned. Body bytes that
+    came with the head arrived with the head's last read.
 
     Speed (one streamed chunk is one read; ``benchmarks/chunk_cost.py``): on a plain gevent socket the
     non-blocking socket under it is read directly, and only a read that finds nothing waits for it, so
@@ -79,7 +80,6 @@ class BodyReader:
         "_feed",
         "_greenlet",
         "_idle_s",
-        "_last_s",
         "_pacer",
         "_parts",
         "_raw",
@@ -94,6 +94,7 @@ class BodyReader:
         "found_nothing",
         "lag_s",
         "over_tls",
+        "read_s",
         "send_waits",
     )
 
@@ -116,7 +117,7 @@ class BodyReader:
         # read_ready reads a TlsStream (what it holds, what it must send count then)
         self.over_tls = self._ready is not None and self._raw is None
         self._drained = False  # the last raw read took all there was: wait before the next one
-        self._last_s = perf_counter()
+        self.read_s = perf_counter()
         self._clock: RxClock | None = getattr(response, "rx_clock", None)
         self._ancsize = ANC_SIZE if self._clock is not None else 0
         # the body is over (read_ready keeps it; it may be whole with the head)
@@ -124,17 +125,17 @@ class BodyReader:
         self.found_nothing = False  # the last read_ready found the socket empty
         self.end_held = False  # (TLS) the last read_ready left the end in memory: the next read returns it
         self.send_waits = False  # read_ready left an answer to send that would wait (TLS): flush_sends
-        self.arrived_s: float = getattr(response, "rx_arrived_s", None) or self._last_s
+        self.arrived_s: float = getattr(response, "rx_arrived_s", None) or self.read_s
         self.lag_s: float | None = getattr(response, "rx_lag_s", None)
         self._parts: list[bytes] = []
         self._feed = _body_parser(response, self._parts)
         self._greenlet = gevent.getcurrent()
         self._pacer = Pacer()
         self._timer: Any = None
-        self._arm(self._last_s)
+        self._arm(self.read_s)
 
     def _arm(self, now_s: float) -> None:
-        wait_s = self._deadlines.wait_s(now_s, self._idle_s and self._idle_s - (now_s - self._last_s), None)
+        wait_s = self._deadlines.wait_s(now_s, self._idle_s and self._idle_s - (now_s - self.read_s), None)
         if wait_s is not None:
             self._timer = gevent.get_hub().loop.timer(wait_s)
             self._timer.start(self._on_timer)
@@ -144,7 +145,7 @@ class BodyReader:
         self._timer = None
         now_s = perf_counter()
         expired: BaseException | None = self._deadlines.expired(now_s)
-        if expired is None and self._idle_s and now_s - self._last_s >= self._idle_s:
+        if expired is None and self._idle_s and now_s - self.read_s >= self._idle_s:
             expired = TimeoutError("timed out")
         if expired is not None:
             self._greenlet.throw(expired)
@@ -255,7 +256,7 @@ class BodyReader:
 
     def _arrived(self, ancdata: list[tuple[int, int, bytes]]) -> float:
         """Stamp a raw read that just returned (``arrived_s``, ``lag_s``); returns our own stamp."""
-        now_s = self._last_s = perf_counter()
+        now_s = self.read_s = perf_counter()
         clock = self._clock
         kernel_s = clock.stamp_s(ancdata, now_s) if ancdata and clock is not None else None
         if kernel_s is None:
@@ -268,7 +269,7 @@ class BodyReader:
         """One read through the socket object itself (TLS, a socket that is not gevent's)."""
         began_s = perf_counter()
         data = self._read(self._sock)
-        self._pacer.after_recv(len(data), began_s, self._last_s)
+        self._pacer.after_recv(len(data), began_s, self.read_s)
         return data
 
     def _read(self, sock: Any) -> bytes:
@@ -276,10 +277,10 @@ class BodyReader:
         clock = self._clock
         if clock is None:
             data = bytes(sock.recv(RECV_SIZE))
-            self.arrived_s = self._last_s = perf_counter()
+            self.arrived_s = self.read_s = perf_counter()
             return data
         data, now_s, kernel_s = recv_stamped(sock, RECV_SIZE, clock)
-        self._last_s = now_s
+        self.read_s = now_s
         if kernel_s is None:
             self.arrived_s, self.lag_s = now_s, None
         else:

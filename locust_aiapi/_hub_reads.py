@@ -33,6 +33,7 @@ from gevent.exceptions import InvalidSwitchError
 from gevent.hub import Waiter
 
 from ._body_reader import BodyReader
+from ._first_token_poll import FirstTokenPoll, first_token_poll
 from ._records import RequestRecord
 from ._stream import StreamRecorder
 
@@ -40,7 +41,8 @@ __all__ = ["pump"]
 
 # libev runs the watchers that one poll found ready highest priority first: a body still waiting for
 # its first token is read before the others (a late first read is what TTFT cannot afford: once the
-# next token has come too, the kernel keeps only the newest segment's stamp), then at the usual 0
+# next token has come too, the kernel keeps only the newest segment's stamp), then at the usual 0.
+# Within a long iteration, ``_first_token_poll`` reads it between the others' reads.
 FIRST_TOKEN_PRIORITY = 1
 
 
@@ -83,7 +85,16 @@ def _pump_here(record: RequestRecord, recorder: StreamRecorder, reader: BodyRead
 class _HubRead:
     """One body read by the hub's callbacks, and the greenlet that waits for its end."""
 
-    __slots__ = ("_awaiting_first", "_over", "_reader", "_record", "_recorder", "_waiter", "_watcher")
+    __slots__ = (
+        "_awaiting_first",
+        "_over",
+        "_poll",
+        "_reader",
+        "_record",
+        "_recorder",
+        "_waiter",
+        "_watcher",
+    )
 
     def __init__(self, record: RequestRecord, recorder: StreamRecorder, reader: BodyReader) -> None:
         self._record = record
@@ -93,6 +104,7 @@ class _HubRead:
         self._over = False
         self._watcher: Any = None
         self._waiter: Waiter | None = None
+        self._poll: FirstTokenPoll = first_token_poll()
 
     def run(self, read_event: Any) -> None:
         """Read until the body is over, when the socket's read watcher fires; raises what ended it
@@ -102,9 +114,10 @@ class _HubRead:
         waiter = self._waiter = Waiter(hub)
         if self._awaiting_first:
             read_event.priority = FIRST_TOKEN_PRIORITY  # stopped: a priority is set before a start
-        read_event.start(self._on_readable)
+            self._poll.add(read_event.fd, self)
+        read_event.start(self.on_readable)
         if self._reader.holds_more:
-            hub.loop.run_callback(self._on_readable)
+            hub.loop.run_callback(self.on_readable)
         try:
             if waiter.get() is not self:
                 raise InvalidSwitchError(
@@ -114,13 +127,20 @@ class _HubRead:
             self._over = True
             read_event.stop()
             read_event.priority = 0  # the socket's next waits (the next request's head) as usual
+            if self._awaiting_first:
+                self._poll.discard(read_event.fd, self)
 
-    def _on_readable(self) -> None:
+    def on_readable(self) -> None:
         """In the hub: read and hand the bytes on (once; at once again for an end TLS holds after the
         data, which no readiness announces); at the end, or on an error, wake the waiting greenlet.
-        Once per chunk: written out."""
+        Then read the first tokens that are due (:mod:`~locust_aiapi._first_token_poll`)."""
         if self._over:
             return
+        self._read_once()
+        self._poll.poll_if_due(self._reader.read_s)
+
+    def _read_once(self) -> None:
+        """Once per chunk: written out."""
         reader = self._reader
         try:
             # a second read only for the end a TLS read left in memory (``BodyReader.end_held``): after a
@@ -135,7 +155,7 @@ class _HubRead:
                     return
                 if reader.found_nothing or not reader.end_held:
                     return
-            gevent.get_hub().loop.run_callback(self._on_readable)  # never expected: no hang if it happens
+            gevent.get_hub().loop.run_callback(self.on_readable)  # never expected: no hang if it happens
         except Exception as exc:
             self._end(exc)
 
@@ -170,7 +190,10 @@ class _HubRead:
         """The rest of the body is read at the usual priority (a started watcher must be stopped to
         change it; before ``run`` there is no watcher, and ``run`` sets none for a first token in)."""
         watcher = self._watcher
-        if watcher is not None and watcher.active and watcher.priority:
+        if watcher is None:
+            return
+        self._poll.discard(watcher.fd, self)
+        if watcher.active and watcher.priority:
             watcher.stop()
             watcher.priority = 0
-            watcher.start(self._on_readable)
+            watcher.start(self.on_readable)
