@@ -65,31 +65,36 @@ class FirstTokenPoll:
         self._due_s = 0.0
         self._polling = False
 
+    def forget(self) -> None:
+        """In a forked child: the epoll object is the parent's too, so it is neither used nor changed
+        again (the reads in flight keep this set, empty and without an epoll: nothing is polled)."""
+        self._epoll = None
+        self._waiting.clear()
+
     def __len__(self) -> int:
         return len(self._waiting)
 
     def add(self, fd: int, read: FirstTokenRead) -> None:
-        """Watch ``fd`` for ``read`` until :meth:`discard` (a later add of the same fd replaces it: the
-        number was reused after a close, which took the old socket out of the set)."""
+        """Watch ``fd`` for ``read`` until :meth:`discard` (with the same number: a watcher may have
+        forgotten its own once closed)."""
         epoll = self._epoll
         if epoll is None:
             return
         try:
-            if fd in self._waiting:
-                epoll.modify(fd, select.EPOLLIN)
-            else:
-                epoll.register(fd, select.EPOLLIN)
-        except OSError:  # closed meanwhile, or in the set from an earlier socket: leave it to the loop
+            epoll.register(fd, select.EPOLLIN)
+        except FileExistsError:  # a socket of an earlier read still open under that number (never expected)
+            epoll.modify(fd, select.EPOLLIN)
+        except OSError:  # closed meanwhile: leave it to the loop
             return
         self._waiting[fd] = read
 
     def discard(self, fd: int, read: FirstTokenRead) -> None:
-        """Stop watching ``fd`` for ``read``; nothing if another read watches that number now."""
+        """Stop watching ``fd`` for ``read``; nothing if it is not (or no longer) watched for it."""
         if self._waiting.get(fd) is not read:
             return
         del self._waiting[fd]
         with contextlib.suppress(OSError):  # already closed: the kernel took it out of the set
-            self._epoll.unregister(fd)  # type: ignore[union-attr]
+            self._epoll.unregister(fd)  # type: ignore[union-attr] # (in _waiting: there is an epoll)
 
     def poll_if_due(self, now_s: float) -> None:
         """Once ``INTERVAL_S`` has passed since the last poll (``now_s``: the stamp of the read that just
@@ -121,5 +126,11 @@ def first_token_poll() -> FirstTokenPoll:
     return poll
 
 
+def _forget_after_fork() -> None:
+    for poll in list(_POLLS.values()):
+        poll.forget()
+    _POLLS.clear()
+
+
 if hasattr(os, "register_at_fork"):  # a child shares its parent's epoll objects: it must not change them
-    os.register_at_fork(after_in_child=_POLLS.clear)
+    os.register_at_fork(after_in_child=_forget_after_fork)

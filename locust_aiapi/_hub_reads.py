@@ -87,6 +87,7 @@ class _HubRead:
 
     __slots__ = (
         "_awaiting_first",
+        "_fd",
         "_over",
         "_poll",
         "_reader",
@@ -105,6 +106,7 @@ class _HubRead:
         self._watcher: Any = None
         self._waiter: Waiter | None = None
         self._poll: FirstTokenPoll = first_token_poll()
+        self._fd = -1  # the socket's number while in the poll's set (a closed libuv watcher forgets its own)
 
     def run(self, read_event: Any) -> None:
         """Read until the body is over, when the socket's read watcher fires; raises what ended it
@@ -114,11 +116,13 @@ class _HubRead:
         waiter = self._waiter = Waiter(hub)
         if self._awaiting_first:
             read_event.priority = FIRST_TOKEN_PRIORITY  # stopped: a priority is set before a start
-            self._poll.add(read_event.fd, self)
-        read_event.start(self.on_readable)
-        if self._reader.holds_more:
-            hub.loop.run_callback(self.on_readable)
         try:
+            if self._awaiting_first:
+                self._fd = read_event.fd
+                self._poll.add(self._fd, self)
+            read_event.start(self.on_readable)
+            if self._reader.holds_more:
+                hub.loop.run_callback(self.on_readable)
             if waiter.get() is not self:
                 raise InvalidSwitchError(
                     "a streamed body's greenlet was woken by something else than its end"
@@ -128,7 +132,7 @@ class _HubRead:
             read_event.stop()
             read_event.priority = 0  # the socket's next waits (the next request's head) as usual
             if self._awaiting_first:
-                self._poll.discard(read_event.fd, self)
+                self._poll.discard(self._fd, self)
 
     def on_readable(self) -> None:
         """In the hub: read and hand the bytes on (once; at once again for an end TLS holds after the
@@ -192,7 +196,7 @@ class _HubRead:
         watcher = self._watcher
         if watcher is None:
             return
-        self._poll.discard(watcher.fd, self)
+        self._poll.discard(self._fd, self)
         if watcher.active and watcher.priority:
             watcher.stop()
             watcher.priority = 0

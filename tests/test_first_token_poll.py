@@ -4,6 +4,7 @@ the set itself over real socket pairs, then a hub kept busy by other streams' re
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -61,21 +62,49 @@ def test_a_poll_reads_the_watched_sockets_that_are_ready_once_per_interval(pairs
     assert [r.calls for r in reads] == [0, 2, 0] and len(poll) == 2
 
 
-def test_a_number_reused_after_a_close_belongs_to_its_new_read(pairs) -> None:  # type: ignore[no-untyped-def]
+def test_a_number_reused_after_a_close_belongs_to_its_new_read() -> None:
     poll = FirstTokenPoll()
-    old, new, other = Read(), Read(), Read()
-    ours, theirs = pairs[0]
+    old, new = Read(), Read()
+    ours, theirs = socket.socketpair()
     fd = ours.fileno()
     poll.add(fd, old)
-    poll.add(fd, new)  # the same number again: the newer read has it
-    poll.discard(fd, old)  # the old read's discard leaves the new one watched
+    ours.close()  # the kernel takes a closed socket out of the set; its read never discarded it
+    again, peer = socket.socketpair()
+    try:
+        assert again.fileno() == fd  # the lowest free number: the same one
+        poll.add(fd, new)
+        peer.send(b"x")
+        poll.poll_if_due(time.perf_counter())
+        assert (old.calls, new.calls, len(poll)) == (0, 1, 1)
+        poll.discard(fd, old)  # the old read's late discard leaves the new one watched
+        assert len(poll) == 1
+        poll.discard(fd, new)
+        assert len(poll) == 0
+    finally:
+        again.close()
+        peer.close()
+        theirs.close()
+    poll.discard(fd, new)  # closed and not watched: nothing to do, nothing raised
+
+
+def test_a_forked_child_leaves_its_parents_set_alone(pairs) -> None:  # type: ignore[no-untyped-def]
+    poll = FirstTokenPoll()
+    _first_token_poll._POLLS[gevent.get_hub()] = poll  # what first_token_poll() would have made
+    read = Read()
+    ours, theirs = pairs[0]
+    poll.add(ours.fileno(), read)
+    child = os.fork()
+    if child == 0:  # the child's reads in flight still hold this set: what they do must not reach ours
+        poll.discard(ours.fileno(), read)
+        poll.add(ours.fileno(), Read())
+        poll.poll_if_due(time.perf_counter())
+        os._exit(0 if len(poll) == 0 else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
     theirs.send(b"x")
     poll.poll_if_due(time.perf_counter())
-    assert (old.calls, new.calls, len(poll)) == (0, 1, 1)
-    ours.close()  # the kernel takes a closed socket out of the set: a discard then raises nothing
-    poll.discard(fd, new)
-    poll.discard(fd, other)
-    assert len(poll) == 0
+    assert read.calls == 1 and len(poll) == 1
+    _first_token_poll._POLLS.pop(gevent.get_hub())
 
 
 def test_a_read_made_by_the_poll_does_not_poll_again(pairs) -> None:  # type: ignore[no-untyped-def]
