@@ -114,10 +114,9 @@ class _HubRead:
         hub = gevent.get_hub()
         self._watcher = read_event
         waiter = self._waiter = Waiter(hub)
-        if self._awaiting_first:
-            read_event.priority = FIRST_TOKEN_PRIORITY  # stopped: a priority is set before a start
         try:
-            if self._awaiting_first:
+            if self._awaiting_first:  # both undone by the first token (``_first_token_read``) or below
+                read_event.priority = FIRST_TOKEN_PRIORITY  # stopped: a priority is set before a start
                 self._fd = read_event.fd
                 self._poll.add(self._fd, self)
             read_event.start(self.on_readable)
