@@ -449,14 +449,16 @@ def test_record_file_has_one_line_per_request_and_is_flushed_on_sigterm(tmp_path
     lines = [json.loads(line) for line in record.read_text().splitlines()]
     assert [line["endpoint"] for line in lines] == [CHAT, CHAT, EMBEDDINGS]
     streamed, limited, embedded = lines
-    keys = {"request_id", "endpoint", "fault", "received_s", "first_token_s", "end_s"}
+    keys = {"request_id", "endpoint", "fault", "received_s", "first_token_send_s", "first_token_s", "end_s"}
     assert keys | {"completion_tokens", "prompt_tokens"} <= set(streamed)
     assert streamed["request_id"] == stream.headers["x-request-id"]
     assert streamed["fault"] is None and streamed["completion_tokens"] == 6 and streamed["prompt_tokens"] == 8
     # perf_counter() is CLOCK_MONOTONIC: the server's stamps fall between the client's.
     # Only causal order is certain: the client may read a chunk before the server's sendall returns.
     first_content_s = stream.arrival_s[stream.content_indices()[0]]
-    assert stream.before_send_s < streamed["received_s"] < streamed["first_token_s"] < streamed["end_s"]
+    assert stream.before_send_s < streamed["received_s"] < streamed["first_token_send_s"]
+    assert streamed["first_token_send_s"] < streamed["first_token_s"] < streamed["end_s"]
+    assert streamed["first_token_send_s"] < first_content_s
     assert abs(streamed["first_token_s"] - first_content_s) < 0.05
     assert 45 <= (streamed["first_token_s"] - streamed["received_s"]) * 1000 <= 150
     assert (limited["fault"], limited["first_token_s"], limited["completion_tokens"]) == ("429", None, 0)

@@ -117,8 +117,7 @@ def _complete(
     body = encoder.completion(
         "".join(generation.chunks), generation.finish_reason, chat.prompt_tokens, tokens
     )
-    exchange.send_json(200, body)
-    exchange.record.first_token_s = time.perf_counter()
+    exchange.send_json(200, body, first_token=True)
     exchange.record.completion_tokens = tokens
 
 
@@ -164,10 +163,8 @@ def _send_content(
         due_s += (offset_s - previous_s) * (pace() if index else 1.0)
         previous_s = offset_s
         sleep_until(due_s)
-        exchange.send_event(encoder.content_event(generation.chunks[index]))
+        exchange.send_event(encoder.content_event(generation.chunks[index]), first_token=index == 0)
         sent_s = time.perf_counter()
-        if index == 0:
-            record.first_token_s = sent_s
         record.chunk_late_us.append(round((sent_s - due_s) * 1e6))
         record.completion_tokens += generation.chunk_tokens[index]
 

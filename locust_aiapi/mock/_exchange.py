@@ -64,10 +64,21 @@ class Exchange:
     def started(self) -> bool:
         return self._writer.started
 
-    def send_json(self, status: int, body: bytes, extra_headers: Sequence[tuple[str, str]] = ()) -> None:
+    def send_json(
+        self,
+        status: int,
+        body: bytes,
+        extra_headers: Sequence[tuple[str, str]] = (),
+        first_token: bool = False,
+    ) -> None:
+        """``first_token``: the body holds the first token; the record keeps when its send began and ended."""
         headers = [*self._headers(status), ("content-type", "application/json"), *extra_headers]
         self.record.status = status
+        if first_token:
+            self.record.first_token_send_s = time.perf_counter()
         self._writer.send(status, headers, body)
+        if first_token:
+            self.record.first_token_s = time.perf_counter()
 
     def send_error(self, error: ApiError, body: bytes | None = None) -> None:
         """``body``: the error in the endpoint's own format (default: OpenAI's)."""
@@ -79,8 +90,14 @@ class Exchange:
         self.record.status = 200
         self._writer.start_stream(200, [*headers, ("cache-control", "no-cache")], first_event)
 
-    def send_event(self, event: bytes) -> None:
-        self._writer.send_data(event)
+    def send_event(self, event: bytes, first_token: bool = False) -> None:
+        """``first_token``: as for `send_json`, the two stamps bracket the send of the first token."""
+        if first_token:
+            self.record.first_token_send_s = time.perf_counter()
+            self._writer.send_data(event)
+            self.record.first_token_s = time.perf_counter()
+        else:
+            self._writer.send_data(event)
 
     def end_stream(self, final_events: Sequence[bytes] = ()) -> None:
         self._writer.end_stream(final_events)

@@ -9,8 +9,6 @@ mid-stream; the forced fault ``x-mock-fault: 529`` answers HTTP 529.
 
 from __future__ import annotations
 
-import time
-
 from ._capacity import Slot
 from ._chat import FAULT_AFTER_CHUNKS, Generation, admit, plan_generation
 from ._exchange import Exchange, ServerState, sleep_until
@@ -51,8 +49,9 @@ def _complete(
     tokens = generation.completion_tokens
     thinking = "".join(generation.chunks[:thinking_chunks])
     text = "".join(generation.chunks[thinking_chunks:])
-    exchange.send_json(200, encoder.message(thinking, text, generation.finish_reason, tokens))
-    exchange.record.first_token_s = time.perf_counter()
+    exchange.send_json(
+        200, encoder.message(thinking, text, generation.finish_reason, tokens), first_token=True
+    )
     exchange.record.completion_tokens = tokens
 
 
@@ -101,7 +100,7 @@ def _send_blocks(
             head = encoder.signature_event()
         if index in (0, thinking_chunks):
             head += encoder.open_block(kind)
-        exchange.send_event(head + encoder.delta_event(kind, generation.chunks[index]))
-        if index == 0:
-            record.first_token_s = time.perf_counter()
+        exchange.send_event(
+            head + encoder.delta_event(kind, generation.chunks[index]), first_token=index == 0
+        )
         record.completion_tokens += generation.chunk_tokens[index]

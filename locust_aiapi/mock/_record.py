@@ -20,7 +20,8 @@ class RequestRecord:
     endpoint: str
     received_s: float
     fault: str | None = None
-    first_token_s: float | None = None
+    first_token_s: float | None = None  # perf_counter() after the first token's send returned
+    first_token_send_s: float | None = None  # ... and before it began: the token left in between
     end_s: float | None = None
     completion_tokens: int = 0
     prompt_tokens: int = 0

@@ -8,8 +8,6 @@ without a terminal event; an answer cut at ``max_output_tokens`` ends with ``res
 
 from __future__ import annotations
 
-import time
-
 from ._capacity import Slot
 from ._chat import FAULT_AFTER_CHUNKS, Generation, admit, plan_generation
 from ._exchange import Exchange, ServerState, sleep_until
@@ -45,8 +43,7 @@ def _complete(
             encoder.open_item("reasoning" if index < reasoning_chunks else "message")
         encoder.delta_event(chunk)
     tokens = generation.completion_tokens
-    exchange.send_json(200, encoder.response(generation.finish_reason, tokens))
-    exchange.record.first_token_s = time.perf_counter()
+    exchange.send_json(200, encoder.response(generation.finish_reason, tokens), first_token=True)
     exchange.record.completion_tokens = tokens
 
 
@@ -70,9 +67,7 @@ def _stream(
         head = b""
         if index in (0, reasoning_chunks):  # an item's announcement goes with its first delta
             head = encoder.open_item("reasoning" if index < reasoning_chunks else "message")
-        exchange.send_event(head + encoder.delta_event(generation.chunks[index]))
-        if index == 0:
-            record.first_token_s = time.perf_counter()
+        exchange.send_event(head + encoder.delta_event(generation.chunks[index]), first_token=index == 0)
         record.completion_tokens += generation.chunk_tokens[index]
     if fault is Fault.STREAM_ERROR:
         record.outcome = "stream_error"
