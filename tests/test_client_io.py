@@ -12,7 +12,6 @@ import gevent
 import orjson
 import pytest
 from gevent.server import StreamServer
-from geventhttpclient.client import HTTPClientPool
 
 from locust_aiapi import FailureKind, Outcome, RequestRecord, RetryPolicy, ttft_ms
 from locust_aiapi._client import AIClient
@@ -21,6 +20,8 @@ from locust_aiapi._requests import ChatRequest, EmbeddingRequest
 from locust_aiapi._rx_stamps import KERNEL_STAMPS_AVAILABLE
 from locust_aiapi._transport import join_url
 from locust_aiapi.dialects import OPENAI
+
+from .client_pools import client_pool
 
 Step = tuple[float, bytes]  # (sleep seconds before writing, bytes); b"" closes the connection
 
@@ -113,22 +114,11 @@ def serve() -> Iterator[object]:
         server.stop(timeout=1)
 
 
-_pools: list[HTTPClientPool] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_pools() -> Iterator[None]:
-    yield
-    while _pools:
-        _pools.pop().close()
-
-
 def make_client(
     retry: RetryPolicy | None = None, timeout: float = 5.0
 ) -> tuple[AIClient, list[RequestRecord]]:
     reported: list[RequestRecord] = []
-    pool = HTTPClientPool(network_timeout=timeout, connection_timeout=timeout, concurrency=4)
-    _pools.append(pool)
+    pool = client_pool(network_timeout=timeout, connection_timeout=timeout, concurrency=4)
     client = AIClient(pool, {"Authorization": "Bearer k"}, OPENAI, retry or RetryPolicy(), reported.append)
     return client, reported
 
@@ -281,8 +271,7 @@ def test_a_key_echoed_in_an_error_message_is_redacted(serve) -> None:  # type: i
     body = orjson.dumps({"error": {"message": "Incorrect API key provided: sk-live-123456. Check it."}})
     url, _ = serve([(0, plain("401 Unauthorized", body))])
     reported: list[RequestRecord] = []
-    pool = HTTPClientPool(network_timeout=5, connection_timeout=5, concurrency=1)
-    _pools.append(pool)
+    pool = client_pool(network_timeout=5, connection_timeout=5, concurrency=1)
     client = AIClient(
         pool, {"Authorization": "Bearer sk-live-123456"}, OPENAI, RetryPolicy(), reported.append
     )

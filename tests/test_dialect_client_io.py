@@ -11,7 +11,6 @@ from locust_aiapi._client import ChatRequest, EmbeddingRequest
 from .test_client_io import (
     END,
     STREAM_HEAD,
-    _close_pools,
     chat,
     chunked,
     delta,
@@ -21,8 +20,8 @@ from .test_client_io import (
     sse,
 )
 
-# the loopback server and pool cleanup of test_client_io, found by pytest under these names
-FIXTURES = (serve, _close_pools)
+# the loopback server of test_client_io, found by pytest under its name
+FIXTURES = (serve,)
 
 ROLE = sse({"model": "served-7b", "choices": [{"index": 0, "delta": {"role": "assistant"}}]})
 

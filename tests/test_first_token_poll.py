@@ -18,10 +18,7 @@ from locust_aiapi._first_token_poll import INTERVAL_S, FirstTokenPoll, first_tok
 from locust_aiapi._rx_stamps import KERNEL_STAMPS_AVAILABLE
 from locust_aiapi.mock import MockProcess
 
-from .test_client_io import _close_pools, chat, make_client
-
-# the pool cleanup of test_client_io (pools hold their sockets until closed), found by pytest under its name
-FIXTURES = (_close_pools,)
+from .test_client_io import chat, make_client
 
 pytestmark = pytest.mark.skipif(_first_token_poll._EPOLL is None, reason="no epoll on this platform")
 

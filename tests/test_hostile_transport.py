@@ -5,13 +5,11 @@ and a flooding stream does not starve other greenlets. Real loopback servers, bo
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import gevent
 import orjson
 import pytest
-from geventhttpclient.client import HTTPClientPool
 
 from locust_aiapi import FailureKind, Outcome, RequestRecord, RetryPolicy, ttft_ms
 from locust_aiapi._client import AIClient
@@ -19,24 +17,15 @@ from locust_aiapi._limits import MIB, Limits
 from locust_aiapi._requests import ChatRequest, EmbeddingRequest
 from locust_aiapi._transport import classify_exception, decoded
 from locust_aiapi.dialects import OPENAI
+from tests.client_pools import client_pool
 from tests.hostile_process import served_by_child
 from tests.hostile_scenarios import scenario
 from tests.hostile_server import Conn, HostileServer, ReceivedRequest
 from tests.hostile_wire import head
 
-_pools: list[HTTPClientPool] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_pools() -> Iterator[None]:
-    yield
-    while _pools:
-        _pools.pop().close()
-
 
 def client_for(limits: Limits | None = None, retry: RetryPolicy | None = None) -> AIClient:
-    pool = HTTPClientPool(network_timeout=10.0, connection_timeout=5.0, concurrency=4)
-    _pools.append(pool)
+    pool = client_pool(network_timeout=10.0, connection_timeout=5.0, concurrency=4)
     reported: list[RequestRecord] = []
     return AIClient(pool, {"Authorization": "Bearer k"}, OPENAI, retry or RetryPolicy(), reported.append,
                     limits=limits)  # fmt: skip
@@ -272,8 +261,7 @@ def _answering(status: int, *headers: tuple[str, str]) -> HostileServer:
 def test_a_dialects_own_status_kind_wins_anthropics_529_is_overloaded() -> None:
     from locust_aiapi.dialects import ANTHROPIC
 
-    pool = HTTPClientPool(network_timeout=5.0, connection_timeout=5.0)
-    _pools.append(pool)
+    pool = client_pool(network_timeout=5.0, connection_timeout=5.0)
     client = AIClient(pool, {"x-api-key": "k"}, ANTHROPIC, RetryPolicy(), lambda record: None)
     with _answering(529) as server:
         messages = [{"role": "user", "content": "hi"}]

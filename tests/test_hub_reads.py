@@ -15,21 +15,9 @@ from locust_aiapi import FailureKind, Outcome, _hub_reads, _stream
 from locust_aiapi._records import StampSource
 from locust_aiapi._rx_stamps import KERNEL_STAMPS_AVAILABLE
 
-from .test_client_io import (
-    END,
-    STREAM_HEAD,
-    Step,
-    _close_pools,
-    chat,
-    chunked,
-    delta,
-    make_client,
-    serve,
-    sse,
-)
+from .test_client_io import END, STREAM_HEAD, Step, chat, chunked, delta, make_client, serve, sse
 
-# the fixtures, used by name: the loopback server, and the cleanup of pools (they hold sockets until closed)
-__all__ = ["_close_pools", "serve"]
+__all__ = ["serve"]  # the fixture, used by name
 
 
 def model_speed(chunks: int, gap_s: float) -> list[Step]:
