@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import ParamSpec
 
 import gevent
 
@@ -18,6 +19,8 @@ from ._inference import PrefixCache
 from ._ratelimits import RateLimits
 from ._record import Recorder, RequestRecord
 from ._stats import RateLimitWindow, ServerStats
+
+_P = ParamSpec("_P")
 
 
 @dataclass
@@ -71,14 +74,13 @@ class Exchange:
         extra_headers: Sequence[tuple[str, str]] = (),
         first_token: bool = False,
     ) -> None:
-        """``first_token``: the body holds the first token; the record keeps when its send began and ended."""
+        """``first_token``: the body holds the first token (see `_send_first_token`)."""
         headers = [*self._headers(status), ("content-type", "application/json"), *extra_headers]
         self.record.status = status
         if first_token:
-            self.record.first_token_send_s = time.perf_counter()
-        self._writer.send(status, headers, body)
-        if first_token:
-            self.record.first_token_s = time.perf_counter()
+            self._send_first_token(self._writer.send, status, headers, body)
+        else:
+            self._writer.send(status, headers, body)
 
     def send_error(self, error: ApiError, body: bytes | None = None) -> None:
         """``body``: the error in the endpoint's own format (default: OpenAI's)."""
@@ -91,13 +93,17 @@ class Exchange:
         self._writer.start_stream(200, [*headers, ("cache-control", "no-cache")], first_event)
 
     def send_event(self, event: bytes, first_token: bool = False) -> None:
-        """``first_token``: as for `send_json`, the two stamps bracket the send of the first token."""
+        """``first_token``: the event holds the first token (see `_send_first_token`)."""
         if first_token:
-            self.record.first_token_send_s = time.perf_counter()
-            self._writer.send_data(event)
-            self.record.first_token_s = time.perf_counter()
+            self._send_first_token(self._writer.send_data, event)
         else:
             self._writer.send_data(event)
+
+    def _send_first_token(self, send: Callable[_P, None], *args: _P.args, **kwargs: _P.kwargs) -> None:
+        """``send(*args)`` bracketed by the record's two stamps: the first token left in between."""
+        self.record.first_token_send_s = time.perf_counter()
+        send(*args, **kwargs)
+        self.record.first_token_s = time.perf_counter()
 
     def end_stream(self, final_events: Sequence[bytes] = ()) -> None:
         self._writer.end_stream(final_events)
