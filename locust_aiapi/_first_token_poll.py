@@ -57,12 +57,12 @@ class FirstTokenRead(Protocol):
 class FirstTokenPoll:
     """The sockets whose first token is awaited, in an epoll set polled (without a wait) when due."""
 
-    __slots__ = ("_due_s", "_epoll", "_polling", "_waiting")
+    __slots__ = ("_epoll", "_polling", "_waiting", "due_s")
 
     def __init__(self) -> None:
         self._epoll = _EPOLL() if _EPOLL is not None else None
         self._waiting: dict[int, FirstTokenRead] = {}
-        self._due_s = 0.0
+        self.due_s = 0.0  # a read stamped from then on polls (the caller may check it first: a call less)
         self._polling = False
 
     def forget(self) -> None:
@@ -100,9 +100,9 @@ class FirstTokenPoll:
         """Once ``INTERVAL_S`` has passed since the last poll (``now_s``: the stamp of the read that just
         returned): read each watched socket that is ready. Called after each streamed read (in the hub,
         never nested). Once per chunk: written out."""
-        if now_s < self._due_s or not self._waiting or self._polling:
+        if now_s < self.due_s or not self._waiting or self._polling:
             return
-        self._due_s = now_s + INTERVAL_S
+        self.due_s = now_s + INTERVAL_S
         self._polling = True
         try:
             for fd, _events in self._epoll.poll(0, MAX_EVENTS):  # type: ignore[union-attr]

@@ -111,7 +111,7 @@ class SSEDecoder:
         if not data:
             return []
         last = data[-1]
-        if last != _LF and last != _CR and b"\n" not in data and b"\r" not in data:
+        if last != _LF and last != _CR and _LF not in data and _CR not in data:
             self._keep_pending(data)  # no line completed: keep the bytes (cheaply) until a terminator arrives
             return []
         if self._pending:
@@ -151,23 +151,27 @@ class SSEDecoder:
             or self._skip_lf
             or self.error is not None
             or data[-2:] != b"\n\n"
-            or b"\r" in data
+            or _CR in data  # an int: a bytes needle costs bytes.__contains__ a TypeError first
         ):
             return None
         end = len(data) - 2
-        first = data.find(b"\n")
+        first = data.find(_LF)  # an int needle, and no start for startswith: ~0.1 µs each
         event_type = "message"
         if first == end:
+            if not data.startswith(b"data:"):
+                return None
             start = 0
-        elif data.startswith(b"event:") and data.find(b"\n", first + 1) == end:
+        elif data.startswith(b"event:") and data.find(_LF, first + 1) == end:
             if first > self._max_line_bytes:
                 return None
             start = first + 1
+            if not data.startswith(b"data:", start):
+                return None
             name = data[7:first] if data[6] == 0x20 else data[6:first]
             event_type = name.decode("utf-8", "replace") or event_type
         else:
             return None
-        if not data.startswith(b"data:", start) or end - start > self._max_line_bytes:
+        if end - start > self._max_line_bytes:
             return None
         value = data[start + 6 if data[start + 5] == 0x20 else start + 5 : end]
         return (value, event_type) if len(value) <= self._max_event_bytes else None
