@@ -73,6 +73,11 @@ class Pacer:
 class BoundedResponse(HTTPSocketPoolResponse):
     """geventhttpclient's pooled response, with a bounded head and a pool return only when final."""
 
+    # The C parser looks this up for every body piece by a new string, which the type's attribute
+    # cache never holds: found on the first class of the MRO the walk is one dict, not four (~0.15 µs
+    # a chunk). The body reader's own ``_on_body`` (an instance attribute) still comes first.
+    _on_body = HTTPResponse._on_body
+
     def __init__(self, sock: Any, pool: Any, deadlines: Deadlines, **kw: Any) -> None:
         self._deadlines = deadlines
         self._header_count = 0

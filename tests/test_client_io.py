@@ -12,9 +12,11 @@ import gevent
 import orjson
 import pytest
 from gevent.server import StreamServer
+from geventhttpclient.response import HTTPResponse
 
 from locust_aiapi import FailureKind, Outcome, RequestRecord, RetryPolicy, ttft_ms
 from locust_aiapi._client import AIClient
+from locust_aiapi._head import BoundedResponse
 from locust_aiapi._records import StampSource
 from locust_aiapi._requests import ChatRequest, EmbeddingRequest
 from locust_aiapi._rx_stamps import KERNEL_STAMPS_AVAILABLE
@@ -336,3 +338,15 @@ def test_a_stream_at_model_speed_costs_one_read_per_chunk(serve, monkeypatch) ->
     reads, empty = raws[0].reads, raws[0].empty
     assert empty <= 2, (reads, empty)  # was one per chunk
     assert reads <= 24  # one per chunk and the end (fewer when a busy machine coalesced some)
+
+
+def test_the_parser_finds_the_body_callback_on_the_responses_first_class() -> None:
+    """geventhttpclient's C parser looks ``_on_body`` up by a new string for every body piece (never in
+    the type's attribute cache): the walk of the MRO ends at the first class, with the same method,
+    and an instance's own callback (what ``BodyReader`` sets) still comes first."""
+    assert BoundedResponse.__dict__["_on_body"] is HTTPResponse._on_body
+    pieces: list[bytes] = []
+    response = BoundedResponse.__new__(BoundedResponse)
+    response._sock = response._pool = None  # what its __del__ reads
+    response._on_body = pieces.append  # type: ignore[method-assign,assignment]
+    assert getattr(response, "_on_body") == pieces.append  # noqa: B009 - the parser's lookup, by name
