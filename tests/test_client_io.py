@@ -12,7 +12,7 @@ import gevent
 import orjson
 import pytest
 from gevent.server import StreamServer
-from geventhttpclient.response import HTTPResponse
+from geventhttpclient.response import HTTPSocketPoolResponse
 
 from locust_aiapi import FailureKind, Outcome, RequestRecord, RetryPolicy, ttft_ms
 from locust_aiapi._client import AIClient
@@ -342,9 +342,11 @@ def test_a_stream_at_model_speed_costs_one_read_per_chunk(serve, monkeypatch) ->
 
 def test_the_parser_finds_the_body_callback_on_the_responses_first_class() -> None:
     """geventhttpclient's C parser looks ``_on_body`` up by a new string for every body piece (never in
-    the type's attribute cache): the walk of the MRO ends at the first class, with the same method,
+    the type's attribute cache): the walk of the MRO ends at the first class, with what inheritance gave,
     and an instance's own callback (what ``BodyReader`` sets) still comes first."""
-    assert BoundedResponse.__dict__["_on_body"] is HTTPResponse._on_body
+    for name in ("_on_body", "_on_header_field", "_on_header_value", "_on_headers_complete",
+                 "_on_message_begin", "_on_status"):  # fmt: skip
+        assert BoundedResponse.__dict__[name] is getattr(HTTPSocketPoolResponse, name), name
     pieces: list[bytes] = []
     response = BoundedResponse.__new__(BoundedResponse)
     response._sock = response._pool = None  # what its __del__ reads
