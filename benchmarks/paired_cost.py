@@ -8,7 +8,13 @@ the test (``time.process_time`` at test start and stop) divided by the token chu
 
     mkdir /tmp/before && git archive a042110 | tar -x -C /tmp/before
     PYTHONPATH=$PWD .venv/bin/python benchmarks/paired_cost.py --before /tmp/before [--users 500]
-        [--tls] [--repeat 2] [--run-time 20] [--output-tokens 40]
+        [--tls] [--repeat 2] [--run-time 20] [--output-tokens 40] [--sequential]
+
+``--sequential`` runs the two trees one after the other instead, each alone on core 0, the order
+alternating between repeats. Use it when the two processes together need more than the core: then the
+slower tree waits longer for the CPU, each of its loop iterations finds more ready reads to share its
+fixed cost, and its CPU per chunk drops, which pulls the ratio towards 1 (HTTPS, 400 tokens, against
+a042110: 0.88 and 0.89 paired at 500 users; each alone 0.73 and 0.75 at 500, 0.70-0.77 at 300).
 
 ``--output-tokens`` is the length of every answer: what is paid once per request (sending it, the
 head, the record) is shared by that many chunks (40: short answers; 400: a typical LLM answer, then
@@ -65,6 +71,15 @@ def one_run(tree: Path, load: Load, out: Path) -> tuple[int, float]:
     return chunks, float(out.with_suffix(".cpu").read_text())
 
 
+def sequential(before: Path, load: Load, workdir: Path, after_first: bool) -> tuple[float, float]:
+    """µs per chunk of ``before`` and of this tree, each run alone (``after_first``: this tree first)."""
+    trees = [("before", before), ("after", HERE.parent)]
+    results = {label: one_run(tree, load, workdir / f"{label}.jsonl")
+               for label, tree in (trees[::-1] if after_first else trees)}  # fmt: skip
+    (chunks_a, cpu_a), (chunks_b, cpu_b) = results["before"], results["after"]
+    return cpu_a * 1e6 / chunks_a, cpu_b * 1e6 / chunks_b
+
+
 def paired(before: Path, load: Load, workdir: Path) -> tuple[float, float]:
     """µs per chunk of ``before`` and of this tree, run at the same time."""
     results: dict[str, tuple[int, float]] = {}
@@ -92,6 +107,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--tls", action="store_true", help="over verified HTTPS")
     parser.add_argument("--output-tokens", type=int, default=40, help="tokens per answer (default 40)")
+    parser.add_argument(
+        "--sequential", action="store_true", help="one tree after the other, each alone on core 0"
+    )
     args = parser.parse_args()
     if not (args.before / "locust_aiapi").is_dir():
         parser.error(f"--before {args.before}: no locust_aiapi package there")
@@ -100,8 +118,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-paired-") as tmp:
         tls = Tls.make(Path(tmp)) if args.tls else None
         load = Load(args.users, args.run_time, args.output_tokens, tls)
-        for _ in range(args.repeat):
-            before_us, after_us = paired(args.before.resolve(), load, Path(tmp))
+        for repeat in range(args.repeat):
+            if args.sequential:
+                before_us, after_us = sequential(args.before.resolve(), load, Path(tmp), repeat % 2 == 1)
+            else:
+                before_us, after_us = paired(args.before.resolve(), load, Path(tmp))
             scheme = "https" if tls else "http"
             print(f"{scheme:>6} {args.users:>6} {args.output_tokens:>6} {before_us:>16.1f} {after_us:>15.1f} "
                   f"{after_us / before_us:>13.3f}", flush=True)  # fmt: skip
