@@ -100,9 +100,11 @@ class FirstTokenPoll:
         """Once ``INTERVAL_S`` has passed since the last poll (``now_s``: the stamp of the read that just
         returned): read each watched socket that is ready. Called after each streamed read (in the hub,
         never nested). Once per chunk: written out."""
-        if now_s < self.due_s or not self._waiting or self._polling:
+        if now_s < self.due_s or self._polling:
             return
-        self.due_s = now_s + INTERVAL_S
+        self.due_s = now_s + INTERVAL_S  # also with none waiting: the callers' check then saves the call
+        if not self._waiting:
+            return
         self._polling = True
         try:
             for fd, _events in self._epoll.poll(0, MAX_EVENTS):  # type: ignore[union-attr]
