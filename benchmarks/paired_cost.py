@@ -57,6 +57,8 @@ class Load:
 def one_run(tree: Path, load: Load, out: Path) -> tuple[int, float]:
     """(chunks, CPU seconds) of one Locust process of ``tree``."""
     tls, users = load.tls, load.users
+    for stale in (out, out.with_suffix(".cpu")):  # an earlier repeat's: a run that failed must not reuse them
+        stale.unlink(missing_ok=True)
     mock_args = [*MOCK_ARGS, "--output-tokens", str(load.output_tokens), *(tls.mock_args() if tls else [])]
     with MockProcess(mock_args, cpu=1) as mock:
         command = [
