@@ -103,17 +103,13 @@ class TlsStream(TlsWrites):
         that can be decrypted (nothing may wait for a readiness that need not come), ``BlockingIOError``
         while nothing can be (a record's beginning, a session ticket). Once it returned, nothing that can
         be decrypted is held, but maybe the end (``ended``): a partial record needs the network."""
-        incoming = self._incoming
-        if self.ended or incoming.pending or self._plain.pending():  # holds_more, written out
+        if self.holds_more:
             data = self._decrypt_all()
             if data is not None:
                 return data, self._ancdata, 0, None
         raw, ancdata, _flags, _address = self._nonblocking.recvmsg(RAW_RECV_SIZE, ancbufsize)
         self._ancdata = ancdata
-        if raw:
-            incoming.write(raw)
-        else:
-            self._take(raw)
+        self._take(raw)
         data = self._decrypt_all()
         if data is None:
             raise BlockingIOError
