@@ -78,6 +78,11 @@ def sequential(before: Path, load: Load, workdir: Path, after_first: bool) -> tu
     trees = [("before", before), ("after", HERE.parent)]
     results = {label: one_run(tree, load, workdir / f"{label}.jsonl")
                for label, tree in (trees[::-1] if after_first else trees)}  # fmt: skip
+    return per_chunk_us(results)
+
+
+def per_chunk_us(results: dict[str, tuple[int, float]]) -> tuple[float, float]:
+    """µs per chunk of ``before`` and ``after`` from their (chunks, CPU seconds)."""
     (chunks_a, cpu_a), (chunks_b, cpu_b) = results["before"], results["after"]
     return cpu_a * 1e6 / chunks_a, cpu_b * 1e6 / chunks_b
 
@@ -95,8 +100,7 @@ def paired(before: Path, load: Load, workdir: Path) -> tuple[float, float]:
         thread.start()
     for thread in threads:
         thread.join()
-    (chunks_a, cpu_a), (chunks_b, cpu_b) = results["before"], results["after"]
-    return cpu_a * 1e6 / chunks_a, cpu_b * 1e6 / chunks_b
+    return per_chunk_us(results)
 
 
 def main() -> int:
