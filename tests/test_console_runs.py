@@ -14,17 +14,18 @@ from ._support import TEST_LOCUSTFILES, headless, run_locust
 
 SHAPED = TEST_LOCUSTFILES / "shaped_chat.py"
 LIVE = re.compile(
-    r"^LLM (\d+:\d\d)/0:10  (\d+) users  phase ([12])/2(?:: \d users)?  ([\d.]+) req/s  "
+    r"^LLM (\d+:\d\d)/0:12  (\d+) users  phase ([12])/2(?:: \d users)?  ([\d.]+) req/s  "
     r"TTFT p50/p95 (\d+)/(\d+) ms  (\d+) tok/s  \d+ server_error(?:  lag p99 [\d.]+ ms)?$"
 )
 
 
 def sweep_run(tmp_path: Path, columns: int) -> tuple[str, dict[str, object]]:
     mock_args = ["--ttft-ms", "40", "--itl-ms", "2", "--output-tokens", "8", "--rate-500", "0.1"]
+    # 6 s steps: the first live line (at 5 s) falls 1 s inside phase 1, not on its end
     summary_path = tmp_path / "summary.json"
     args = [
         *headless("", 1, "30s", "--stop-timeout", "5"),
-        "--ai-steps", "2,4", "--ai-step-duration", "5s", "--ai-summary-json", str(summary_path),
+        "--ai-steps", "2,4", "--ai-step-duration", "6s", "--ai-summary-json", str(summary_path),
         "--ai-threshold", "ttft_ms:p95<5000", "--ai-threshold", "error_rate<50%",
     ]  # fmt: skip
     with MockProcess(mock_args) as mock:
