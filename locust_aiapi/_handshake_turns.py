@@ -21,6 +21,7 @@ import collections
 import contextlib
 from collections.abc import Iterator
 
+import gevent
 from gevent.hub import Waiter, get_hub
 
 __all__ = ["HandshakeTurns"]
@@ -36,7 +37,9 @@ class _Ticket:
 
 class HandshakeTurns:
     """A lock for one handshake step; ``turn(later=True)`` (a handshake's second or later step) is
-    handed the lock before every ``turn(later=False)`` waiting."""
+    handed the lock before every ``turn(later=False)`` waiting. A wait for the turn longer than
+    ``timeout_s`` raises ``TimeoutError`` (the handshake's own deadline: a long queue of turns must not
+    let a handshake run past the connection timeout the user set)."""
 
     def __init__(self) -> None:
         self._busy = False
@@ -49,21 +52,22 @@ class HandshakeTurns:
         return len(self._first), len(self._later)
 
     @contextlib.contextmanager
-    def turn(self, later: bool) -> Iterator[None]:
-        self._acquire(self._later if later else self._first)
+    def turn(self, later: bool, timeout_s: float | None = None) -> Iterator[None]:
+        self._acquire(self._later if later else self._first, timeout_s)
         try:
             yield
         finally:
             self._release()
 
-    def _acquire(self, queue: collections.deque[_Ticket]) -> None:
+    def _acquire(self, queue: collections.deque[_Ticket], timeout_s: float | None) -> None:
         if not self._busy:
             self._busy = True
             return
         ticket = _Ticket()
         queue.append(ticket)
         try:
-            ticket.waiter.get()
+            with gevent.Timeout(timeout_s, TimeoutError("timed out waiting for the TLS handshake's turn")):
+                ticket.waiter.get()
         except BaseException:  # killed or timed out while waiting: not ours, or pass it on
             if ticket.handed:
                 self._release()

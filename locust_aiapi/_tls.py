@@ -129,7 +129,7 @@ def _handshake_behind_io(tls: Any) -> None:
 def _handshake_steps(tls: Any, deadline_s: float | None) -> None:
     later = False  # a handshake under way goes first (see _handshake_turns)
     while True:
-        with _handshake_turns.turn(later):
+        with _handshake_turns.turn(later, _remaining_s(deadline_s)):
             with gevent.Timeout(HANDSHAKE_IDLE_WAIT_MAX_S, False):
                 gevent.idle()
             try:
@@ -140,8 +140,11 @@ def _handshake_steps(tls: Any, deadline_s: float | None) -> None:
             except ssl.SSLWantWriteError:
                 wait = gevent.socket.wait_write
         later = True
-        remaining_s = None if deadline_s is None else max(0.0, deadline_s - time.monotonic())
-        wait(tls.fileno(), timeout=remaining_s)  # socket.timeout, a `timeout` failure, past the deadline
+        wait(tls.fileno(), timeout=_remaining_s(deadline_s))  # socket.timeout: a `timeout` failure
+
+
+def _remaining_s(deadline_s: float | None) -> float | None:
+    return None if deadline_s is None else max(0.0, deadline_s - time.monotonic())
 
 
 def check_ca_bundle(path: str) -> str:

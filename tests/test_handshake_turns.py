@@ -6,6 +6,8 @@ this order saves over HTTPS is measured by ``tests/test_worker_scale.py`` and ``
 
 from __future__ import annotations
 
+import time
+
 import gevent
 import gevent.event
 import pytest
@@ -83,3 +85,17 @@ def test_an_idle_turn_is_taken_at_once(later: bool) -> None:
     with turns.turn(later):
         assert turns._busy
     assert not turns._busy
+
+
+def test_a_wait_longer_than_its_timeout_raises_and_leaves_the_queue() -> None:
+    turns, order = HandshakeTurns(), []
+    holder = gevent.spawn(_step, turns, order, "A", False, 0.3)
+    gevent.sleep(0)
+    started_s = time.monotonic()
+    with pytest.raises(TimeoutError), turns.turn(True, timeout_s=0.05):
+        order.append("B")
+    waited_s = time.monotonic() - started_s
+    assert 0.04 < waited_s < 0.25 and turns.waiting == (0, 0)
+    after = gevent.spawn(_step, turns, order, "C", False)
+    gevent.joinall([holder, after], timeout=5, raise_error=True)
+    assert order == ["A", "A done", "C", "C done"] and not turns._busy

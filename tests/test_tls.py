@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+import gevent.event
 import pytest
 import trustme
 from gevent.server import StreamServer
@@ -336,6 +337,31 @@ def test_a_server_silent_after_connect_is_a_timeout_and_holds_up_no_other_handsh
     assert served.ok, served.failure_message
     assert served_after_s < 0.9  # not queued behind the silent handshake (1 s timeout)
     assert (stuck_record.failure_kind, stuck_record.failure_message) == (FailureKind.TIMEOUT, "timed out")
+
+
+def test_a_handshake_that_waits_for_its_turn_past_the_connection_timeout_times_out(pki: Pki) -> None:
+    config = MockConfig(
+        port=0, ttft_ms=1, itl_ms=1, output_tokens=2, tls_cert=str(pki.cert), tls_key=str(pki.key)
+    )
+    factory = context_factory(ca_bundle=str(pki.ca_bundle))
+    release = gevent.event.Event()
+
+    def hog() -> None:  # a step that holds the turn, as a queue of thousands of handshakes does
+        with _tls._handshake_turns.turn(False):
+            release.wait(5)
+
+    with MockServer(config) as mock:
+        holder = gevent.spawn(hog)
+        gevent.sleep(0)
+        started_s = time.monotonic()
+        record = _chat_once(mock.base_url, factory, 0, 0.3)
+        waited_s = time.monotonic() - started_s
+        release.set()
+        holder.join(timeout=5)
+        served = _chat_once(mock.base_url, factory)  # the turn is free again
+    assert (record.failure_kind, record.failure_message) == (FailureKind.TIMEOUT, "timed out")
+    assert waited_s < 2.0, waited_s  # the connection timeout (0.3 s), not the 5 s the turn was held
+    assert served.ok, served.failure_message
 
 
 def test_many_concurrent_handshakes_all_verify(pki: Pki) -> None:
