@@ -4,17 +4,21 @@ The defaults are the providers' public list prices for the article's models, sta
 (README "The HTML report and cost" names the pages and the date):
 
     GPT-4.1            $2.00 in, $0.50 cached in, $8.00 out    (OpenAI)
-    Claude Sonnet 4.5  $3.00 in, $0.30 cache read, $15.00 out  (Anthropic, prompts up to 200K tokens)
+    Claude Sonnet 4.5  $3.00 in, $0.30 cache read, $3.75 cache write, $15.00 out
+                       (Anthropic, prompts up to 200K tokens; the write price is the 5-minute cache's)
     Gemini 2.5 Flash   $0.30 in, $0.03 cached in, $2.50 out    (Google, text/image/video input)
     DeepSeek V3.2      $0.28 in, $0.028 cache hit, $0.42 out   (DeepSeek; deepseek-chat/-reasoner)
 
 The article quotes the output prices only; its figures are the last column. Cached prompt tokens (the
 part of the prompt the API reports as read from its prompt cache) are priced at the cached-input price,
-the rest of the prompt at the input price. ``--ai-pricing FILE`` (JSON) adds or overrides models:
+prompt tokens the API reports as written to its cache (Anthropic's ``cache_creation_input_tokens``) at
+the cache-write price, the rest of the prompt at the input price. ``--ai-pricing FILE`` (JSON) adds or
+overrides models:
 
     {"gpt-4.1": {"input": 2.0, "output": 8.0, "cached_input": 0.5}, "my-model": 1.5}
 
-A number prices input and output alike; without ``cached_input``, cached tokens cost the input price.
+A number prices input and output alike; without ``cached_input`` (``cache_write_input``), cached
+(written) tokens cost the input price.
 Model names match exactly, ignoring case and a ``provider/`` prefix. Requests of a model with no price
 are listed as unpriced, never guessed.
 """
@@ -39,6 +43,8 @@ class Price:
     output_usd_per_mtok: float
     cached_input_usd_per_mtok: float | None = None
     """None: cached prompt tokens cost the input price (no public discount known)."""
+    cache_write_input_usd_per_mtok: float | None = None
+    """None: prompt tokens written to the cache cost the input price (no surcharge known)."""
 
     @property
     def cached_usd_per_mtok(self) -> float:
@@ -46,13 +52,19 @@ class Price:
         cached = self.cached_input_usd_per_mtok
         return self.input_usd_per_mtok if cached is None else cached
 
+    @property
+    def cache_write_usd_per_mtok(self) -> float:
+        """What a prompt token written to the cache costs (the input price when there is no such price)."""
+        written = self.cache_write_input_usd_per_mtok
+        return self.input_usd_per_mtok if written is None else written
+
 
 def _same(usd: float) -> Price:
     return Price(usd, usd)
 
 
 _GPT_41 = Price(2.0, 8.0, 0.50)
-_SONNET_45 = Price(3.0, 15.0, 0.30)  # cache reads are 0.1x the input price
+_SONNET_45 = Price(3.0, 15.0, 0.30, 3.75)  # cache reads 0.1x the input price, 5-minute writes 1.25x
 _GEMINI_25_FLASH = Price(0.30, 2.5, 0.03)
 _DEEPSEEK_V32 = Price(0.28, 0.42, 0.028)
 
@@ -86,7 +98,8 @@ def _usd(value: Any, where: str) -> float:
     return float(value)
 
 
-_PRICE_KEYS = frozenset({"input", "output", "cached_input"})
+_OPTIONAL_KEYS = ("cached_input", "cache_write_input")  # in the order of Price's fields
+_PRICE_KEYS = frozenset({"input", "output", "cached_input", "cache_write_input"})
 
 
 def _price(model: str, value: Any) -> Price:
@@ -94,15 +107,17 @@ def _price(model: str, value: Any) -> Price:
         unknown = set(value) - _PRICE_KEYS
         if unknown or not (set(value) & {"input", "output"}):
             raise ValueError(
-                f'{model!r}: expected {{"input": USD, "output": USD, "cached_input": USD}}, '
-                f"got keys {sorted(value)}"
+                f'{model!r}: expected {{"input": USD, "output": USD, "cached_input": USD, '
+                f'"cache_write_input": USD}}, got keys {sorted(value)}'
             )
         both = value.get("input", value.get("output"))
-        cached = value.get("cached_input")
         return Price(
             _usd(value.get("input", both), f"{model!r} input"),
             _usd(value.get("output", both), f"{model!r} output"),
-            None if cached is None else _usd(cached, f"{model!r} cached_input"),
+            *(
+                None if value.get(key) is None else _usd(value[key], f"{model!r} {key}")
+                for key in _OPTIONAL_KEYS
+            ),
         )
     return _same(_usd(value, repr(model)))
 
@@ -129,37 +144,46 @@ def cost_report(summary: LLMSummary, prices: Mapping[str, Price], source: str | 
     """Tokens and estimated US$ per model (every request that reported tokens, failed ones too)."""
     tokens: dict[str, list[int]] = {}
     for (_name, model), stats in summary.by_key.items():
-        counts = tokens.setdefault(model, [0, 0, 0])
+        counts = tokens.setdefault(model, [0, 0, 0, 0])
         counts[0] += stats.prompt_tokens
         counts[1] += stats.cached_prompt_tokens
-        counts[2] += stats.output_tokens
+        counts[2] += stats.cache_write_prompt_tokens
+        counts[3] += stats.output_tokens
     models = {
         model: _model_cost(prices.get(_key(model)), *counts) for model, counts in sorted(tokens.items())
     }
     priced = [row["cost_usd"] for row in models.values() if row["cost_usd"] is not None]
     return {
-        "pricing": source or "defaults (the providers' list prices for input, cached input and output)",
+        "pricing": source
+        or "defaults (the providers' list prices for input, cached input, cache writes and output)",
         "models": models,
         "total_usd": sum(priced) if priced else None,
         "unpriced_models": [model for model, row in models.items() if row["cost_usd"] is None],
     }
 
 
-def _model_cost(price: Price | None, prompt_tokens: int, cached_tokens: int, output_tokens: int) -> ModelCost:
+def _model_cost(
+    price: Price | None, prompt_tokens: int, cached_tokens: int, written_tokens: int, output_tokens: int
+) -> ModelCost:
     cost = None
-    cached_tokens = min(cached_tokens, prompt_tokens)  # a server cannot cache more than it was sent
+    # a server cannot read or write more of the prompt than it was sent
+    cached_tokens = min(cached_tokens, prompt_tokens)
+    written_tokens = min(written_tokens, prompt_tokens - cached_tokens)
     if price is not None:
         cost = (
-            (prompt_tokens - cached_tokens) * price.input_usd_per_mtok
+            (prompt_tokens - cached_tokens - written_tokens) * price.input_usd_per_mtok
             + cached_tokens * price.cached_usd_per_mtok
+            + written_tokens * price.cache_write_usd_per_mtok
             + output_tokens * price.output_usd_per_mtok
         ) / 1e6
     return {
         "prompt_tokens": prompt_tokens,
         "cached_prompt_tokens": cached_tokens,
+        "cache_write_prompt_tokens": written_tokens,
         "output_tokens": output_tokens,
         "input_usd_per_mtok": None if price is None else price.input_usd_per_mtok,
         "cached_input_usd_per_mtok": None if price is None else price.cached_usd_per_mtok,
+        "cache_write_input_usd_per_mtok": None if price is None else price.cache_write_usd_per_mtok,
         "output_usd_per_mtok": None if price is None else price.output_usd_per_mtok,
         "cost_usd": cost,
     }

@@ -92,6 +92,8 @@ class RequestRecord:
     prompt_tokens: int | None = None
     # of ``prompt_tokens``, those the server read from its prompt cache (None: it did not say)
     cached_prompt_tokens: int | None = None
+    # of ``prompt_tokens``, those the server wrote to its prompt cache (billed above the input price)
+    cache_write_prompt_tokens: int | None = None
     outcome: Outcome = Outcome.SUCCESS
     failure_kind: FailureKind | None = None
     failure_message: str | None = None
@@ -138,6 +140,10 @@ class Usage:
     """Of ``prompt_tokens``, those read from the provider's prompt cache (billed at a discount);
     None when the API did not report it. OpenAI: ``prompt_tokens_details.cached_tokens``;
     Anthropic: ``cache_read_input_tokens``; Responses: ``input_tokens_details.cached_tokens``."""
+    cache_write_prompt_tokens: int | None = None
+    """Of ``prompt_tokens``, those written to the prompt cache (Anthropic's ``cache_creation_input_tokens``,
+    billed above the input price); None when the API did not report it (OpenAI and others do not bill
+    writes)."""
 
 
 @dataclass(slots=True, frozen=True)

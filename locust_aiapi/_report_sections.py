@@ -92,9 +92,11 @@ class ArrivalReport(_ArrivalCounts, total=False):
 class ModelCost(TypedDict):
     prompt_tokens: int  # cached ones included
     cached_prompt_tokens: int  # priced at cached_input_usd_per_mtok
+    cache_write_prompt_tokens: int  # priced at cache_write_input_usd_per_mtok
     output_tokens: int
     input_usd_per_mtok: float | None
     cached_input_usd_per_mtok: float | None
+    cache_write_input_usd_per_mtok: float | None
     output_usd_per_mtok: float | None
     cost_usd: float | None  # None: no price for this model
 

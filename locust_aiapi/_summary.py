@@ -29,7 +29,7 @@ class LLMSummary:
 
     __slots__ = ("by_key",)
 
-    FORMAT_VERSION = 5  # 4: client lag, kernel-stamped requests; 5: cached prompt tokens
+    FORMAT_VERSION = 6  # 4: client lag, kernel-stamped requests; 5: cached prompt tokens; 6: cache writes
 
     def __init__(self) -> None:
         self.by_key: dict[tuple[str, str], NameStats] = {}

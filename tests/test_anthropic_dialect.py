@@ -130,8 +130,8 @@ def summary(parser: AnthropicStream) -> tuple[object, ...]:
 EXPECTED = (
     "It is 4 — 四.",
     "Let me think about 2+2.",
-    # the prompt sums all three input counts; the cached part is the cache reads (cache writes cost more)
-    Usage(prompt_tokens=100, completion_tokens=42, total_tokens=142, cached_prompt_tokens=70),
+    # the prompt sums all three input counts; the cached part is the cache reads, the writes are apart
+    Usage(100, 42, 142, cached_prompt_tokens=70, cache_write_prompt_tokens=5),
     "tool_use",
     "claude-sonnet-4-5-20250929",
     6,

@@ -94,7 +94,8 @@ def test_anthropic_and_responses_answers_report_their_cached_tokens() -> None:
                   "output_tokens": 4},
     }  # fmt: skip
     usage = ANTHROPIC.parse_chat_response(orjson.dumps(message)).usage
-    assert usage == Usage(1000, 4, 1004, cached_prompt_tokens=900)  # writes are prompt, not cached
+    # writes are prompt, not cached: counted apart, for their own price
+    assert usage == Usage(1000, 4, 1004, cached_prompt_tokens=900, cache_write_prompt_tokens=90)
     response = {
         "object": "response",
         "status": "completed",
@@ -186,3 +187,56 @@ def test_the_mock_reports_its_prefix_cache_hits_and_the_record_carries_them(stre
     assert 384 <= warm.cached_prompt_tokens < warm.prompt_tokens  # the shared blocks, not the question
     assert results[1].usage is not None and results[1].usage.cached_prompt_tokens == warm.cached_prompt_tokens
     assert reported == [cold, warm]
+
+
+def test_anthropic_cache_writes_reach_the_record_the_jsonl_and_the_merged_summary() -> None:
+    def written(prompt: int, writes: int | None) -> RequestRecord:
+        record = _record(prompt, 0, 1, "claude-sonnet-4-5")
+        record.cache_write_prompt_tokens = writes
+        return record
+
+    records = [written(5000, 4096), written(900, None), written(5000, 0), written(7000, 2048)]
+    whole, first, second = NameStats(), NameStats(), NameStats()
+    for index, record in enumerate(records):
+        whole.add(record)
+        (first if index % 2 else second).add(record)
+    first.merge(NameStats.from_dict(orjson.loads(orjson.dumps(second.to_dict()))))
+    assert whole.cache_write_prompt_tokens == first.cache_write_prompt_tokens == 6144
+    assert whole.report_row()["cache_write_prompt_tokens"] == 6144
+    assert record_to_dict(records[0])["cache_write_prompt_tokens"] == 4096
+    assert record_to_dict(records[1])["cache_write_prompt_tokens"] is None
+
+
+def test_the_cost_prices_cache_writes_at_the_cache_write_price() -> None:
+    summary = LLMSummary()
+    claude = _record(4_000_000, 1_000_000, 0, "claude-sonnet-4-5")
+    claude.cache_write_prompt_tokens = 2_000_000
+    gpt = _record(1_000_000, 0, 0)  # OpenAI bills no writes: a count it never sends is no surcharge
+    gpt.cache_write_prompt_tokens = 500_000
+    broken = _record(1000, 600, 0, "broken")
+    broken.cache_write_prompt_tokens = 1000  # more than the uncached rest: capped at it
+    for record in (claude, gpt, broken):
+        summary.add(record)
+    report = cost_report(summary, {**DEFAULT_PRICES, "broken": Price(1.0, 1.0, 0.0, 10.0)}, None)
+    row = report["models"]["claude-sonnet-4-5"]
+    # 1M plain x $3 + 1M reads x $0.30 + 2M 5-minute writes x $3.75 per million
+    assert row["cost_usd"] == pytest.approx(3.0 + 0.3 + 7.5)
+    assert (row["cache_write_prompt_tokens"], row["cache_write_input_usd_per_mtok"]) == (2_000_000, 3.75)
+    assert report["models"]["gpt-4.1"]["cache_write_input_usd_per_mtok"] == 2.0  # the input price
+    assert report["models"]["gpt-4.1"]["cost_usd"] == pytest.approx(2.0)
+    assert report["models"]["broken"]["cache_write_prompt_tokens"] == 400
+    assert report["models"]["broken"]["cost_usd"] == pytest.approx(400 * 10.0 / 1e6)
+
+
+def test_a_pricing_file_sets_the_cache_write_price(tmp_path: Path) -> None:
+    assert DEFAULT_PRICES["claude-sonnet-4-5"].cache_write_usd_per_mtok == 3.75
+    assert DEFAULT_PRICES["gpt-4.1"].cache_write_input_usd_per_mtok is None
+    path = tmp_path / "prices.json"
+    # the 1-hour cache's writes cost 2x input: a user who uses it says so
+    path.write_text(json.dumps({"claude-sonnet-4-5": {"input": 3, "output": 15, "cache_write_input": 6}}))
+    price = load_prices(str(path))["claude-sonnet-4-5"]
+    assert price == Price(3.0, 15.0, None, 6.0) and price.cached_usd_per_mtok == 3.0
+    for bad in ({"input": 1, "cache_write_input": -1}, {"input": 1, "cache_write_input": "2"}):
+        path.write_text(json.dumps({"m": bad}))
+        with pytest.raises(ValueError, match="'m' cache_write_input"):
+            load_prices(str(path))

@@ -143,7 +143,6 @@ class AnthropicStream(TypedEventStream):
         return anthropic_stream_error(error)
 
 
-
 def anthropic_usage(usage: dict[str, Any]) -> tuple[dict[str, int], int | None]:
     """The input counts present in an Anthropic ``usage`` object, and its ``output_tokens``.
 
@@ -159,14 +158,18 @@ def anthropic_usage(usage: dict[str, Any]) -> tuple[dict[str, int], int | None]:
 
 def usage_from(input_counts: dict[str, int], output_tokens: int | None) -> Usage | None:
     """Our :class:`Usage` from Anthropic's counts: the prompt is every input field summed, the cached
-    prompt is ``cache_read_input_tokens`` (cache writes are billed above the input price, not below)."""
+    prompt is ``cache_read_input_tokens``, the cache writes (billed above the input price) are
+    ``cache_creation_input_tokens``."""
     if not input_counts and output_tokens is None:
         return None
     prompt = sum(input_counts.values()) if input_counts else None
     total = None if prompt is None or output_tokens is None else prompt + output_tokens
-    cached = input_counts.get("cache_read_input_tokens")
     return Usage(
-        prompt_tokens=prompt, completion_tokens=output_tokens, total_tokens=total, cached_prompt_tokens=cached
+        prompt_tokens=prompt,
+        completion_tokens=output_tokens,
+        total_tokens=total,
+        cached_prompt_tokens=input_counts.get("cache_read_input_tokens"),
+        cache_write_prompt_tokens=input_counts.get("cache_creation_input_tokens"),
     )
 
 

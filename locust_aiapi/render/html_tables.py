@@ -37,7 +37,7 @@ _METRICS: tuple[tuple[LatencyMetric, str], ...] = (
 _STATS: tuple[Statistic, ...] = ("count", "mean", "p50", "p90", "p95", "p99", "max")
 STACK_FROM_COLUMNS = 5
 """Tables of more columns than this become one card per row below 720 px (see ``report.css``)."""
-WIDE_FROM_COLUMNS = 10
+WIDE_FROM_COLUMNS = 9
 """... and tables of more than this below 1100 px."""
 _num, _pct = HTML.number, HTML.percent
 _Row = TypeVar("_Row")
@@ -226,9 +226,11 @@ _COST_COLUMNS: tuple[Column[tuple[str, ModelCost]], ...] = (
     Column("Model", _escaped_name),
     Column("Input tokens", lambda named: _count(named[1]["prompt_tokens"])),
     Column("of them cached", lambda named: _count(named[1]["cached_prompt_tokens"])),
+    Column("of them cache writes", lambda named: _count(named[1]["cache_write_prompt_tokens"])),
     Column("Output tokens", lambda named: _count(named[1]["output_tokens"])),
     Column("$/MTok in", lambda named: _num(named[1]["input_usd_per_mtok"], 2)),
     Column("$/MTok cached in", lambda named: _num(named[1]["cached_input_usd_per_mtok"], 3)),
+    Column("$/MTok cache write", lambda named: _num(named[1]["cache_write_input_usd_per_mtok"], 3)),
     Column("$/MTok out", lambda named: _num(named[1]["output_usd_per_mtok"], 2)),
     Column(
         "Estimated cost",
