@@ -91,6 +91,11 @@ class BoundedResponse(HTTPSocketPoolResponse):
         self.rx_clock: RxClock | None = RxClock() if rx_stamps_enabled(sock) else None
         super().__init__(sock, pool, **kw)
 
+    def should_close(self) -> bool:
+        """Also when a TLS answer to the server could not be sent (``TlsStream.write_failed``): the
+        connection is broken even if the body ended."""
+        return bool(super().should_close() or getattr(self._sock, "write_failed", False))
+
     def _on_message_complete(self) -> None:
         HTTPResponse._on_message_complete(self)
         if self.get_code() >= 200:  # an interim 1xx ends; the final response is still on the socket

@@ -79,6 +79,7 @@ class TlsStream(TlsWrites):
         self.ended = False  # the end (close_notify, the raw socket's) is in: reads return b"" from now on
         self._unsent = b""  # an answer the hub could not send at once (``_send_out``)
         self._release_due = releasing_available()  # see _release_buffers
+        self.write_failed = False  # an answer could not be sent: never reuse the connection
 
     # -- reading --------------------------------------------------------------------------------------
 
@@ -179,7 +180,7 @@ class TlsStream(TlsWrites):
         if data and self._incoming.pending and len(data) < size:
             data = self._more(data, size)
         if self._outgoing.pending:  # a key update or a renegotiation (also behind the data) asks an answer
-            self._send_out(wait)
+            self._answer(wait, data)
         if data is None and not self.ended:
             return None
         if not data:  # close_notify, or the raw socket's end: ended for good, no further wait
@@ -188,6 +189,18 @@ class TlsStream(TlsWrites):
         if self._release_due:
             self._release_buffers()
         return data
+
+    def _answer(self, wait: bool, data: bytes | None) -> None:
+        """Send OpenSSL's answer. A socket error with data decrypted (the server reset the connection
+        after its last records) does not lose that data: it is returned, and the connection is not
+        pooled (``write_failed``); the next read reports the error, if the body needs one."""
+        try:
+            self._send_out(wait)
+        except OSError:
+            if not data:
+                raise
+            self.write_failed = True
+            self._unsent = b""  # nothing more goes out on this connection
 
     def _release_buffers(self) -> None:
         """Once per response: the buffer the session tickets left OpenSSL (``_tls_buffers``)."""

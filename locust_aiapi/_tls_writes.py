@@ -21,12 +21,13 @@ HANDSHAKE_READS = 64
 class TlsWrites(RawSocketCalls):
     """``sendall``, ``send`` and what they share with reads (``_send_out``) of a TLS stream."""
 
-    __slots__ = ("_release_due", "_unsent")
+    __slots__ = ("_release_due", "_unsent", "write_failed")
     _tls: ssl.SSLObject
     _outgoing: ssl.MemoryBIO
     _nonblocking: Any
     _unsent: bytes
     _release_due: bool
+    write_failed: bool
 
     def sendall(self, data: bytes | bytearray | memoryview, flags: int = 0) -> None:
         view = memoryview(data).cast("B")

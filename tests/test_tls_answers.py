@@ -10,12 +10,14 @@ import contextlib
 import ctypes
 import socket
 import ssl
+import struct
 import time
 from pathlib import Path
 from typing import Any
 
 import gevent
 import pytest
+from geventhttpclient import URL
 
 from locust_aiapi import _body_reader, _tls_buffers, _tls_writes
 from locust_aiapi._tls import context_factory
@@ -163,7 +165,8 @@ def test_an_answer_that_must_wait_behind_data_is_handed_to_the_greenlet(
     assert len(record.token_chunk_times_s) == 6
 
 
-def _chat_twice(url: str, factory: Any, timeout_s: float = 1.0) -> list[Any]:
+def _chat_twice(url: str, factory: Any, timeout_s: float = 1.0, pooled: list[int] | None = None) -> list[Any]:
+    """Two streamed chats on one pool; ``pooled``: the idle connections it holds after each."""
     from geventhttpclient.client import HTTPClientPool
 
     from locust_aiapi._client import AIClient, ChatRequest
@@ -184,8 +187,10 @@ def _chat_twice(url: str, factory: Any, timeout_s: float = 1.0) -> list[Any]:
     request = ChatRequest(
         "chat", url + "/v1/chat/completions", "m", [{"role": "user", "content": "hi"}], True
     )
-    client.chat(request)
-    client.chat(request)
+    for _ in range(2):
+        client.chat(request)
+        if pooled is not None:
+            pooled.append(pool.get_client(URL(url))._connection_pool._socket_queue.qsize())
     pool.close()
     return records
 
@@ -226,3 +231,38 @@ def test_an_answer_behind_the_end_of_a_body_then_the_next_request(
     port = tls_server(server)
     records = _chat_twice(f"https://127.0.0.1:{port}", context_factory(ca_bundle=str(pki["ca.pem"])))
     assert all(r.ok for r in records), [(r.failure_kind, r.failure_message) for r in records]
+
+
+def test_an_answer_the_reset_connection_refuses_loses_no_data_and_no_later_request(
+    pki: dict[str, Path], tls_server: Any, tls12: None
+) -> None:
+    """The server's last records and a HelloRequest, then a reset: our answer (a ClientHello) cannot be
+    sent (ECONNRESET / EPIPE), yet the body that came is whole and counts; the dead connection is not
+    pooled, so the next request goes on a new one and succeeds."""
+    connections = []
+
+    def server(tls: Any) -> None:
+        connections.append(tls)
+        tls.recv(65536)
+        tls.sendall(SSE_HEAD + _sse_chunk(0))
+        gevent.sleep(0.05)
+        if len(connections) == 1:  # no yield from here to the reset: it is in before the client reads
+            tls.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+            tls.sendall(_sse_chunk(1) + END)
+            _hello_request(tls)
+            tls.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+            tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return  # closed with linger 0: a reset
+        tls.sendall(_sse_chunk(1) + END)
+        with contextlib.suppress(OSError):
+            tls.recv(1)
+
+    port = tls_server(server)
+    pooled: list[int] = []
+    records = _chat_twice(
+        f"https://127.0.0.1:{port}", context_factory(ca_bundle=str(pki["ca.pem"])), pooled=pooled
+    )
+    assert [r.ok for r in records] == [True, True], [(r.failure_kind, r.failure_message) for r in records]
+    assert [len(r.token_chunk_times_s) for r in records] == [2, 2]
+    assert len(connections) == 2
+    assert pooled == [0, 1]  # the broken connection was closed, not kept for the next request
