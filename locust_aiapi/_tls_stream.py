@@ -123,8 +123,11 @@ class TlsStream(TlsWrites):
         if data is None or len(data) < RAW_RECV_SIZE:
             return data
         parts = [data]
-        while more := self._decrypt(RAW_RECV_SIZE, False):  # bounded: the BIO holds at most ~80 KiB
-            parts.append(more)
+        try:
+            while more := self._decrypt(RAW_RECV_SIZE, False):  # bounded: the BIO holds at most ~80 KiB
+                parts.append(more)
+        except ConnectionError:  # an answer the connection refused (see _answer): keep what came
+            self._refused()
         return b"".join(parts)
 
     @property
@@ -191,16 +194,20 @@ class TlsStream(TlsWrites):
         return data
 
     def _answer(self, wait: bool, data: bytes | None) -> None:
-        """Send OpenSSL's answer. A socket error with data decrypted (the server reset the connection
-        after its last records) does not lose that data: it is returned, and the connection is not
-        pooled (``write_failed``); the next read reports the error, if the body needs one."""
+        """Send OpenSSL's answer. A connection that refuses it (the server reset it after its last
+        records) does not lose the data decrypted with it: that is returned, and the connection is not
+        pooled (``write_failed``); the next read reports the error, if the body needs one. Any other
+        error (the body's timer, a ``close()`` elsewhere) is raised."""
         try:
             self._send_out(wait)
-        except OSError:
+        except ConnectionError:
             if not data:
                 raise
-            self.write_failed = True
-            self._unsent = b""  # nothing more goes out on this connection
+            self._refused()
+
+    def _refused(self) -> None:
+        self.write_failed = True
+        self._unsent = b""  # nothing more goes out on this connection
 
     def _release_buffers(self) -> None:
         """Once per response: the buffer the session tickets left OpenSSL (``_tls_buffers``)."""

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import re
 from pathlib import Path
 
+from locust_aiapi._jsonl import record_to_dict
 from locust_aiapi._options import OPTIONS, AIOptions
+from locust_aiapi._records import RequestKind, RequestRecord
 
 PACKAGE = Path(__file__).resolve().parent.parent / "locust_aiapi"
 
@@ -137,3 +140,11 @@ def test_modules_stay_small_and_functions_short() -> None:
                 if length > 45:
                     too_long.append(f"{path.name}:{node.name}: {length} lines")
     assert not too_long, too_long
+
+
+def test_the_readme_names_every_jsonl_field_and_no_other() -> None:
+    readme = (PACKAGE.parent / "README.md").read_text()
+    entry = readme.split("- **`--ai-requests-jsonl PATH`**:", 1)[1].split("\n- **", 1)[0]
+    named = set(re.findall(r"`([a-z0-9_]+)`", entry)) - {"success", "failure", "cancelled"}
+    record = RequestRecord("chat", RequestKind.CHAT, "m", True, 1.0, 1.0, end_s=2.0)
+    assert named == set(record_to_dict(record))

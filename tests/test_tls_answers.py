@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+import gevent.socket
 import pytest
 from geventhttpclient import URL
 
 from locust_aiapi import _body_reader, _tls_buffers, _tls_writes
 from locust_aiapi._tls import context_factory
+from locust_aiapi._tls_stream import RAW_RECV_SIZE, TlsStream
 
 from . import test_tls_stamps
 from .test_tls import _chat_once
@@ -266,3 +268,56 @@ def test_an_answer_the_reset_connection_refuses_loses_no_data_and_no_later_reque
     assert [len(r.token_chunk_times_s) for r in records] == [2, 2]
     assert len(connections) == 2
     assert pooled == [0, 1]  # the broken connection was closed, not kept for the next request
+
+
+def _idle_stream() -> TlsStream:
+    """A TlsStream over an unconnected socket: its own logic, with the network stubbed below."""
+    return TlsStream(gevent.socket.socket(), ssl.create_default_context(), "localhost")
+
+
+@pytest.mark.parametrize("error", [TimeoutError("timed out"), OSError(9, "Bad file descriptor")])
+def test_an_answer_that_fails_otherwise_than_by_a_refusal_is_raised(monkeypatch: Any, error: OSError) -> None:
+    """The body's timer (TimeoutError is an OSError) or a close() elsewhere must end the read, not be
+    taken for a refused answer: swallowed, the body's deadline would be lost."""
+
+    def send_out(self: Any, wait: bool = True) -> None:
+        raise error
+
+    monkeypatch.setattr(TlsStream, "_send_out", send_out)
+    stream = _idle_stream()
+    try:
+        with pytest.raises(type(error)):
+            stream._answer(True, b"data")
+        assert not stream.write_failed
+        monkeypatch.setattr(TlsStream, "_send_out", _refuse)
+        with pytest.raises(ConnectionResetError):
+            stream._answer(True, None)  # a refusal with no data: nothing to keep, raised
+        stream._answer(False, b"data")  # with data: kept, the connection marked
+        assert stream.write_failed
+    finally:
+        stream._sock.close()
+
+
+def _refuse(self: Any, wait: bool = True) -> None:
+    raise ConnectionResetError(104, "Connection reset by peer")
+
+
+def test_a_refused_answer_after_a_full_read_in_the_hub_keeps_the_records_before_it(monkeypatch: Any) -> None:
+    """``_decrypt_all``: a first read of 64 KiB, then a read whose only news is an answer the
+    connection refuses: the 64 KiB are returned, not lost."""
+    reads = iter([b"x" * RAW_RECV_SIZE])
+
+    def decrypt(self: Any, size: int, wait: bool = True) -> bytes | None:
+        for data in reads:
+            return data
+        self._answer(wait, None)
+        return None
+
+    monkeypatch.setattr(TlsStream, "_decrypt", decrypt)
+    monkeypatch.setattr(TlsStream, "_send_out", _refuse)
+    stream = _idle_stream()
+    try:
+        assert stream._decrypt_all() == b"x" * RAW_RECV_SIZE
+        assert stream.write_failed
+    finally:
+        stream._sock.close()
