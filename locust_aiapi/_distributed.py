@@ -8,7 +8,9 @@ percentiles are those of one process recording it all. A malformed part is count
 *before* anything is merged, so a bad report never leaves a half-merged summary.
 
 The master tells its workers, with :data:`RUN_MESSAGE`, how many they are (each takes that share of
-the arrival rate) and which phase of the load shape runs.
+the arrival rate), each its own place among them (its share of a prompt list: disjoint from the
+others') and which phase of the load shape runs. It is sent when a test starts, before Locust's spawn
+messages (the same channel keeps the order), and when a shape enters a phase.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ PAYLOAD_KEY = "locust_aiapi"
 """Key of our data in Locust's worker stats report."""
 
 RUN_MESSAGE = "locust_aiapi_run"
-"""Master -> workers: ``{"workers": n, "phase": index or None}``."""
+"""Master -> each worker: ``{"workers": n, "index": its place 0..n-1, "phase": index or None}``."""
 
 log = logging.getLogger("locust_aiapi")
 
@@ -150,8 +152,16 @@ def announce_phase(environment: Any, phase: Phase) -> None:
 
 
 def broadcast(environment: Any, phase: int | None) -> None:
+    """To each connected worker: how many they are, its place among them, the phase."""
     runner = environment.runner
-    runner.send_message(RUN_MESSAGE, {"workers": max(1, runner.worker_count), "phase": phase})
+    clients = runner.clients
+    indexes = getattr(runner, "worker_indexes", {})  # Locust's own numbering, for a stable order
+    ids = sorted((str(c.id) for c in clients.ready + clients.spawning + clients.running),
+                 key=lambda client_id: (indexes.get(client_id, 1 << 30), client_id))  # fmt: skip
+    if not ids:
+        runner.send_message(RUN_MESSAGE, {"workers": 1, "phase": phase})
+    for index, client_id in enumerate(ids):
+        runner.send_message(RUN_MESSAGE, {"workers": len(ids), "index": index, "phase": phase}, client_id)
 
 
 def follow_run_message(environment: Any, msg: Any, **_: Any) -> None:
@@ -161,5 +171,8 @@ def follow_run_message(environment: Any, msg: Any, **_: Any) -> None:
         return
     data = msg.data or {}
     phase = data.get("phase")
-    share = 1.0 / max(1, int(data.get("workers") or 1))
-    state.follow_phase(None if phase is None else int(phase), share, time.perf_counter())
+    workers = max(1, int(data.get("workers") or 1))
+    state.follow_phase(None if phase is None else int(phase), 1.0 / workers, time.perf_counter())
+    index = data.get("index")
+    if index is not None and 0 <= int(index) < workers:
+        state.follow_place(int(index), workers)

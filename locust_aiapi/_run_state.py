@@ -81,6 +81,8 @@ class RunState:
     live: gevent.Greenlet | None = None  # prints the console's live line during a headless test
     console_text: list[str] = field(default_factory=list)  # end-of-run text held until Locust's tables
     prompt_sources: dict[Any, Any] = field(default_factory=dict)  # by user class, this test (see _workload)
+    # a worker's place among the workers, as the master said: (index, count), its prompt share
+    worker_place: tuple[int, int] | None = None
     prompt_bases: dict[Any, Any] = field(default_factory=dict)  # loaded once: what each test shards
     tests_started: int = 0  # tests begun in this process (the web UI starts one per Start)
     running: bool = False  # between begin_test and end_test
@@ -142,6 +144,12 @@ class RunState:
             self.phases.clear()
         else:
             self.phases.enter(index, now_s)
+
+    def follow_place(self, index: int, count: int) -> None:
+        """A worker is told its place among the workers; a new one re-shards its prompt sources."""
+        if self.worker_place != (index, count):
+            self.worker_place = (index, count)
+            self.prompt_sources = {}
 
     def arrival_scheduler(self, fallback_rate: float | None) -> ArrivalScheduler:
         """This process's open-model scheduler (created on first use, from the options of the test)."""

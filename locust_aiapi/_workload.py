@@ -69,7 +69,9 @@ def class_source(prompts: Any, options: AIOptions) -> PromptSource:
 
 
 def worker_share(environment: Any) -> tuple[int, int]:
-    """(index, count) of this process among the workers; (0, 1) outside a distributed run."""
+    """(index, count) of this process among the workers by Locust's numbering, where the master has not
+    said its place (``RunState.worker_place``): a worker that joined a running test; (0, 1) outside a
+    distributed run."""
     from locust.runners import WorkerRunner
 
     runner = environment.runner
@@ -107,7 +109,7 @@ def source_for(user: Any) -> PromptSource:
         source, key = class_source(prompts, state.options), type(user)
     shard = getattr(source, "shard", None)
     if shard is not None:
-        source = shard(*worker_share(environment))
+        source = shard(*(state.worker_place or worker_share(environment)))
     state.prompt_sources[key] = source
     return source
 

@@ -130,3 +130,43 @@ def test_with_web_login_the_form_check_and_the_llm_pages_wait_for_the_login(tmp_
         assert not answer["success"] and answer["message"].startswith("No host for IdleChatUser")
     finally:
         terminate(locust)
+
+
+@pytest.mark.timeout(90)
+def test_workers_started_from_the_web_ui_take_disjoint_shares_of_a_prompt_list(tmp_path: Path) -> None:
+    """No --expect-workers (the web UI's way): the master tells each worker its place when the test
+    starts, so three workers each send their own third of a sequential dataset, none another's."""
+    names = [f"p{i}" for i in range(6)]
+    dataset = tmp_path / "prompts.jsonl"
+    dataset.write_text("".join(json.dumps({"prompt": f"question {n}", "name": n}) + "\n" for n in names))
+    web_port, master_port = free_port(), free_port()
+    locustfile = str(TEST_LOCUSTFILES / "dataset_chat.py")
+    options = ["--ai-dataset", str(dataset), "--ai-requests-jsonl", str(tmp_path / "requests.jsonl")]
+    with MockProcess(["--ttft-ms", "5", "--itl-ms", "1", "--output-tokens", "3"]) as mock:
+        master = _spawn(
+            [
+                "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port),
+                "--web-host", "127.0.0.1", "--web-port", str(web_port), "--ai-dataset", str(dataset),
+            ],
+            tmp_path / "master.log", locustfile,
+        )  # fmt: skip
+        worker_args = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port), *options]
+        workers = [_spawn(worker_args, tmp_path / f"worker{i}.log", locustfile) for i in range(3)]
+        url = f"http://127.0.0.1:{web_port}"
+        try:
+            _until(lambda: _get(url + "/stats/requests")["worker_count"] == 3, 30, "3 workers")
+            started = _post(url + "/swarm", {"user_count": "3", "spawn_rate": "3", "host": mock.url})
+            assert started["success"], started
+            live = lambda: _get(url + "/ai/live.json")["report"]["total"]["count"]  # noqa: E731
+            _until(lambda: live() >= 60, 30, "60 requests")
+            _post(url + "/stop")
+            time.sleep(1.5)  # the workers flush their JSONL every second
+        finally:
+            for process in [master, *workers]:
+                terminate(process)
+    sent = [
+        {json.loads(line)["name"] for line in path.read_text().splitlines() if line}
+        for path in sorted(tmp_path.glob("requests.*.jsonl"))
+    ]
+    assert len(sent) == 3 and all(len(names_sent) == 2 for names_sent in sent), sent
+    assert set().union(*sent) == set(names)  # each prompt sent by one worker only
