@@ -112,13 +112,19 @@ def _record(prompt: int, cached: int | None, output: int, model: str = "gpt-4.1"
     return record
 
 
-def test_the_summary_sums_cached_tokens_and_merges_them_exactly() -> None:
-    records = [_record(1000, 800, 10), _record(500, None, 5), _record(300, 0, 3), _record(2000, 1536, 20)]
+def _whole_and_merged(records: list[RequestRecord]) -> tuple[NameStats, NameStats]:
+    """One NameStats of all the records, and one merged from two halves sent over the wire."""
     whole, first, second = NameStats(), NameStats(), NameStats()
     for index, record in enumerate(records):
         whole.add(record)
         (first if index % 2 else second).add(record)
     first.merge(NameStats.from_dict(orjson.loads(orjson.dumps(second.to_dict()))))
+    return whole, first
+
+
+def test_the_summary_sums_cached_tokens_and_merges_them_exactly() -> None:
+    records = [_record(1000, 800, 10), _record(500, None, 5), _record(300, 0, 3), _record(2000, 1536, 20)]
+    whole, first = _whole_and_merged(records)
     assert whole.cached_prompt_tokens == first.cached_prompt_tokens == 2336
     assert whole.report_row()["cached_prompt_tokens"] == 2336 and whole.report_row()["prompt_tokens"] == 3800
     assert record_to_dict(records[0])["cached_prompt_tokens"] == 800
@@ -196,11 +202,7 @@ def test_anthropic_cache_writes_reach_the_record_the_jsonl_and_the_merged_summar
         return record
 
     records = [written(5000, 4096), written(900, None), written(5000, 0), written(7000, 2048)]
-    whole, first, second = NameStats(), NameStats(), NameStats()
-    for index, record in enumerate(records):
-        whole.add(record)
-        (first if index % 2 else second).add(record)
-    first.merge(NameStats.from_dict(orjson.loads(orjson.dumps(second.to_dict()))))
+    whole, first = _whole_and_merged(records)
     assert whole.cache_write_prompt_tokens == first.cache_write_prompt_tokens == 6144
     assert whole.report_row()["cache_write_prompt_tokens"] == 6144
     assert record_to_dict(records[0])["cache_write_prompt_tokens"] == 4096
