@@ -128,12 +128,19 @@ def missing_workers(runner: Any) -> set[str]:
 
 
 def watch_workers(environment: Any, sleep: Callable[[float], None]) -> None:
-    """Greenlet body on the master: record workers as they go missing (Locust fires no event)."""
+    """Greenlet body on the master: record workers as they go missing (Locust fires no event), and
+    when the set of workers changes during a test (one lost, one joined: Locust moves users without a
+    test start), tell them all their new places."""
+    places: tuple[str, ...] = ()
     while True:
         state = state_of(environment)
         if state is not None and state.ledger is not None:
             try:
                 state.ledger.note_missing(missing_workers(environment.runner), time.monotonic())
+                now = _places(environment.runner, starting=False)
+                if state.running and places and now != places:
+                    broadcast(environment, state.phases.current)
+                places = now
             except Exception:  # a watcher must never take the run down
                 log.exception("locust-aiapi: could not check the workers")
         sleep(1.0)
@@ -151,17 +158,28 @@ def announce_phase(environment: Any, phase: Phase) -> None:
         broadcast(environment, phase.index)
 
 
-def broadcast(environment: Any, phase: int | None) -> None:
-    """To each connected worker: how many they are, its place among them, the phase."""
+def broadcast(environment: Any, phase: int | None, starting: bool = False) -> None:
+    """To each worker that takes users (``starting``: each connected one): how many they are, its
+    place among them, the phase."""
     runner = environment.runner
-    clients = runner.clients
-    indexes = getattr(runner, "worker_indexes", {})  # Locust's own numbering, for a stable order
-    ids = sorted((str(c.id) for c in clients.ready + clients.spawning + clients.running),
-                 key=lambda client_id: (indexes.get(client_id, 1 << 30), client_id))  # fmt: skip
+    ids = _places(runner, starting)
     if not ids:
         runner.send_message(RUN_MESSAGE, {"workers": 1, "phase": phase})
     for index, client_id in enumerate(ids):
         runner.send_message(RUN_MESSAGE, {"workers": len(ids), "index": index, "phase": phase}, client_id)
+
+
+def _places(runner: Any, starting: bool) -> tuple[str, ...]:
+    """The ids of the workers that take users, in Locust's own numbering (a stable order): when a test
+    starts every connected one; during it those spawning or running (one that joined and was given no
+    users stays ready: a share of its own would never be sent)."""
+    clients = runner.clients
+    nodes = clients.spawning + clients.running
+    if starting or not nodes:
+        nodes = clients.ready + nodes
+    indexes = getattr(runner, "worker_indexes", {})
+    return tuple(sorted((str(c.id) for c in nodes),
+                        key=lambda client_id: (indexes.get(client_id, 1 << 30), client_id)))  # fmt: skip
 
 
 def follow_run_message(environment: Any, msg: Any, **_: Any) -> None:

@@ -148,7 +148,7 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     if role is Role.LOCAL and environment.web_ui is not None and state.tests_started > 1:
         _open_jsonl(environment, state, role, state.tests_started)  # the first test's is open since init
     if role is Role.MASTER:
-        _distributed.broadcast(environment, state.phases.current)
+        _distributed.broadcast(environment, state.phases.current, starting=True)
     if state.ticker is not None:
         state.ticker.kill(block=False)
     state.ticker = gevent.spawn(_tick, environment, state, role is not Role.WORKER)

@@ -124,6 +124,7 @@ class RunState:
 
     def end_test(self, now_s: float) -> None:
         self.running = False
+        self.worker_place = None  # the next test's is told at its start (a worker back late: its own)
         self.stop_scheduler()
         self.loop_lag.stop()
         current = self.phases.info.get(self.phases.current) if self.phases.current is not None else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import re
 import signal
@@ -246,3 +247,33 @@ def test_the_requests_jsonl_is_flushed_every_second(tmp_path: Path) -> None:
         run.master.terminate()
         run.wait()
     assert all(later > earlier for earlier, later in itertools.pairwise(samples)), samples
+
+
+def test_when_a_worker_is_lost_the_others_take_its_prompts_over(tmp_path: Path) -> None:
+    """Three workers share six prompts of a sequential dataset, two each; once one is killed and the
+    master counts it missing, the two left share all six (three each): none goes unsent."""
+    names = [f"p{i}" for i in range(6)]
+    dataset = tmp_path / "prompts.jsonl"
+    dataset.write_text("".join(f'{{"prompt": "question {n}", "name": "{n}"}}\n' for n in names))
+    with MockProcess(["--ttft-ms", "5", "--itl-ms", "1", "--output-tokens", "3"]) as mock:
+        run = start_distributed(
+            TEST_LOCUSTFILES / "dataset_chat.py", tmp_path, mock.url, users=3, run_time="16s", workers=3,
+            master_args=["--ai-dataset", str(dataset)],
+        )  # fmt: skip
+        time.sleep(6)
+        victim = run.workers[0]
+        victim.send_signal(signal.SIGKILL)
+        killed_s = time.time()
+        code = run.wait()
+    assert code in (0, 1), run.log("master")[-3000:]
+    survivors = [p for p in tmp_path.glob("requests.*.jsonl") if p.name != f"requests.{victim.pid}.jsonl"]
+    late = [
+        {
+            row["name"]
+            for row in map(json.loads, path.read_text().splitlines())
+            if row["start_time"] > killed_s + 6
+        }
+        for path in survivors
+    ]
+    assert len(late) == 2 and [len(sent) for sent in late] == [3, 3], late
+    assert late[0] | late[1] == set(names)
