@@ -127,10 +127,12 @@ class ListSource:
             self.items = shuffled
 
     def shard(self, index: int, count: int) -> ListSource:
-        """This worker's share (already shuffled, so it keeps its order: sequential)."""
-        share = list(self.items)[index::count] if count > 1 else list(self.items)
+        """This worker's share (already shuffled, so it keeps its order: sequential). With more workers
+        than items, those past the end take one item each, in turn: the fewest prompts sent twice."""
+        items = list(self.items)
+        share = items[index::count] or [items[index % len(items)]]
         seed = None if self.seed is None else self.seed * 1_000 + index
-        return ListSource(share or list(self.items), "sequential", seed, self.output_tokens)
+        return ListSource(share, "sequential", seed, self.output_tokens)
 
     def next_item(self) -> WorkItem:
         item = self.items[self._position % len(self.items)]

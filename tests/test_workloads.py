@@ -202,6 +202,11 @@ def test_shards_are_disjoint_deterministic_and_cycle() -> None:
     assert sent == sorted(map(str, range(10)))
     assert [ListSource(items, "shuffle", seed=5).shard(1, 3).next_item() for _ in range(1)] == taken[1][:1]
     assert shards[0].next_item() == taken[0][0]  # exhausted: it starts again
+    # more workers than items: those past the end take one each, in turn (not the whole list)
+    few = ListSource(items[:3])
+    assert [
+        [str(first_prompt(p).messages[0]["content"]) for p in few.shard(i, 5).items] for i in range(5)
+    ] == [["0"], ["1"], ["2"], ["0"], ["1"]]
     assert ListSource(items, "shuffle", seed=6).items != source.items
     in_order = [first_prompt(p).messages[0]["content"] for p in ListSource(items).items]
     assert in_order == [str(i) for i in range(10)]
