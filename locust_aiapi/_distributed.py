@@ -192,5 +192,5 @@ def follow_run_message(environment: Any, msg: Any, **_: Any) -> None:
     workers = max(1, int(data.get("workers") or 1))
     state.follow_phase(None if phase is None else int(phase), 1.0 / workers, time.perf_counter())
     index = data.get("index")
-    if index is not None and 0 <= int(index) < workers:
-        state.follow_place(int(index), workers)
+    if index is not None and 0 <= (place := int(index)) < workers:
+        state.follow_place(place, workers)

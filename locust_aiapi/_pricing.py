@@ -99,7 +99,7 @@ def _usd(value: Any, where: str) -> float:
 
 
 _OPTIONAL_KEYS = ("cached_input", "cache_write_input")  # in the order of Price's fields
-_PRICE_KEYS = frozenset({"input", "output", "cached_input", "cache_write_input"})
+_PRICE_KEYS = frozenset({"input", "output", *_OPTIONAL_KEYS})
 
 
 def _price(model: str, value: Any) -> Price:
