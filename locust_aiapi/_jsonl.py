@@ -44,6 +44,7 @@ def record_to_dict(record: RequestRecord, metrics: _metrics.RecordMetrics | None
         "prompt_tokens": record.prompt_tokens,
         "cached_prompt_tokens": record.cached_prompt_tokens,
         "cache_write_prompt_tokens": record.cache_write_prompt_tokens,
+        "cache_write_1h_prompt_tokens": record.cache_write_1h_prompt_tokens,
         "requested_prompt_tokens": record.requested_prompt_tokens,
         "requested_output_tokens": record.requested_output_tokens,
         "conversation_id": record.conversation_id,

@@ -31,6 +31,7 @@ _COUNTERS = (
     "prompt_tokens_reported",
     "cached_prompt_tokens",
     "cache_write_prompt_tokens",
+    "cache_write_1h_prompt_tokens",
     "output_tokens",
     "success_output_tokens",
     "retries",
@@ -108,6 +109,7 @@ class NameStats:
     prompt_tokens_reported: int = 0  # successful requests whose prompt tokens the server reported
     cached_prompt_tokens: int = 0  # of prompt_tokens, those the server said came from its prompt cache
     cache_write_prompt_tokens: int = 0  # of prompt_tokens, those the server said it wrote to that cache
+    cache_write_1h_prompt_tokens: int = 0  # of those writes, the ones to its 1-hour cache
     output_tokens: int = 0
     # successful requests by where their output tokens came from: "usage", or estimated ("counted",
     # "tokenized")
@@ -150,6 +152,7 @@ class NameStats:
             self.prompt_tokens_reported += record.ok
             self.cached_prompt_tokens += record.cached_prompt_tokens or 0
             self.cache_write_prompt_tokens += record.cache_write_prompt_tokens or 0
+            self.cache_write_1h_prompt_tokens += record.cache_write_1h_prompt_tokens or 0
         if record.output_tokens is not None:
             self.output_tokens += record.output_tokens
             if record.ok:  # where a complete answer's tokens came from (a cut-short stream has no usage)
@@ -267,6 +270,7 @@ class NameStats:
             "prompt_tokens_unknown": self.successes - self.prompt_tokens_reported,
             "cached_prompt_tokens": self.cached_prompt_tokens,
             "cache_write_prompt_tokens": self.cache_write_prompt_tokens,
+            "cache_write_1h_prompt_tokens": self.cache_write_1h_prompt_tokens,
             "output_tokens": self.output_tokens,
             "output_tokens_by_source": dict(sorted(self.output_token_sources.items())),
             "total_tokens": self.prompt_tokens + self.output_tokens,

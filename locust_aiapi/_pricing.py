@@ -4,21 +4,23 @@ The defaults are the providers' public list prices for the article's models, sta
 (README "The HTML report and cost" names the pages and the date):
 
     GPT-4.1            $2.00 in, $0.50 cached in, $8.00 out    (OpenAI)
-    Claude Sonnet 4.5  $3.00 in, $0.30 cache read, $3.75 cache write, $15.00 out
-                       (Anthropic, prompts up to 200K tokens; the write price is the 5-minute cache's)
+    Claude Sonnet 4.5  $3.00 in, $0.30 cache read, $3.75 cache write (5 minutes), $6.00 (1 hour),
+                       $15.00 out (Anthropic, prompts up to 200K tokens)
     Gemini 2.5 Flash   $0.30 in, $0.03 cached in, $2.50 out    (Google, text/image/video input)
     DeepSeek V3.2      $0.28 in, $0.028 cache hit, $0.42 out   (DeepSeek; deepseek-chat/-reasoner)
 
 The article quotes the output prices only; its figures are the last column. Cached prompt tokens (the
 part of the prompt the API reports as read from its prompt cache) are priced at the cached-input price,
 prompt tokens the API reports as written to its cache (Anthropic's ``cache_creation_input_tokens``) at
-the cache-write price, the rest of the prompt at the input price. ``--ai-pricing FILE`` (JSON) adds or
+the cache-write price, those of them written for an hour (``cache_creation.ephemeral_1h_input_tokens``)
+at the 1-hour write price, the rest of the prompt at the input price. ``--ai-pricing FILE`` (JSON) adds or
 overrides models:
 
     {"gpt-4.1": {"input": 2.0, "output": 8.0, "cached_input": 0.5}, "my-model": 1.5}
 
 A number prices input and output alike; without ``cached_input`` (``cache_write_input``), cached
-(written) tokens cost the input price.
+(written) tokens cost the input price; without ``cache_write_1h_input``, 1-hour writes cost the
+cache-write price.
 Model names match exactly, ignoring case and a ``provider/`` prefix. Requests of a model with no price
 are listed as unpriced, never guessed.
 """
@@ -45,6 +47,8 @@ class Price:
     """None: cached prompt tokens cost the input price (no public discount known)."""
     cache_write_input_usd_per_mtok: float | None = None
     """None: prompt tokens written to the cache cost the input price (no surcharge known)."""
+    cache_write_1h_input_usd_per_mtok: float | None = None
+    """None: prompt tokens written to the 1-hour cache cost the cache-write price."""
 
     @property
     def cached_usd_per_mtok(self) -> float:
@@ -58,13 +62,19 @@ class Price:
         written = self.cache_write_input_usd_per_mtok
         return self.input_usd_per_mtok if written is None else written
 
+    @property
+    def cache_write_1h_usd_per_mtok(self) -> float:
+        """What a prompt token written to the 1-hour cache costs (else the cache-write price)."""
+        written = self.cache_write_1h_input_usd_per_mtok
+        return self.cache_write_usd_per_mtok if written is None else written
+
 
 def _same(usd: float) -> Price:
     return Price(usd, usd)
 
 
 _GPT_41 = Price(2.0, 8.0, 0.50)
-_SONNET_45 = Price(3.0, 15.0, 0.30, 3.75)  # cache reads 0.1x the input price, 5-minute writes 1.25x
+_SONNET_45 = Price(3.0, 15.0, 0.30, 3.75, 6.0)  # cache reads 0.1x input, writes 1.25x (5 min) or 2x (1 h)
 _GEMINI_25_FLASH = Price(0.30, 2.5, 0.03)
 _DEEPSEEK_V32 = Price(0.28, 0.42, 0.028)
 
@@ -98,7 +108,7 @@ def _usd(value: Any, where: str) -> float:
     return float(value)
 
 
-_OPTIONAL_KEYS = ("cached_input", "cache_write_input")  # in the order of Price's fields
+_OPTIONAL_KEYS = ("cached_input", "cache_write_input", "cache_write_1h_input")  # in Price's order
 _PRICE_KEYS = frozenset({"input", "output", *_OPTIONAL_KEYS})
 
 
@@ -108,7 +118,7 @@ def _price(model: str, value: Any) -> Price:
         if unknown or not (set(value) & {"input", "output"}):
             raise ValueError(
                 f'{model!r}: expected {{"input": USD, "output": USD, "cached_input": USD, '
-                f'"cache_write_input": USD}}, got keys {sorted(value)}'
+                f'"cache_write_input": USD, "cache_write_1h_input": USD}}, got keys {sorted(value)}'
             )
         both = value.get("input", value.get("output"))
         return Price(
@@ -144,11 +154,12 @@ def cost_report(summary: LLMSummary, prices: Mapping[str, Price], source: str | 
     """Tokens and estimated US$ per model (every request that reported tokens, failed ones too)."""
     tokens: dict[str, list[int]] = {}
     for (_name, model), stats in summary.by_key.items():
-        counts = tokens.setdefault(model, [0, 0, 0, 0])
+        counts = tokens.setdefault(model, [0, 0, 0, 0, 0])
         counts[0] += stats.prompt_tokens
         counts[1] += stats.cached_prompt_tokens
         counts[2] += stats.cache_write_prompt_tokens
-        counts[3] += stats.output_tokens
+        counts[3] += stats.cache_write_1h_prompt_tokens
+        counts[4] += stats.output_tokens
     models = {
         model: _model_cost(prices.get(_key(model)), *counts) for model, counts in sorted(tokens.items())
     }
@@ -163,27 +174,31 @@ def cost_report(summary: LLMSummary, prices: Mapping[str, Price], source: str | 
 
 
 def _model_cost(
-    price: Price | None, prompt_tokens: int, cached_tokens: int, written_tokens: int, output_tokens: int
+    price: Price | None, prompt: int, cached: int, written: int, written_1h: int, output: int
 ) -> ModelCost:
     cost = None
-    # a server cannot read or write more of the prompt than it was sent
-    cached_tokens = min(cached_tokens, prompt_tokens)
-    written_tokens = min(written_tokens, prompt_tokens - cached_tokens)
+    # a server cannot read or write more of the prompt than it was sent, nor break down more writes
+    cached = min(cached, prompt)
+    written = min(written, prompt - cached)
+    written_1h = min(written_1h, written)
     if price is not None:
         cost = (
-            (prompt_tokens - cached_tokens - written_tokens) * price.input_usd_per_mtok
-            + cached_tokens * price.cached_usd_per_mtok
-            + written_tokens * price.cache_write_usd_per_mtok
-            + output_tokens * price.output_usd_per_mtok
+            (prompt - cached - written) * price.input_usd_per_mtok
+            + cached * price.cached_usd_per_mtok
+            + (written - written_1h) * price.cache_write_usd_per_mtok
+            + written_1h * price.cache_write_1h_usd_per_mtok
+            + output * price.output_usd_per_mtok
         ) / 1e6
     return {
-        "prompt_tokens": prompt_tokens,
-        "cached_prompt_tokens": cached_tokens,
-        "cache_write_prompt_tokens": written_tokens,
-        "output_tokens": output_tokens,
+        "prompt_tokens": prompt,
+        "cached_prompt_tokens": cached,
+        "cache_write_prompt_tokens": written,
+        "cache_write_1h_prompt_tokens": written_1h,
+        "output_tokens": output,
         "input_usd_per_mtok": None if price is None else price.input_usd_per_mtok,
         "cached_input_usd_per_mtok": None if price is None else price.cached_usd_per_mtok,
         "cache_write_input_usd_per_mtok": None if price is None else price.cache_write_usd_per_mtok,
+        "cache_write_1h_input_usd_per_mtok": None if price is None else price.cache_write_1h_usd_per_mtok,
         "output_usd_per_mtok": None if price is None else price.output_usd_per_mtok,
         "cost_usd": cost,
     }

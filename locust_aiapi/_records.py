@@ -94,6 +94,8 @@ class RequestRecord:
     cached_prompt_tokens: int | None = None
     # of ``prompt_tokens``, those the server wrote to its prompt cache (billed above the input price)
     cache_write_prompt_tokens: int | None = None
+    # of those writes, the ones to the 1-hour cache (Anthropic bills them higher than the 5-minute ones)
+    cache_write_1h_prompt_tokens: int | None = None
     outcome: Outcome = Outcome.SUCCESS
     failure_kind: FailureKind | None = None
     failure_message: str | None = None
@@ -144,6 +146,10 @@ class Usage:
     """Of ``prompt_tokens``, those written to the prompt cache (Anthropic's ``cache_creation_input_tokens``,
     billed above the input price); None when the API did not report it (OpenAI and others do not bill
     writes)."""
+    cache_write_1h_prompt_tokens: int | None = None
+    """Of ``cache_write_prompt_tokens``, those written to the 1-hour cache (Anthropic's
+    ``cache_creation.ephemeral_1h_input_tokens``, billed 2x input against 1.25x for 5 minutes); None
+    when the API did not break the writes down."""
 
 
 @dataclass(slots=True, frozen=True)

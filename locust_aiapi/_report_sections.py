@@ -93,10 +93,12 @@ class ModelCost(TypedDict):
     prompt_tokens: int  # cached ones included
     cached_prompt_tokens: int  # priced at cached_input_usd_per_mtok
     cache_write_prompt_tokens: int  # priced at cache_write_input_usd_per_mtok
+    cache_write_1h_prompt_tokens: int  # of those, priced at cache_write_1h_input_usd_per_mtok instead
     output_tokens: int
     input_usd_per_mtok: float | None
     cached_input_usd_per_mtok: float | None
     cache_write_input_usd_per_mtok: float | None
+    cache_write_1h_input_usd_per_mtok: float | None
     output_usd_per_mtok: float | None
     cost_usd: float | None  # None: no price for this model
 

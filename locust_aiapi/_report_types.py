@@ -106,6 +106,7 @@ class NameRow(TypedDict):
     prompt_tokens_unknown: int  # successful requests whose prompt tokens the server did not report
     cached_prompt_tokens: int  # of prompt_tokens, read from the server's prompt cache (0: none reported)
     cache_write_prompt_tokens: int  # of prompt_tokens, written to that cache (0: none reported)
+    cache_write_1h_prompt_tokens: int  # of those writes, to the 1-hour cache (0: none reported)
     output_tokens: int
     output_tokens_by_source: dict[str, int]  # requests by source: "usage"; estimates: "counted", "tokenized"
     total_tokens: int

@@ -191,6 +191,7 @@ def apply_usage(record: RequestRecord, usage: Usage | None, counted: int | None)
         record.prompt_tokens = usage.prompt_tokens
         record.cached_prompt_tokens = usage.cached_prompt_tokens
         record.cache_write_prompt_tokens = usage.cache_write_prompt_tokens
+        record.cache_write_1h_prompt_tokens = usage.cache_write_1h_prompt_tokens
     if usage is not None and usage.completion_tokens is not None:
         record.output_tokens = usage.completion_tokens
         record.output_tokens_source = TokenSource.USAGE

@@ -29,7 +29,7 @@ class LLMSummary:
 
     __slots__ = ("by_key",)
 
-    FORMAT_VERSION = 6  # 4: client lag, kernel-stamped requests; 5: cached prompt tokens; 6: cache writes
+    FORMAT_VERSION = 7  # 4: client lag, stamped requests; 5: cached prompt tokens; 6: cache writes; 7: 1-hour
 
     def __init__(self) -> None:
         self.by_key: dict[tuple[str, str], NameStats] = {}

@@ -13,13 +13,14 @@ from geventhttpclient.client import HTTPClientPool
 
 from locust_aiapi import RetryPolicy
 from locust_aiapi._client import AIClient
+from locust_aiapi._errors import ProtocolError
 from locust_aiapi._jsonl import record_to_dict
 from locust_aiapi._pricing import DEFAULT_PRICES, Price, cost_report, load_prices
 from locust_aiapi._records import RequestKind, RequestRecord, Usage
 from locust_aiapi._requests import ChatRequest
 from locust_aiapi._sse import SSEDecoder
 from locust_aiapi._summary import LLMSummary, NameStats
-from locust_aiapi.dialects import ANTHROPIC, OPENAI, OPENAI_RESPONSES
+from locust_aiapi.dialects import ANTHROPIC, OPENAI, OPENAI_RESPONSES, ChatStreamParser
 from locust_aiapi.dialects.openai_stream import OpenAIChatStream
 from locust_aiapi.mock import MockProcess
 
@@ -242,3 +243,134 @@ def test_a_pricing_file_sets_the_cache_write_price(tmp_path: Path) -> None:
         path.write_text(json.dumps({"m": bad}))
         with pytest.raises(ValueError, match="'m' cache_write_input"):
             load_prices(str(path))
+
+
+HOUR_USAGE = {
+    "input_tokens": 10,
+    "cache_creation_input_tokens": 3000,
+    "cache_read_input_tokens": 0,
+    "cache_creation": {"ephemeral_5m_input_tokens": 1000, "ephemeral_1h_input_tokens": 2000},
+    "output_tokens": 1,
+}
+
+
+def _anthropic_stream(start_usage: dict[str, Any], end_usage: dict[str, Any]) -> bytes:
+    def event(kind: str, **fields: Any) -> bytes:
+        return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps({"type": kind, **fields}) + b"\n\n"
+
+    message = {"id": "m", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+               "content": [], "usage": start_usage}  # fmt: skip
+    return (
+        event("message_start", message=message)
+        + event("content_block_delta", index=0, delta={"type": "text_delta", "text": "ok"})
+        + event("message_delta", delta={"stop_reason": "end_turn"}, usage=end_usage)
+        + event("message_stop")
+    )
+
+
+def _anthropic_parser(pieces: list[bytes]) -> ChatStreamParser:
+    decoder, parser = SSEDecoder(), ANTHROPIC.stream_parser()
+    for piece in pieces:
+        for event in decoder.feed(piece):
+            parser.feed(event)
+    return parser
+
+
+def _parse_anthropic(pieces: list[bytes]) -> Usage | None:
+    parser = _anthropic_parser(pieces)
+    assert parser.protocol_error is None
+    return parser.usage
+
+
+def test_anthropic_one_hour_writes_are_read_whole_byte_by_byte_and_with_trailing_data() -> None:
+    # message_delta repeats the input counts (cumulative): the last value of each wins
+    stream = _anthropic_stream({**HOUR_USAGE, "cache_creation": None}, {**HOUR_USAGE, "output_tokens": 7})
+    expected = Usage(3010, 7, 3017, cached_prompt_tokens=0, cache_write_prompt_tokens=3000,
+                     cache_write_1h_prompt_tokens=2000)  # fmt: skip
+    assert _parse_anthropic([stream]) == expected
+    assert _parse_anthropic([stream[i : i + 1] for i in range(len(stream))]) == expected
+    assert _parse_anthropic([stream + b'event: ping\ndata: {"type": "ping"}\n\n']) == expected
+
+
+@pytest.mark.parametrize(
+    ("usage", "prompt", "writes", "hour"),
+    [
+        (HOUR_USAGE, 3010, 3000, 2000),
+        ({**HOUR_USAGE, "cache_creation_input_tokens": None}, 3010, 3000, 2000),  # the breakdown's sum
+        ({**HOUR_USAGE, "cache_creation_input_tokens": 500}, 510, 500, 500),  # more than its total: capped
+        ({**HOUR_USAGE, "cache_creation": {"ephemeral_5m_input_tokens": 4}}, 3010, 3000, None),  # no 1 h
+        ({"input_tokens": 5, "output_tokens": 1}, 5, None, None),
+    ],
+)
+def test_anthropic_answers_break_the_writes_down_by_cache_lifetime(
+    usage: dict[str, Any], prompt: int, writes: int | None, hour: int | None
+) -> None:
+    message = {"type": "message", "content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn",
+               "usage": usage}  # fmt: skip
+    parsed = ANTHROPIC.parse_chat_response(orjson.dumps(message)).usage
+    assert parsed is not None
+    assert (parsed.cache_write_prompt_tokens, parsed.cache_write_1h_prompt_tokens) == (writes, hour)
+    assert parsed.prompt_tokens == prompt
+
+
+@pytest.mark.parametrize(
+    "breakdown", [[1], "2000", {"ephemeral_1h_input_tokens": -1}, {"ephemeral_5m_input_tokens": 2**40}]
+)
+def test_a_malformed_write_breakdown_is_a_protocol_error(breakdown: object) -> None:
+    usage = {**HOUR_USAGE, "cache_creation": breakdown}
+    parser = _anthropic_parser([_anthropic_stream(usage, {"output_tokens": 1})])
+    assert "usage.cache_creation" in str(parser.protocol_error)
+    message = {"type": "message", "content": [], "stop_reason": "end_turn", "usage": usage}
+    with pytest.raises(ProtocolError, match=r"usage\.cache_creation"):
+        ANTHROPIC.parse_chat_response(orjson.dumps(message))
+
+
+def test_one_hour_writes_reach_the_jsonl_and_the_merged_summary_and_cost_their_own_price() -> None:
+    def written(prompt: int, writes: int, hour: int | None) -> RequestRecord:
+        record = _record(prompt, 0, 0, "claude-sonnet-4-5")
+        record.cache_write_prompt_tokens, record.cache_write_1h_prompt_tokens = writes, hour
+        return record
+
+    records = [written(2_000_000, 1_500_000, 1_000_000), written(1_000_000, 500_000, None)]
+    whole, merged = _whole_and_merged(records)
+    assert whole.cache_write_1h_prompt_tokens == merged.cache_write_1h_prompt_tokens == 1_000_000
+    assert whole.report_row()["cache_write_1h_prompt_tokens"] == 1_000_000
+    assert [record_to_dict(record)["cache_write_1h_prompt_tokens"] for record in records] == [1_000_000, None]
+    summary = LLMSummary()
+    for record in records:
+        summary.add(record)
+    row = cost_report(summary, DEFAULT_PRICES, None)["models"]["claude-sonnet-4-5"]
+    # 1M plain x $3 + 1M 5-minute writes x $3.75 + 1M 1-hour writes x $6 per million
+    assert row["cost_usd"] == pytest.approx(3.0 + 3.75 + 6.0)
+    assert (row["cache_write_1h_prompt_tokens"], row["cache_write_1h_input_usd_per_mtok"]) == (1_000_000, 6.0)
+    flat = cost_report(summary, {"claude-sonnet-4-5": Price(3.0, 15.0, None, 3.75)}, None)
+    # no 1-hour price: those writes cost the cache-write price
+    assert flat["models"]["claude-sonnet-4-5"]["cost_usd"] == pytest.approx(3.0 + 2 * 3.75)
+
+
+def test_a_pricing_file_sets_the_one_hour_write_price(tmp_path: Path) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"m": {"input": 1, "cache_write_input": 1.25, "cache_write_1h_input": 2}}))
+    price = load_prices(str(path))["m"]
+    assert price == Price(1.0, 1.0, None, 1.25, 2.0) and price.cache_write_1h_usd_per_mtok == 2.0
+    path.write_text(json.dumps({"m": {"input": 1, "cache_write_1h_input": "2"}}))
+    with pytest.raises(ValueError, match="'m' cache_write_1h_input"):
+        load_prices(str(path))
+
+
+def test_the_mock_breaks_its_anthropic_writes_down_and_the_record_carries_it() -> None:
+    pool = HTTPClientPool(network_timeout=10.0, connection_timeout=5.0, concurrency=2)
+    client = AIClient(pool, {}, ANTHROPIC, RetryPolicy(), lambda _record: None)
+    try:
+        with MockProcess(["--ttft-ms", "1", "--itl-ms", "1", "--output-tokens", "3"]) as mock:
+            url = mock.url + "/v1/messages"
+            messages = [{"role": "user", "content": "hi"}]
+            results = [
+                client.chat(ChatRequest("chat", url, "claude-sonnet-4-5", messages, stream))
+                for stream in (True, False)
+            ]
+    finally:
+        pool.close()
+    for result in results:
+        assert result.record.ok, result.record.failure_message
+        assert (result.record.cache_write_prompt_tokens, result.record.cache_write_1h_prompt_tokens) == (0, 0)

@@ -525,3 +525,27 @@ def test_a_sliver_of_a_last_bucket_joins_the_point_before_it() -> None:
     assert points[-1]["covered_s"] == pytest.approx(2.1) and points[-1]["requests"] == 9
     assert points[-1]["rps"] == pytest.approx(9 / 2.1)  # ~4/s, as before it: no false drop, no spike
     assert [p["rps"] for p in points[1:-1]] == pytest.approx([4.0] * (len(points) - 2))
+
+
+def test_the_cost_table_shows_one_hour_cache_writes_and_their_price_only_when_there_are_some() -> None:
+    from locust_aiapi import LLMSummary
+    from locust_aiapi._report_types import ReportSections, run_report
+    from locust_aiapi.render.html import render_html
+
+    def html_of(hour_writes: int) -> str:
+        summary = LLMSummary()
+        rec = timed(1000.0)
+        rec.model, rec.prompt_tokens = "claude-sonnet-4-5", 5000
+        rec.cache_write_prompt_tokens, rec.cache_write_1h_prompt_tokens = 4000, hour_writes
+        summary.add(rec)
+        sections: ReportSections = {
+            "thresholds": [], "thresholds_passed": True, "goodput": None, "phases": [],
+            "timeseries": {"interval_s": 2.0, "points": []}, "arrival": None,
+            "cost": cost_report(summary, DEFAULT_PRICES, None),
+        }  # fmt: skip
+        meta = {"host": None, "locustfile": None, "shape": None, "run": None, "workers": None}
+        return render_html(run_report(summary.report_dict(), sections), meta)
+
+    hour = html_of(3000)
+    assert "(3000 for 1 h)" in hour.replace(",", "") and "3.750 (6.000 for 1 h)" in hour
+    assert "for 1 h" not in html_of(0)

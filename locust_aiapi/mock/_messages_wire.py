@@ -160,11 +160,13 @@ class MessagesEncoder:
             "usage": self._usage(output_tokens),
         }
 
-    def _usage(self, output_tokens: int) -> dict[str, int]:
+    def _usage(self, output_tokens: int) -> dict[str, object]:
         return {
             "input_tokens": self.prompt_tokens,
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": 0,
+            # the writes by cache lifetime, as the Messages API breaks them down (it caches nothing)
+            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
             "output_tokens": output_tokens,
         }
 

@@ -222,15 +222,29 @@ def arrival(report: RunReport) -> str:
     )
 
 
+def _writes(row: ModelCost) -> str:
+    """The cache writes, and of them the 1-hour ones when there were any (Anthropic bills those higher)."""
+    hour = row["cache_write_1h_prompt_tokens"]
+    written = _count(row["cache_write_prompt_tokens"])
+    return f"{written} ({_count(hour)} for 1 h)" if hour else written
+
+
+def _write_prices(row: ModelCost) -> str:
+    price = _num(row["cache_write_input_usd_per_mtok"], 3)
+    if row["cache_write_1h_prompt_tokens"] and row["cache_write_1h_input_usd_per_mtok"] is not None:
+        return f"{price} ({_num(row['cache_write_1h_input_usd_per_mtok'], 3)} for 1 h)"
+    return price
+
+
 _COST_COLUMNS: tuple[Column[tuple[str, ModelCost]], ...] = (
     Column("Model", _escaped_name),
     Column("Input tokens", lambda named: _count(named[1]["prompt_tokens"])),
     Column("of them cached", lambda named: _count(named[1]["cached_prompt_tokens"])),
-    Column("of them cache writes", lambda named: _count(named[1]["cache_write_prompt_tokens"])),
+    Column("of them cache writes", lambda named: _writes(named[1])),
     Column("Output tokens", lambda named: _count(named[1]["output_tokens"])),
     Column("$/MTok in", lambda named: _num(named[1]["input_usd_per_mtok"], 2)),
     Column("$/MTok cached in", lambda named: _num(named[1]["cached_input_usd_per_mtok"], 3)),
-    Column("$/MTok cache write", lambda named: _num(named[1]["cache_write_input_usd_per_mtok"], 3)),
+    Column("$/MTok cache write", lambda named: _write_prices(named[1])),
     Column("$/MTok out", lambda named: _num(named[1]["output_usd_per_mtok"], 2)),
     Column(
         "Estimated cost",
