@@ -1,4 +1,5 @@
-"""Tool calls in OpenAI's Chat Completions format, as the streamed and non-streamed parsers keep them.
+"""Tool calls in OpenAI's Chat Completions format, as the streamed and non-streamed parsers keep them
+(Anthropic's ``tool_use`` blocks too: :mod:`.anthropic_stream`).
 
 A streamed call arrives in deltas keyed by ``index``: the first carries ``id``, ``type`` and the
 function's ``name``, later ones pieces of ``arguments`` (JSON text, kept as received, not parsed). The
@@ -9,13 +10,17 @@ parser (``MAX_TOOL_CALLS``), the arguments by the response limits like any text.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from .._errors import ProtocolError
 from .._records import ToolCall
 from ._json import TextPieces, short_text
 
-__all__ = ["ToolCallParts", "message_tool_calls"]
+__all__ = ["MAX_TOOL_CALLS", "ToolCallParts", "message_tool_calls"]
+
+MAX_TOOL_CALLS: Final = 128
+"""Distinct tool calls kept per answer; more is a protocol error. Each call's id and name are cut
+to 200 characters; its arguments are bounded like the answer's text (by the response limits)."""
 
 
 class ToolCallParts:

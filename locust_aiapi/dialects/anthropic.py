@@ -11,8 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+import orjson
+
 from .._errors import ProtocolError
-from .._records import FailureKind, Usage
+from .._records import FailureKind, ToolCall, Usage
+from ._anthropic_history import anthropic_messages
 from ._json import (
     describe,
     encode_json,
@@ -23,6 +26,7 @@ from ._json import (
     load_json_object,
     short_text,
 )
+from ._tool_calls import MAX_TOOL_CALLS
 from .anthropic_stream import AnthropicStream, anthropic_usage, usage_from
 from .base import ChatCompletion, EmbeddingsDialect
 
@@ -78,7 +82,7 @@ class AnthropicDialect:
         body: dict[str, Any] = {
             "model": model,
             "max_tokens": self.default_max_tokens if max_tokens is None else max_tokens,
-            "messages": [m for m in messages if m.get("role") != "system"],
+            "messages": anthropic_messages([m for m in messages if m.get("role") != "system"]),
         }
         if system:
             body["system"] = system[0] if len(system) == 1 else "\n\n".join(map(str, system))
@@ -122,24 +126,37 @@ ANTHROPIC: Final = AnthropicDialect()
 def _completion_of(message: dict[str, Any], content: list[Any]) -> ChatCompletion:
     texts: list[str] = []
     thinking: list[str] = []
-    tools: list[str] = []
+    tools: list[ToolCall] = []
     for block in content[:_MAX_BLOCKS]:
         kind = block.get("type")
         if kind == "text" and isinstance(block.get("text"), str):
             texts.append(block["text"])
         elif kind == "thinking" and isinstance(block.get("thinking"), str):
             thinking.append(block["thinking"])
-        elif kind == "tool_use":
-            tools.append(describe(block.get("input"), 10_000))
+        elif kind == "tool_use" and len(tools) < MAX_TOOL_CALLS:
+            tools.append(_tool_call(block, len(tools)))
     stop_reason = message.get("stop_reason")
     if stop_reason is not None and short_text(stop_reason) is None:
         raise ProtocolError("stop_reason is not a string")
     return ChatCompletion(
-        text="".join(texts) or "\n".join(tools),
+        text="".join(texts) or "\n".join(call.arguments for call in tools),
         reasoning="".join(thinking),
         usage=_usage_of(message.get("usage")),
         finish_reason=short_text(stop_reason),
         model=short_text(message.get("model")),
+        tool_calls=tuple(tools),
+    )
+
+
+def _tool_call(block: dict[str, Any], index: int) -> ToolCall:
+    """A ``tool_use`` block as a call: its input as JSON text (``{}`` when it has none)."""
+    value = block.get("input")
+    try:
+        arguments = "{}" if value is None else orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:  # nested beyond orjson's 254 levels
+        arguments = describe(value, 200)
+    return ToolCall(
+        short_text(block.get("id")) or f"call_{index}", short_text(block.get("name")) or "", arguments
     )
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from .._errors import ProtocolError
-from .._records import Usage
+from .._records import ToolCall, Usage
 from ._json import (
     TextPieces,
     checked_count,
@@ -34,6 +34,7 @@ from ._json import (
     excerpt,
     short_text,
 )
+from ._tool_calls import MAX_TOOL_CALLS, ToolCallParts
 from ._typed_stream import TypedEventStream
 from .base import CONTENT, TOKEN, StreamError
 
@@ -61,13 +62,31 @@ _WRITE_TTLS: Final = ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")
 class AnthropicStream(TypedEventStream):
     """Parses the events of one streamed Messages answer (a ``ChatStreamParser``)."""
 
-    __slots__ = ("_input", "_output_tokens", "_started")
+    __slots__ = ("_calls", "_input", "_output_tokens", "_started")
 
     def __init__(self) -> None:
         super().__init__()  # its end: message_stop
         self._started = False  # message_start was seen
         self._input: dict[str, int] = {}  # input usage fields, cumulative: the last value wins
         self._output_tokens: int | None = None
+        # the tool_use blocks; ``_tool_args`` is the input of the open one (before any: of none)
+        self._calls: list[ToolCallParts] = []
+
+    @property
+    def text(self) -> str:
+        """The visible text; for an answer of tool calls only, their input, one call per line (as
+        :attr:`tool_calls` has it)."""
+        if self._text or not self._calls:
+            return super().text
+        return "\n".join(call.arguments for call in self.tool_calls)
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        """The ``tool_use`` blocks: id, name and input (the JSON text as streamed; ``{}`` when none came)."""
+        return tuple(
+            ToolCall(call.id or f"call_{index}", call.name or "", str(call.arguments) or "{}")
+            for index, call in enumerate(self._calls)
+        )
 
     @property
     def finished(self) -> bool:
@@ -84,6 +103,8 @@ class AnthropicStream(TypedEventStream):
             self._feed_message_start(payload["message"])
         elif kind == "message_delta":
             self._feed_message_delta(payload)
+        elif kind == "content_block_start":
+            self._feed_block_start(payload.get("content_block"))
         elif kind == "message_stop":
             self._ended = True
         elif kind == "error":
@@ -113,6 +134,19 @@ class AnthropicStream(TypedEventStream):
         if value:
             pieces.append(value)
         return TOKEN
+
+    def _feed_block_start(self, block: object) -> None:
+        """A ``tool_use`` block opens a call: its input deltas are kept for it (any other block's
+        ``input_json_delta``, never expected, goes with the previous call's, or none)."""
+        if type(block) is not dict or block.get("type") != "tool_use":
+            return
+        if len(self._calls) >= MAX_TOOL_CALLS:
+            raise ProtocolError(f"the answer has more than {MAX_TOOL_CALLS} tool calls")
+        call = ToolCallParts()
+        call.identify(block.get("id"), block.get("name"))
+        self._calls.append(call)
+        self._tool_args.compact()  # the previous call's pieces, joined (what ``_counted`` does per block)
+        self._tool_args = call.arguments
 
     def _feed_message_start(self, message: dict[str, Any]) -> None:
         if self._started:

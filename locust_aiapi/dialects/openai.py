@@ -137,4 +137,3 @@ def _message_text(message: dict[str, Any]) -> str:
     functions.append(message.get("function_call"))
     arguments = [function.get("arguments") for function in functions if isinstance(function, dict)]
     return "\n".join(argument for argument in arguments if isinstance(argument, str))
-

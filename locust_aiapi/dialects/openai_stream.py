@@ -39,16 +39,13 @@ from ._json import (
     short_text,
     usage_of,
 )
-from ._tool_calls import ToolCallParts
+from ._tool_calls import MAX_TOOL_CALLS, ToolCallParts
 from .base import CONTENT, TOKEN, StreamError
 
 __all__ = ["MAX_CHOICES_SCANNED", "MAX_TOOL_CALLS", "OpenAIChatStream", "choice_zero", "stream_error_of"]
 
 MAX_CHOICES_SCANNED: Final = 16
 """Entries of ``choices`` looked at for choice 0; a server sending 200,000 costs no more."""
-MAX_TOOL_CALLS: Final = 128
-"""Distinct tool calls kept per answer; more is a protocol error. Each call's id and name are cut
-to 200 characters; its arguments are bounded like the answer's text (by the response limits)."""
 
 _DONE: Final = "[DONE]"
 _DONE_BYTES: Final = b"[DONE]"

@@ -1,0 +1,71 @@
+"""A conversation's history, kept in OpenAI's Chat Completions format, as the Messages API takes it.
+
+A :class:`~locust_aiapi._conversation.Conversation` keeps OpenAI's format: an assistant answer with
+``tool_calls`` and a ``tool`` message for each result. Anthropic takes the calls as ``tool_use`` blocks
+of the assistant's content (``input``: the arguments, parsed) and the results as ``tool_result`` blocks
+of the next user message (consecutive results in one message). Every other message is sent as it is.
+Arguments that are not a JSON object are sent as received: the API then refuses the request with a 400
+that says why, rather than us sending something the model did not write.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+__all__ = ["anthropic_messages"]
+
+
+def anthropic_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``messages`` (no system message) for Anthropic: tool calls and results in its blocks."""
+    if not any(message.get("role") == "tool" or message.get("tool_calls") for message in messages):
+        return messages  # the common case: nothing to translate, nothing copied
+    translated: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] | None = None  # the blocks of the user message of results being built
+    for message in messages:
+        if message.get("role") == "tool":
+            if results is None:
+                results = []
+                translated.append({"role": "user", "content": results})
+            results.append(_tool_result(message))
+            continue
+        results = None
+        translated.append(_with_tool_use(message) if message.get("tool_calls") else message)
+    return translated
+
+
+def _tool_result(message: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "tool_result",
+        "tool_use_id": message.get("tool_call_id"),
+        "content": message.get("content"),
+    }
+
+
+def _with_tool_use(message: dict[str, Any]) -> dict[str, Any]:
+    content = message.get("content")
+    blocks: list[Any] = list(content) if isinstance(content, list) else []
+    if isinstance(content, str) and content:
+        blocks.append({"type": "text", "text": content})
+    for call in message["tool_calls"]:
+        function = call.get("function") or {}
+        blocks.append(
+            {"type": "tool_use", "id": call.get("id"), "name": function.get("name"),
+             "input": _input_of(function.get("arguments"))}
+        )  # fmt: skip
+    kept = {key: value for key, value in message.items() if key != "tool_calls"}
+    return {**kept, "content": blocks}
+
+
+def _input_of(arguments: object) -> object:
+    """The call's input: its arguments parsed when they are a JSON object (none: ``{}``), else as received."""
+    if arguments is None or arguments == "":
+        return {}
+    if isinstance(arguments, (str, bytes)):
+        try:
+            parsed = orjson.loads(arguments)
+        except orjson.JSONDecodeError:
+            return arguments
+        return parsed if isinstance(parsed, dict) else arguments
+    return arguments
