@@ -283,13 +283,24 @@ def _parse_anthropic(pieces: list[bytes]) -> Usage | None:
 
 
 def test_anthropic_one_hour_writes_are_read_whole_byte_by_byte_and_with_trailing_data() -> None:
-    # message_delta repeats the input counts (cumulative): the last value of each wins
-    stream = _anthropic_stream({**HOUR_USAGE, "cache_creation": None}, {**HOUR_USAGE, "output_tokens": 7})
     expected = Usage(3010, 7, 3017, cached_prompt_tokens=0, cache_write_prompt_tokens=3000,
                      cache_write_1h_prompt_tokens=2000)  # fmt: skip
-    assert _parse_anthropic([stream]) == expected
-    assert _parse_anthropic([stream[i : i + 1] for i in range(len(stream))]) == expected
-    assert _parse_anthropic([stream + b'event: ping\ndata: {"type": "ping"}\n\n']) == expected
+    totals = {key: value for key, value in HOUR_USAGE.items() if key != "cache_creation"}
+    for start, delta in (
+        (HOUR_USAGE, {"output_tokens": 7}),  # as the API sends it: the breakdown in message_start
+        (HOUR_USAGE, {**totals, "output_tokens": 7}),  # message_delta repeats the totals only
+        ({**HOUR_USAGE, "cache_creation": None}, {**HOUR_USAGE, "output_tokens": 7}),  # or all, last
+        ({**totals, "cache_creation_input_tokens": None}, {**HOUR_USAGE, "cache_creation_input_tokens": None,
+                                                           "output_tokens": 7}),  # only the breakdown
+    ):  # fmt: skip
+        stream = _anthropic_stream(start, delta)
+        assert _parse_anthropic([stream]) == expected, (start, delta)
+        assert _parse_anthropic([stream[i : i + 1] for i in range(len(stream))]) == expected
+        assert _parse_anthropic([stream + b'event: ping\ndata: {"type": "ping"}\n\n']) == expected
+    # a later breakdown replaces the earlier whole (the lifetime it leaves out had none); the total stays
+    later = {"cache_creation": {"ephemeral_5m_input_tokens": 3000}, "output_tokens": 7}
+    usage = _parse_anthropic([_anthropic_stream(HOUR_USAGE, later)])
+    assert usage is not None and (usage.prompt_tokens, usage.cache_write_1h_prompt_tokens) == (3010, 0)
 
 
 @pytest.mark.parametrize(
@@ -298,7 +309,18 @@ def test_anthropic_one_hour_writes_are_read_whole_byte_by_byte_and_with_trailing
         (HOUR_USAGE, 3010, 3000, 2000),
         ({**HOUR_USAGE, "cache_creation_input_tokens": None}, 3010, 3000, 2000),  # the breakdown's sum
         ({**HOUR_USAGE, "cache_creation_input_tokens": 500}, 510, 500, 500),  # more than its total: capped
-        ({**HOUR_USAGE, "cache_creation": {"ephemeral_5m_input_tokens": 4}}, 3010, 3000, None),  # no 1 h
+        ({**HOUR_USAGE, "cache_creation": {"ephemeral_5m_input_tokens": 4}}, 3010, 3000, 0),  # no 1 h
+        ({**HOUR_USAGE, "cache_creation": {}}, 3010, 3000, 0),
+        (
+            {
+                **HOUR_USAGE,
+                "cache_creation_input_tokens": None,  # the sum is held to the counts' range
+                "cache_creation": {"ephemeral_5m_input_tokens": 2**31 - 1, "ephemeral_1h_input_tokens": 9},
+            },
+            2**31 + 9,
+            2**31 - 1,
+            9,
+        ),
         ({"input_tokens": 5, "output_tokens": 1}, 5, None, None),
     ],
 )

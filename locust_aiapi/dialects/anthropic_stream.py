@@ -27,6 +27,7 @@ from typing import Any, Final
 from .._errors import ProtocolError
 from .._records import ToolCall, Usage
 from ._json import (
+    MAX_COUNT,
     TextPieces,
     checked_count,
     describe,
@@ -53,10 +54,11 @@ _TOKEN_AND_CONTENT: Final = TOKEN | CONTENT
 _MESSAGE_CHARS: Final = 500
 _EXCERPT_CHARS: Final = 200
 _INPUT_FIELDS: Final = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-# of the writes, those to the 1-hour cache (``usage.cache_creation``'s breakdown by TTL; billed 2x input,
-# the 5-minute ones 1.25x): kept with the input counts under this name, never summed into the prompt
-_ONE_HOUR_WRITES: Final = "cache_creation.ephemeral_1h_input_tokens"
+# ``usage.cache_creation``, the writes by cache lifetime (the 1-hour ones billed 2x input, the 5-minute
+# ones 1.25x), kept with the input counts under these names, never summed into the prompt: a breakdown
+# replaces an earlier one whole (a lifetime it leaves out had none)
 _WRITE_TTLS: Final = ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")
+_BY_TTL: Final = tuple(f"cache_creation.{ttl}" for ttl in _WRITE_TTLS)
 
 
 class AnthropicStream(TypedEventStream):
@@ -184,9 +186,8 @@ class AnthropicStream(TypedEventStream):
 def anthropic_usage(usage: dict[str, Any]) -> tuple[dict[str, int], int | None]:
     """The input counts present in an Anthropic ``usage`` object, and its ``output_tokens``.
 
-    Anthropic's ``input_tokens`` excludes cached input; the prompt is the sum of all three. The 1-hour
-    writes of ``cache_creation`` come under ``_ONE_HOUR_WRITES``; without ``cache_creation_input_tokens``
-    (which is documented as the breakdown's sum), the breakdown's sum stands for it.
+    Anthropic's ``input_tokens`` excludes cached input; the prompt is the sum of all three. The
+    ``cache_creation`` breakdown comes under ``_BY_TTL``'s names (see :func:`usage_from`).
     """
     counts = {}
     for name in _INPUT_FIELDS:
@@ -197,24 +198,28 @@ def anthropic_usage(usage: dict[str, Any]) -> tuple[dict[str, int], int | None]:
     if breakdown is not None:
         if type(breakdown) is not dict:
             raise ProtocolError("usage.cache_creation is not a JSON object")
-        by_ttl = [checked_count(breakdown.get(ttl), f"usage.cache_creation.{ttl}") for ttl in _WRITE_TTLS]
-        if by_ttl[1] is not None:
-            counts[_ONE_HOUR_WRITES] = by_ttl[1]
-        if "cache_creation_input_tokens" not in counts and by_ttl != [None, None]:
-            counts["cache_creation_input_tokens"] = sum(count or 0 for count in by_ttl)
+        for ttl, name in zip(_WRITE_TTLS, _BY_TTL, strict=True):
+            counts[name] = checked_count(breakdown.get(ttl), f"usage.cache_creation.{ttl}") or 0
     return counts, checked_count(usage.get("output_tokens"), "usage.output_tokens")
 
 
 def usage_from(input_counts: dict[str, int], output_tokens: int | None) -> Usage | None:
     """Our :class:`Usage` from Anthropic's counts: the prompt is the input fields summed, the cached
     prompt is ``cache_read_input_tokens``, the cache writes (billed above the input price) are
-    ``cache_creation_input_tokens``, of them ``cache_creation.ephemeral_1h_input_tokens`` for an hour."""
+    ``cache_creation_input_tokens``, of them ``cache_creation.ephemeral_1h_input_tokens`` for an hour.
+    Without ``cache_creation_input_tokens`` (documented as the breakdown's sum) the breakdown's sum
+    stands for it."""
     if not input_counts and output_tokens is None:
         return None
-    prompt = sum(input_counts.get(name, 0) for name in _INPUT_FIELDS) if input_counts else None
-    total = None if prompt is None or output_tokens is None else prompt + output_tokens
     writes = input_counts.get("cache_creation_input_tokens")
-    hour_writes = input_counts.get(_ONE_HOUR_WRITES)
+    five_minutes, one_hour = (input_counts.get(name) for name in _BY_TTL)
+    if writes is None and one_hour is not None:
+        writes = min((five_minutes or 0) + one_hour, MAX_COUNT)
+    prompt = None
+    if input_counts:
+        read = input_counts.get("cache_read_input_tokens", 0)
+        prompt = input_counts.get("input_tokens", 0) + read + (writes or 0)
+    total = None if prompt is None or output_tokens is None else prompt + output_tokens
     return Usage(
         prompt_tokens=prompt,
         completion_tokens=output_tokens,
@@ -222,7 +227,7 @@ def usage_from(input_counts: dict[str, int], output_tokens: int | None) -> Usage
         cached_prompt_tokens=input_counts.get("cache_read_input_tokens"),
         cache_write_prompt_tokens=writes,
         # a breakdown that says more than the total it breaks down is capped at it
-        cache_write_1h_prompt_tokens=None if hour_writes is None else min(hour_writes, writes or 0),
+        cache_write_1h_prompt_tokens=None if one_hour is None else min(one_hour, writes or 0),
     )
 
 
