@@ -16,7 +16,7 @@ from .._errors import ProtocolError
 from .._records import ToolCall
 from ._json import TextPieces, short_text
 
-__all__ = ["MAX_TOOL_CALLS", "ToolCallParts", "message_tool_calls"]
+__all__ = ["MAX_TOOL_CALLS", "ToolCallParts", "function_call_of", "message_tool_calls"]
 
 MAX_TOOL_CALLS: Final = 128
 """Distinct tool calls kept per answer; more is a protocol error. Each call's id and name are cut
@@ -64,5 +64,15 @@ def _tool_call(function: dict[str, Any], call_id: object, index: int) -> ToolCal
     return ToolCall(
         id=short_text(call_id) or f"call_{index}",
         name=short_text(function.get("name")) or "",
+        arguments=arguments if isinstance(arguments, str) else "",
+    )
+
+
+def function_call_of(item: dict[str, Any], index: int) -> ToolCall:
+    """A Responses ``function_call`` output item as a call (its ``call_id`` is what the result names)."""
+    arguments = item.get("arguments")
+    return ToolCall(
+        id=short_text(item.get("call_id")) or short_text(item.get("id")) or f"call_{index}",
+        name=short_text(item.get("name")) or "",
         arguments=arguments if isinstance(arguments, str) else "",
     )

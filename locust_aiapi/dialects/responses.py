@@ -1,7 +1,9 @@
 """The OpenAI Responses dialect: ``POST /v1/responses`` with ``input`` and ``max_output_tokens``.
 
 The stream parser is :mod:`.responses_stream`; embeddings keep OpenAI's format. Messages are sent
-as ``input`` items as they are (``system`` / ``developer`` roles included, which the API accepts).
+as ``input`` items as they are (``system`` / ``developer`` roles included, which the API accepts),
+except a conversation's tool calls and results (kept in Chat Completions' format): an assistant's
+``tool_calls`` go as ``function_call`` items, each ``tool`` message as a ``function_call_output``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .._errors import ProtocolError
+from .._records import ToolCall
 from ._json import (
     encode_json,
     error_message_of,
@@ -20,6 +23,7 @@ from ._json import (
     load_json_object,
     short_text,
 )
+from ._tool_calls import MAX_TOOL_CALLS, function_call_of
 from .base import ChatCompletion, EmbeddingsDialect
 from .openai_embeddings import OPENAI_EMBEDDINGS
 from .responses_stream import ResponsesStream, responses_usage
@@ -57,7 +61,7 @@ class OpenAIResponsesDialect:
         stream: bool,
         extra_body: Mapping[str, Any],
     ) -> bytes:
-        body: dict[str, Any] = {"model": model, "input": messages, "stream": stream}
+        body: dict[str, Any] = {"model": model, "input": _input_items(messages), "stream": stream}
         if max_tokens is not None:
             body["max_output_tokens"] = max_tokens
         if temperature is not None:
@@ -94,25 +98,53 @@ OPENAI_RESPONSES: Final = OpenAIResponsesDialect()
 def _completion_of(response: dict[str, Any], output: list[Any]) -> ChatCompletion:
     texts: list[str] = []
     reasoning: list[str] = []
-    arguments: list[str] = []
+    calls: list[ToolCall] = []
     for item in output[:_MAX_ITEMS]:
         kind = item.get("type")
         if kind == "message":
             texts += _texts(item.get("content"), ("output_text", "refusal"))
         elif kind == "reasoning":
             reasoning += _texts(item.get("summary"), ("summary_text",))
-        elif kind == "function_call" and isinstance(item.get("arguments"), str):
-            arguments.append(item["arguments"])
+        elif kind == "function_call" and len(calls) < MAX_TOOL_CALLS:
+            calls.append(function_call_of(item, len(calls)))
     details = response.get("incomplete_details") or {}
     status = short_text(response.get("status"))
     finish_reason = short_text(details.get("reason")) if status == "incomplete" else status
     return ChatCompletion(
-        text="".join(texts) or "\n".join(arguments),
+        text="".join(texts) or "\n".join(call.arguments for call in calls),
         reasoning="".join(reasoning),
         usage=responses_usage(response.get("usage")),
         finish_reason=finish_reason,
         model=short_text(response.get("model")),
+        tool_calls=tuple(calls),
     )
+
+
+def _input_items(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages as ``input`` items: tool calls and their results as the API's own items."""
+    if not any(message.get("role") == "tool" or message.get("tool_calls") for message in messages):
+        return messages  # the common case: sent as they are, not copied
+    items: list[dict[str, Any]] = []
+    for message in messages:
+        if message.get("role") == "tool":
+            items.append(
+                {"type": "function_call_output", "call_id": message.get("tool_call_id"),
+                 "output": message.get("content")}
+            )  # fmt: skip
+            continue
+        calls = message.get("tool_calls")
+        if not calls:
+            items.append(message)
+            continue
+        if message.get("content"):
+            items.append({key: value for key, value in message.items() if key != "tool_calls"})
+        for call in calls:
+            function = call.get("function") or {}
+            items.append(
+                {"type": "function_call", "call_id": call.get("id"), "name": function.get("name"),
+                 "arguments": function.get("arguments") or ""}
+            )  # fmt: skip
+    return items
 
 
 def _texts(parts: object, kinds: tuple[str, ...]) -> list[str]:

@@ -23,8 +23,9 @@ from __future__ import annotations
 from typing import Any, Final
 
 from .._errors import ProtocolError
-from .._records import Usage
+from .._records import ToolCall, Usage
 from ._json import TextPieces, cached_count, checked_count, short_text
+from ._tool_calls import MAX_TOOL_CALLS, function_call_of
 from ._typed_stream import TypedEventStream
 from .base import CONTENT, TOKEN, StreamError
 from .openai_stream import stream_error_of
@@ -44,11 +45,23 @@ _LIFECYCLE: Final = frozenset({"response.created", "response.in_progress", "resp
 class ResponsesStream(TypedEventStream):
     """Parses the events of one streamed Responses answer (a ``ChatStreamParser``)."""
 
-    __slots__ = ("usage",)
+    __slots__ = ("_calls", "usage")
 
     def __init__(self) -> None:
         super().__init__()  # its end: a terminal event (completed, incomplete, failed) or an error
         self.usage: Usage | None = None
+        self._calls: list[ToolCall] = []  # from each function_call's response.output_item.done
+
+    @property
+    def text(self) -> str:
+        """The visible text; for an answer of function calls only, their arguments, one call per line."""
+        if self._text or not self._calls:
+            return super().text
+        return "\n".join(call.arguments for call in self._calls)
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        return tuple(self._calls)
 
     @property
     def finished(self) -> bool:
@@ -67,6 +80,8 @@ class ResponsesStream(TypedEventStream):
         if kind in _LIFECYCLE:
             if self.model is None:
                 self.model = short_text(payload["response"].get("model"))
+        elif kind == "response.output_item.done":
+            self._feed_item_done(payload.get("item"))
         elif kind in _FINISHED or kind == "response.failed":
             self._feed_terminal(payload["response"], kind)
         elif kind == "error":
@@ -81,6 +96,14 @@ class ResponsesStream(TypedEventStream):
             pieces.append(delta)
         self._counted()
         return delta
+
+    def _feed_item_done(self, item: object) -> None:
+        """A finished output item: a ``function_call`` is a call (whole: id, name, arguments)."""
+        if type(item) is not dict or item.get("type") != "function_call":
+            return
+        if len(self._calls) >= MAX_TOOL_CALLS:
+            raise ProtocolError(f"the answer has more than {MAX_TOOL_CALLS} tool calls")
+        self._calls.append(function_call_of(item, len(self._calls)))
 
     def _feed_terminal(self, response: dict[str, Any], kind: object) -> None:
         self._ended = True
