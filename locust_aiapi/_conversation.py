@@ -145,10 +145,13 @@ def _message_text(message: dict[str, Any]) -> str:
 
 
 def _within_budget(history: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
-    """The newest exchanges whose estimate fits ``budget``; the last (new) user message always stays."""
+    """The newest exchanges whose estimate fits ``budget``; the newest exchange always stays: the last
+    user message and what follows it (tool calls and their results: an API refuses a result whose call
+    was dropped)."""
+    last = next((i for i in range(len(history) - 1, -1, -1) if history[i]["role"] == "user"), 0)
     start = 0
-    while start < len(history) - 1 and _tokens(history[start:]) > budget:
+    while start < last and _tokens(history[start:]) > budget:
         start += 1
-        while start < len(history) - 1 and history[start]["role"] != "user":
+        while start < last and history[start]["role"] != "user":
             start += 1  # never open with an assistant answer whose question was dropped
     return history[start:]

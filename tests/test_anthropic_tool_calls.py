@@ -15,7 +15,7 @@ from locust_aiapi import RetryPolicy
 from locust_aiapi._client import AIClient
 from locust_aiapi._conversation import Conversation
 from locust_aiapi._prompts import Prompt
-from locust_aiapi._records import ChatResult, RequestTags, ToolCall
+from locust_aiapi._records import ChatResult, RequestKind, RequestRecord, RequestTags, ToolCall
 from locust_aiapi._requests import ChatRequest
 from locust_aiapi._sse import SSEDecoder
 from locust_aiapi.dialects import ANTHROPIC, AnthropicStream
@@ -234,3 +234,47 @@ def test_a_conversation_sends_anthropic_tool_results_back(pool: HTTPClientPool, 
         {"type": "tool_result", "tool_use_id": call.id, "content": text}
         for call, text in zip(CALLS, ("已发货", "晴", "12:00"), strict=True)
     ]}  # fmt: skip
+
+
+def test_a_server_tools_input_is_nobodys_call_and_a_whole_start_input_is_kept() -> None:
+    server_tool = _block(
+        2,
+        {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}},
+        [{"type": "input_json_delta", "partial_json": '{"query": "杭州"}'}],
+    )
+    whole = _block(3, {"type": "tool_use", "id": "toolu_09", "name": "f", "input": {"a": 1}}, [])
+    parser = parse([_tool_use(1, CALLS[0], [ARGS_0]), server_tool, whole, _tool_use(4, CALLS[1], [ARGS_1])])
+    assert parser.protocol_error is None
+    assert parser.tool_calls == (CALLS[0], ToolCall("toolu_09", "f", '{"a":1}'), CALLS[1])
+
+
+def test_reasoning_kept_for_deepseek_is_not_sent_to_anthropic() -> None:
+    history = [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "a", "reasoning_content": "r"},
+    ]
+    assert _sent(history)["messages"] == [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "a"},
+    ]
+    with_calls = [*HISTORY[1:3], {**HISTORY[2], "reasoning_content": "r"}]
+    assert all("reasoning_content" not in message for message in _sent(with_calls)["messages"])
+
+
+def test_a_tight_history_budget_never_drops_the_calls_of_the_results_it_sends() -> None:
+    sent: list[Prompt] = []
+
+    def chat(prompt: Prompt, **params: Any) -> ChatResult:
+        sent.append(prompt)
+        record = RequestRecord("chat", RequestKind.CHAT, "m", True, 0.0, 0.0)
+        return ChatResult("", "", None, record, CALLS if len(sent) == 1 else ())
+
+    conversation = Conversation(chat, lambda: 0.0, history_budget_tokens=5)
+    conversation.ask("我的订单到哪了？杭州天气如何？" * 3)  # alone already over the budget
+    for call in CALLS:
+        conversation.add_tool_result(call.id, "ok")
+    conversation.reply()
+    roles = [message["role"] for message in sent[-1].messages]
+    assert roles == ["user", "assistant", "tool", "tool", "tool"]  # the whole exchange, over budget or not
+    messages = _sent([dict(message) for message in sent[-1].messages])["messages"]
+    assert [block["id"] for block in messages[1]["content"]] == [call.id for call in CALLS]

@@ -182,3 +182,27 @@ def test_a_conversation_sends_function_results_back(pool: HTTPClientPool, stream
         {"type": "function_call_output", "call_id": "call_abc", "output": "已发货"},
         {"type": "function_call_output", "call_id": "call_def", "output": "晴"},
     ]
+
+
+def test_an_answer_with_text_and_calls_keeps_its_text_and_no_reasoning_is_sent() -> None:
+    text = event("response.output_text.delta", output_index=0, content_index=0, delta="让我查一下")
+    parser = parse([text + _call_events(1, CALLS[0])])
+    assert parser.text == "让我查一下" and parser.tool_calls == CALLS[:1]
+    history = [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "a", "reasoning_content": "r"},
+        {
+            "role": "assistant",
+            "content": None,
+            "reasoning_content": "r",
+            "tool_calls": [CALLS[0].to_message()],
+        },
+    ]
+    body = OPENAI_RESPONSES.build_chat_request(
+        model="m", messages=history, max_tokens=None, temperature=None, stream=True, extra_body={}
+    )
+    assert orjson.loads(body)["input"] == [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "a"},
+        {"type": "function_call", "call_id": "call_abc", "name": "order_status", "arguments": ARGS_0},
+    ]

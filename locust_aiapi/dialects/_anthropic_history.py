@@ -3,7 +3,10 @@
 A :class:`~locust_aiapi._conversation.Conversation` keeps OpenAI's format: an assistant answer with
 ``tool_calls`` and a ``tool`` message for each result. Anthropic takes the calls as ``tool_use`` blocks
 of the assistant's content (``input``: the arguments, parsed) and the results as ``tool_result`` blocks
-of the next user message (consecutive results in one message). Every other message is sent as it is.
+of the next user message (consecutive results in one message). ``reasoning_content`` (a conversation's
+``keep_reasoning``, for DeepSeek) is left out: the API refuses fields it does not know, and takes
+thinking back only as signed ``thinking`` blocks, which are not kept. Every other message is sent as it
+is.
 Arguments that are not a JSON object are sent as received: the API then refuses the request with a 400
 that says why, rather than us sending something the model did not write.
 """
@@ -19,7 +22,7 @@ __all__ = ["anthropic_messages"]
 
 def anthropic_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``messages`` (no system message) for Anthropic: tool calls and results in its blocks."""
-    if not any(message.get("role") == "tool" or message.get("tool_calls") for message in messages):
+    if not any(_translated(message) for message in messages):
         return messages  # the common case: nothing to translate, nothing copied
     translated: list[dict[str, Any]] = []
     results: list[dict[str, Any]] | None = None  # the blocks of the user message of results being built
@@ -31,8 +34,16 @@ def anthropic_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             results.append(_tool_result(message))
             continue
         results = None
-        translated.append(_with_tool_use(message) if message.get("tool_calls") else message)
+        if message.get("tool_calls"):
+            message = _with_tool_use(message)
+        elif "reasoning_content" in message:
+            message = {key: value for key, value in message.items() if key != "reasoning_content"}
+        translated.append(message)
     return translated
+
+
+def _translated(message: dict[str, Any]) -> bool:
+    return message.get("role") == "tool" or "tool_calls" in message or "reasoning_content" in message
 
 
 def _tool_result(message: dict[str, Any]) -> dict[str, Any]:
@@ -54,7 +65,7 @@ def _with_tool_use(message: dict[str, Any]) -> dict[str, Any]:
             {"type": "tool_use", "id": call.get("id"), "name": function.get("name"),
              "input": _input_of(function.get("arguments"))}
         )  # fmt: skip
-    kept = {key: value for key, value in message.items() if key != "tool_calls"}
+    kept = {key: value for key, value in message.items() if key not in ("tool_calls", "reasoning_content")}
     return {**kept, "content": blocks}
 
 

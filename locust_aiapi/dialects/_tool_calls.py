@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+import orjson
+
 from .._errors import ProtocolError
 from .._records import ToolCall
-from ._json import TextPieces, short_text
+from ._json import TextPieces, describe, short_text
 
-__all__ = ["MAX_TOOL_CALLS", "ToolCallParts", "function_call_of", "message_tool_calls"]
+__all__ = ["MAX_TOOL_CALLS", "ToolCallParts", "function_call_of", "input_json", "message_tool_calls"]
 
 MAX_TOOL_CALLS: Final = 128
 """Distinct tool calls kept per answer; more is a protocol error. Each call's id and name are cut
@@ -76,3 +78,14 @@ def function_call_of(item: dict[str, Any], index: int) -> ToolCall:
         name=short_text(item.get("name")) or "",
         arguments=arguments if isinstance(arguments, str) else "",
     )
+
+
+def input_json(value: object) -> str:
+    """An Anthropic tool input as JSON text: compact, ``{}`` for none (a short text when it is nested
+    beyond orjson's 254 levels, which no API accepts back anyway)."""
+    if value is None:
+        return "{}"
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return describe(value, 200)

@@ -11,13 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-import orjson
-
 from .._errors import ProtocolError
 from .._records import FailureKind, ToolCall, Usage
 from ._anthropic_history import anthropic_messages
 from ._json import (
-    describe,
     encode_json,
     error_message_of,
     error_message_of_body,
@@ -26,7 +23,7 @@ from ._json import (
     load_json_object,
     short_text,
 )
-from ._tool_calls import MAX_TOOL_CALLS
+from ._tool_calls import MAX_TOOL_CALLS, input_json
 from .anthropic_stream import AnthropicStream, anthropic_usage, usage_from
 from .base import ChatCompletion, EmbeddingsDialect
 
@@ -150,14 +147,8 @@ def _completion_of(message: dict[str, Any], content: list[Any]) -> ChatCompletio
 
 def _tool_call(block: dict[str, Any], index: int) -> ToolCall:
     """A ``tool_use`` block as a call: its input as JSON text (``{}`` when it has none)."""
-    value = block.get("input")
-    try:
-        arguments = "{}" if value is None else orjson.dumps(value).decode()
-    except orjson.JSONEncodeError:  # nested beyond orjson's 254 levels
-        arguments = describe(value, 200)
-    return ToolCall(
-        short_text(block.get("id")) or f"call_{index}", short_text(block.get("name")) or "", arguments
-    )
+    name = short_text(block.get("name")) or ""
+    return ToolCall(short_text(block.get("id")) or f"call_{index}", name, input_json(block.get("input")))
 
 
 def _usage_of(value: object) -> Usage | None:

@@ -35,7 +35,7 @@ from ._json import (
     excerpt,
     short_text,
 )
-from ._tool_calls import MAX_TOOL_CALLS, ToolCallParts
+from ._tool_calls import MAX_TOOL_CALLS, ToolCallParts, input_json
 from ._typed_stream import TypedEventStream
 from .base import CONTENT, TOKEN, StreamError
 
@@ -64,7 +64,7 @@ _BY_TTL: Final = tuple(f"cache_creation.{ttl}" for ttl in _WRITE_TTLS)
 class AnthropicStream(TypedEventStream):
     """Parses the events of one streamed Messages answer (a ``ChatStreamParser``)."""
 
-    __slots__ = ("_calls", "_input", "_output_tokens", "_started")
+    __slots__ = ("_calls", "_input", "_other_input", "_output_tokens", "_start_inputs", "_started")
 
     def __init__(self) -> None:
         super().__init__()  # its end: message_stop
@@ -73,6 +73,8 @@ class AnthropicStream(TypedEventStream):
         self._output_tokens: int | None = None
         # the tool_use blocks; ``_tool_args`` is the input of the open one (before any: of none)
         self._calls: list[ToolCallParts] = []
+        self._start_inputs: list[str] = []  # each call's input as its block's start gave it ("": none)
+        self._other_input = self._tool_args  # input deltas of other blocks (a server tool's search query)
 
     @property
     def text(self) -> str:
@@ -86,8 +88,8 @@ class AnthropicStream(TypedEventStream):
     def tool_calls(self) -> tuple[ToolCall, ...]:
         """The ``tool_use`` blocks: id, name and input (the JSON text as streamed; ``{}`` when none came)."""
         return tuple(
-            ToolCall(call.id or f"call_{index}", call.name or "", str(call.arguments) or "{}")
-            for index, call in enumerate(self._calls)
+            ToolCall(call.id or f"call_{index}", call.name or "", str(call.arguments) or start or "{}")
+            for index, (call, start) in enumerate(zip(self._calls, self._start_inputs, strict=True))
         )
 
     @property
@@ -138,16 +140,20 @@ class AnthropicStream(TypedEventStream):
         return TOKEN
 
     def _feed_block_start(self, block: object) -> None:
-        """A ``tool_use`` block opens a call: its input deltas are kept for it (any other block's
-        ``input_json_delta``, never expected, goes with the previous call's, or none)."""
+        """A ``tool_use`` block opens a call: the input deltas that follow are its input (when none
+        come, the input the start gave). Those of any other block (a ``server_tool_use``, run by the
+        API itself) are nobody's call."""
+        self._tool_args.compact()  # the previous block's pieces, joined (what ``_counted`` does per block)
         if type(block) is not dict or block.get("type") != "tool_use":
+            self._tool_args = self._other_input
             return
         if len(self._calls) >= MAX_TOOL_CALLS:
             raise ProtocolError(f"the answer has more than {MAX_TOOL_CALLS} tool calls")
         call = ToolCallParts()
         call.identify(block.get("id"), block.get("name"))
         self._calls.append(call)
-        self._tool_args.compact()  # the previous call's pieces, joined (what ``_counted`` does per block)
+        start = block.get("input")
+        self._start_inputs.append(input_json(start) if start else "")
         self._tool_args = call.arguments
 
     def _feed_message_start(self, message: dict[str, Any]) -> None:

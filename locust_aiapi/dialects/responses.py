@@ -3,7 +3,8 @@
 The stream parser is :mod:`.responses_stream`; embeddings keep OpenAI's format. Messages are sent
 as ``input`` items as they are (``system`` / ``developer`` roles included, which the API accepts),
 except a conversation's tool calls and results (kept in Chat Completions' format): an assistant's
-``tool_calls`` go as ``function_call`` items, each ``tool`` message as a ``function_call_output``.
+``tool_calls`` go as ``function_call`` items, each ``tool`` message as a ``function_call_output``; its
+``reasoning_content`` (``keep_reasoning``, for DeepSeek) is left out, a field the API does not take.
 """
 
 from __future__ import annotations
@@ -122,7 +123,10 @@ def _completion_of(response: dict[str, Any], output: list[Any]) -> ChatCompletio
 
 def _input_items(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The messages as ``input`` items: tool calls and their results as the API's own items."""
-    if not any(message.get("role") == "tool" or message.get("tool_calls") for message in messages):
+    if not any(
+        message.get("role") == "tool" or "tool_calls" in message or "reasoning_content" in message
+        for message in messages
+    ):
         return messages  # the common case: sent as they are, not copied
     items: list[dict[str, Any]] = []
     for message in messages:
@@ -133,11 +137,14 @@ def _input_items(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             )  # fmt: skip
             continue
         calls = message.get("tool_calls")
+        kept = {
+            key: value for key, value in message.items() if key not in ("tool_calls", "reasoning_content")
+        }
         if not calls:
-            items.append(message)
+            items.append(kept)
             continue
         if message.get("content"):
-            items.append({key: value for key, value in message.items() if key != "tool_calls"})
+            items.append(kept)
         for call in calls:
             function = call.get("function") or {}
             items.append(
