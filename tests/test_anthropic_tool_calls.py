@@ -4,24 +4,19 @@ as ``tool_use`` blocks and the results as ``tool_result`` blocks, against a real
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
-from geventhttpclient.client import HTTPClientPool
 
-from locust_aiapi import RetryPolicy
-from locust_aiapi._client import AIClient
 from locust_aiapi._conversation import Conversation
 from locust_aiapi._prompts import Prompt
-from locust_aiapi._records import ChatResult, RequestKind, RequestRecord, RequestTags, ToolCall
-from locust_aiapi._requests import ChatRequest
-from locust_aiapi._sse import SSEDecoder
+from locust_aiapi._records import ChatResult, RequestKind, RequestRecord, ToolCall
 from locust_aiapi.dialects import ANTHROPIC, AnthropicStream
 from locust_aiapi.dialects.openai_stream import MAX_TOOL_CALLS
 from tests.hostile_server import Conn, HostileServer, ReceivedRequest
 from tests.hostile_wire import LAST_CHUNK, chunked, send_json, start_stream
+from tests.tool_conversations import conversation_chat, fed
 
 ARGS_0 = '{"order_id": "20241201-77421"}'
 ARGS_1 = '{"city": "杭州"}'
@@ -62,11 +57,7 @@ def tool_stream(text: str = "") -> bytes:
 
 
 def parse(pieces: list[bytes]) -> AnthropicStream:
-    decoder, parser = SSEDecoder(), AnthropicStream()
-    for piece in pieces:
-        for sse in decoder.feed(piece):
-            parser.feed(sse)
-    return parser
+    return fed(AnthropicStream(), pieces)
 
 
 def test_the_stream_parser_keeps_tool_use_blocks_whole_byte_by_byte_and_with_trailing_data() -> None:
@@ -194,25 +185,10 @@ def tool_then_text(request: ReceivedRequest, conn: Conn) -> None:
     )
 
 
-@pytest.fixture
-def pool() -> Iterator[HTTPClientPool]:
-    pool = HTTPClientPool(network_timeout=10.0, connection_timeout=5.0, concurrency=2)
-    yield pool
-    pool.close()
-
-
 @pytest.mark.parametrize("stream", [True, False])
-def test_a_conversation_sends_anthropic_tool_results_back(pool: HTTPClientPool, stream: bool) -> None:
-    client = AIClient(pool, {}, ANTHROPIC, RetryPolicy(), lambda _record: None)
+def test_a_conversation_sends_anthropic_tool_results_back(stream: bool) -> None:
     with HostileServer(tool_then_text) as server:
-
-        def chat(prompt: Prompt, **params: Any) -> ChatResult:
-            tags = RequestTags(conversation_id=prompt.conversation_id, turn=prompt.turn)
-            messages = [dict(message) for message in prompt.messages]
-            return client.chat(
-                ChatRequest("chat", server.url + "/v1/messages", "m", messages, stream, tags=tags)
-            )
-
+        chat = conversation_chat(ANTHROPIC, server.url + "/v1/messages", stream)
         conversation = Conversation(chat, lambda: 0.0, "你是客服")
         first = conversation.ask("我的订单到哪了？杭州天气如何？")
         assert first.ok, first.record.failure_message

@@ -4,25 +4,19 @@ arguments), bounded; a conversation (kept in Chat Completions' format) sends the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
-from geventhttpclient.client import HTTPClientPool
 
-from locust_aiapi import RetryPolicy
-from locust_aiapi._client import AIClient
 from locust_aiapi._conversation import Conversation
-from locust_aiapi._prompts import Prompt
-from locust_aiapi._records import ChatResult, RequestTags, ToolCall
-from locust_aiapi._requests import ChatRequest
-from locust_aiapi._sse import SSEDecoder
+from locust_aiapi._records import ToolCall
 from locust_aiapi.dialects import OPENAI_RESPONSES
 from locust_aiapi.dialects.openai_stream import MAX_TOOL_CALLS
 from locust_aiapi.dialects.responses_stream import ResponsesStream
 from tests.hostile_server import Conn, HostileServer, ReceivedRequest
 from tests.hostile_wire import LAST_CHUNK, chunked, send_json, start_stream
+from tests.tool_conversations import ask_then_answer_calls, conversation_chat, fed
 
 ARGS_0 = '{"order_id": "20241201-77421"}'
 ARGS_1 = '{"city": "杭州"}'
@@ -69,11 +63,7 @@ def call_stream() -> bytes:
 
 
 def parse(pieces: list[bytes]) -> ResponsesStream:
-    decoder, parser = SSEDecoder(), OPENAI_RESPONSES.stream_parser()
-    for piece in pieces:
-        for sse in decoder.feed(piece):
-            parser.feed(sse)
-    return parser
+    return fed(OPENAI_RESPONSES.stream_parser(), pieces)
 
 
 def test_the_stream_parser_keeps_function_calls_whole_byte_by_byte_and_with_trailing_data() -> None:
@@ -148,31 +138,16 @@ def calls_then_text(request: ReceivedRequest, conn: Conn) -> None:
     )
 
 
-@pytest.fixture
-def pool() -> Iterator[HTTPClientPool]:
-    pool = HTTPClientPool(network_timeout=10.0, connection_timeout=5.0, concurrency=2)
-    yield pool
-    pool.close()
-
-
 @pytest.mark.parametrize("stream", [True, False])
-def test_a_conversation_sends_function_results_back(pool: HTTPClientPool, stream: bool) -> None:
-    client = AIClient(pool, {}, OPENAI_RESPONSES, RetryPolicy(), lambda _record: None)
+def test_a_conversation_sends_function_results_back(stream: bool) -> None:
     with HostileServer(calls_then_text) as server:
-
-        def chat(prompt: Prompt, **params: Any) -> ChatResult:
-            tags = RequestTags(conversation_id=prompt.conversation_id, turn=prompt.turn)
-            messages = [dict(message) for message in prompt.messages]
-            return client.chat(
-                ChatRequest("chat", server.url + "/v1/responses", "m", messages, stream, tags=tags)
-            )
-
-        conversation = Conversation(chat, lambda: 0.0)
-        first = conversation.ask("我的订单到哪了？杭州天气如何？")
-        assert first.ok and first.tool_calls == CALLS, first.record.failure_message
-        for call, result in zip(first.tool_calls, ("已发货", "晴"), strict=True):
-            conversation.add_tool_result(call.id, result)
-        second = conversation.reply()
+        conversation = Conversation(
+            conversation_chat(OPENAI_RESPONSES, server.url + "/v1/responses", stream), lambda: 0.0
+        )
+        first, second = ask_then_answer_calls(
+            conversation, "我的订单到哪了？杭州天气如何？", ("已发货", "晴")
+        )
+        assert first.tool_calls == CALLS
         sent = [request.json()["input"] for request in server.requests]
     assert second.ok and second.text == "已发货" and second.tool_calls == ()
     assert sent[1][1:] == [  # only calls: no assistant message made of their arguments

@@ -4,25 +4,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
-from geventhttpclient.client import HTTPClientPool
 
-from locust_aiapi import RetryPolicy
-from locust_aiapi._client import AIClient
 from locust_aiapi._conversation import Conversation
 from locust_aiapi._prompts import Prompt
-from locust_aiapi._records import ChatResult, RequestKind, RequestRecord, RequestTags, ToolCall
-from locust_aiapi._requests import ChatRequest
+from locust_aiapi._records import ChatResult, RequestKind, RequestRecord, ToolCall
 from locust_aiapi._sse import SSEDecoder
 from locust_aiapi.dialects import OPENAI
 from locust_aiapi.dialects.base import TOKEN
 from locust_aiapi.dialects.openai_stream import MAX_TOOL_CALLS, OpenAIChatStream
 from tests.hostile_server import Conn, HostileServer, ReceivedRequest
 from tests.hostile_wire import DONE, LAST_CHUNK, chunk, chunked, event, send_json, start_stream, usage_chunk
+from tests.tool_conversations import ask_then_answer_calls, conversation_chat
 
 ARGS_0 = '{"order_id": "20241201-77421"}'
 ARGS_1 = '{"city": "杭州"}'
@@ -128,33 +124,16 @@ def tool_then_text(request: ReceivedRequest, conn: Conn) -> None:
     conn.write(chunked(b"".join(answer)) + LAST_CHUNK)
 
 
-@pytest.fixture
-def pool() -> Iterator[HTTPClientPool]:
-    pool = HTTPClientPool(network_timeout=10.0, connection_timeout=5.0, concurrency=2)
-    yield pool
-    pool.close()
-
-
 @pytest.mark.parametrize("stream", [True, False])
-def test_a_conversation_appends_tool_calls_and_sends_tool_results(pool: HTTPClientPool, stream: bool) -> None:
+def test_a_conversation_appends_tool_calls_and_sends_tool_results(stream: bool) -> None:
     reported: list[RequestRecord] = []
-    client = AIClient(pool, {}, OPENAI, RetryPolicy(), reported.append)
     with HostileServer(tool_then_text) as server:
-
-        def chat(prompt: Prompt, **params: Any) -> ChatResult:
-            url = server.url + "/v1/chat/completions"
-            tags = RequestTags(conversation_id=prompt.conversation_id, turn=prompt.turn)
-            messages = [dict(message) for message in prompt.messages]
-            return client.chat(
-                ChatRequest(params.get("name") or "chat", url, "m", messages, stream, tags=tags)
-            )
-
+        chat = conversation_chat(OPENAI, server.url + "/v1/chat/completions", stream, reported.append)
         conversation = Conversation(chat, lambda: 0.0, "你是客服")
-        first = conversation.ask("我的订单到哪了？杭州天气如何？")
-        assert first.ok and first.tool_calls == CALLS, first.record.failure_message
-        for call, result in zip(first.tool_calls, ("已发货", "晴"), strict=True):
-            conversation.add_tool_result(call.id, result)
-        second = conversation.reply()
+        first, second = ask_then_answer_calls(
+            conversation, "我的订单到哪了？杭州天气如何？", ("已发货", "晴")
+        )
+        assert first.tool_calls == CALLS
         sent = [request.json()["messages"] for request in server.requests]
     assert second.ok and second.text == "已发货" and second.tool_calls == ()
     assert len(sent) == 2 and sent[0] == [
