@@ -96,6 +96,13 @@ def test_the_response_parser_keeps_function_calls() -> None:
     assert completion.tool_calls == CALLS and completion.text == f"{ARGS_0}\n{ARGS_1}"
 
 
+def _input_sent(history: list[dict[str, Any]]) -> Any:
+    body = OPENAI_RESPONSES.build_chat_request(
+        model="m", messages=history, max_tokens=None, temperature=None, stream=True, extra_body={}
+    )
+    return orjson.loads(body)["input"]
+
+
 def test_the_request_sends_calls_and_results_as_the_apis_own_items() -> None:
     history = [
         {"role": "user", "content": "我的订单到哪了？"},
@@ -103,10 +110,7 @@ def test_the_request_sends_calls_and_results_as_the_apis_own_items() -> None:
         {"role": "tool", "tool_call_id": "call_abc", "content": "已发货"},
         {"role": "tool", "tool_call_id": "call_def", "content": "晴"},
     ]
-    body = OPENAI_RESPONSES.build_chat_request(
-        model="m", messages=history, max_tokens=None, temperature=None, stream=False, extra_body={}
-    )
-    assert orjson.loads(body)["input"] == [
+    assert _input_sent(history) == [
         {"role": "user", "content": "我的订单到哪了？"},
         {"role": "assistant", "content": "让我查一下"},
         {"type": "function_call", "call_id": "call_abc", "name": "order_status", "arguments": ARGS_0},
@@ -173,10 +177,7 @@ def test_an_answer_with_text_and_calls_keeps_its_text_and_no_reasoning_is_sent()
             "tool_calls": [CALLS[0].to_message()],
         },
     ]
-    body = OPENAI_RESPONSES.build_chat_request(
-        model="m", messages=history, max_tokens=None, temperature=None, stream=True, extra_body={}
-    )
-    assert orjson.loads(body)["input"] == [
+    assert _input_sent(history) == [
         {"role": "user", "content": "q"},
         {"role": "assistant", "content": "a"},
         {"type": "function_call", "call_id": "call_abc", "name": "order_status", "arguments": ARGS_0},

@@ -17,12 +17,14 @@ from typing import Any
 
 import orjson
 
+from ._tool_calls import needs_translation, without_chat_fields
+
 __all__ = ["anthropic_messages"]
 
 
 def anthropic_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``messages`` (no system message) for Anthropic: tool calls and results in its blocks."""
-    if not any(_translated(message) for message in messages):
+    if not needs_translation(messages):
         return messages  # the common case: nothing to translate, nothing copied
     translated: list[dict[str, Any]] = []
     results: list[dict[str, Any]] | None = None  # the blocks of the user message of results being built
@@ -34,16 +36,10 @@ def anthropic_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             results.append(_tool_result(message))
             continue
         results = None
-        if message.get("tool_calls"):
-            message = _with_tool_use(message)
-        elif "reasoning_content" in message:
-            message = {key: value for key, value in message.items() if key != "reasoning_content"}
-        translated.append(message)
+        translated.append(
+            _with_tool_use(message) if message.get("tool_calls") else without_chat_fields(message)
+        )
     return translated
-
-
-def _translated(message: dict[str, Any]) -> bool:
-    return message.get("role") == "tool" or "tool_calls" in message or "reasoning_content" in message
 
 
 def _tool_result(message: dict[str, Any]) -> dict[str, Any]:
@@ -65,8 +61,7 @@ def _with_tool_use(message: dict[str, Any]) -> dict[str, Any]:
             {"type": "tool_use", "id": call.get("id"), "name": function.get("name"),
              "input": _input_of(function.get("arguments"))}
         )  # fmt: skip
-    kept = {key: value for key, value in message.items() if key not in ("tool_calls", "reasoning_content")}
-    return {**kept, "content": blocks}
+    return {**without_chat_fields(message), "content": blocks}
 
 
 def _input_of(arguments: object) -> object:

@@ -18,7 +18,16 @@ from .._errors import ProtocolError
 from .._records import ToolCall
 from ._json import TextPieces, describe, short_text
 
-__all__ = ["MAX_TOOL_CALLS", "ToolCallParts", "function_call_of", "input_json", "message_tool_calls"]
+__all__ = [
+    "MAX_TOOL_CALLS",
+    "ToolCallParts",
+    "check_room_for_call",
+    "function_call_of",
+    "input_json",
+    "message_tool_calls",
+    "needs_translation",
+    "without_chat_fields",
+]
 
 MAX_TOOL_CALLS: Final = 128
 """Distinct tool calls kept per answer; more is a protocol error. Each call's id and name are cut
@@ -89,3 +98,23 @@ def input_json(value: object) -> str:
         return orjson.dumps(value).decode()
     except orjson.JSONEncodeError:
         return describe(value, 200)
+
+
+def check_room_for_call(calls: int) -> None:
+    """Raise ProtocolError when an answer that has ``calls`` tool calls starts one more than allowed."""
+    if calls >= MAX_TOOL_CALLS:
+        raise ProtocolError(f"the answer has more than {MAX_TOOL_CALLS} tool calls")
+
+
+def needs_translation(messages: list[dict[str, Any]]) -> bool:
+    """Whether a history holds what only Chat Completions takes: tool calls, tool results, or the
+    ``reasoning_content`` a conversation keeps for DeepSeek (the common case, none: sent as it is)."""
+    return any(
+        message.get("role") == "tool" or "tool_calls" in message or "reasoning_content" in message
+        for message in messages
+    )
+
+
+def without_chat_fields(message: dict[str, Any]) -> dict[str, Any]:
+    """A message without the fields only Chat Completions takes (``tool_calls``, ``reasoning_content``)."""
+    return {key: value for key, value in message.items() if key not in ("tool_calls", "reasoning_content")}

@@ -35,7 +35,7 @@ from ._json import (
     excerpt,
     short_text,
 )
-from ._tool_calls import MAX_TOOL_CALLS, ToolCallParts, input_json
+from ._tool_calls import ToolCallParts, check_room_for_call, input_json
 from ._typed_stream import TypedEventStream
 from .base import CONTENT, TOKEN, StreamError
 
@@ -147,8 +147,7 @@ class AnthropicStream(TypedEventStream):
         if type(block) is not dict or block.get("type") != "tool_use":
             self._tool_args = self._other_input
             return
-        if len(self._calls) >= MAX_TOOL_CALLS:
-            raise ProtocolError(f"the answer has more than {MAX_TOOL_CALLS} tool calls")
+        check_room_for_call(len(self._calls))
         call = ToolCallParts()
         call.identify(block.get("id"), block.get("name"))
         self._calls.append(call)

@@ -39,7 +39,7 @@ from ._json import (
     short_text,
     usage_of,
 )
-from ._tool_calls import MAX_TOOL_CALLS, ToolCallParts
+from ._tool_calls import MAX_TOOL_CALLS, ToolCallParts, check_room_for_call
 from .base import CONTENT, TOKEN, StreamError
 
 __all__ = ["MAX_CHOICES_SCANNED", "MAX_TOOL_CALLS", "OpenAIChatStream", "choice_zero", "stream_error_of"]
@@ -249,8 +249,7 @@ class OpenAIChatStream:
             return named if type(arguments) is not str else _EMPTY_DELTA
         parts = self._tool_args.get(index)
         if parts is None:
-            if len(self._tool_args) >= MAX_TOOL_CALLS:
-                raise ProtocolError(f"the answer has more than {MAX_TOOL_CALLS} tool calls")
+            check_room_for_call(len(self._tool_args))
             parts = self._tool_args[index] = ToolCallParts()
         parts.identify(call_id, name)
         if type(arguments) is not str or not arguments:

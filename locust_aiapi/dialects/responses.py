@@ -24,7 +24,7 @@ from ._json import (
     load_json_object,
     short_text,
 )
-from ._tool_calls import MAX_TOOL_CALLS, function_call_of
+from ._tool_calls import MAX_TOOL_CALLS, function_call_of, needs_translation, without_chat_fields
 from .base import ChatCompletion, EmbeddingsDialect
 from .openai_embeddings import OPENAI_EMBEDDINGS
 from .responses_stream import ResponsesStream, responses_usage
@@ -123,10 +123,7 @@ def _completion_of(response: dict[str, Any], output: list[Any]) -> ChatCompletio
 
 def _input_items(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The messages as ``input`` items: tool calls and their results as the API's own items."""
-    if not any(
-        message.get("role") == "tool" or "tool_calls" in message or "reasoning_content" in message
-        for message in messages
-    ):
+    if not needs_translation(messages):
         return messages  # the common case: sent as they are, not copied
     items: list[dict[str, Any]] = []
     for message in messages:
@@ -137,9 +134,7 @@ def _input_items(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             )  # fmt: skip
             continue
         calls = message.get("tool_calls")
-        kept = {
-            key: value for key, value in message.items() if key not in ("tool_calls", "reasoning_content")
-        }
+        kept = without_chat_fields(message)
         if not calls:
             items.append(kept)
             continue

@@ -25,7 +25,7 @@ from typing import Any, Final
 from .._errors import ProtocolError
 from .._records import ToolCall, Usage
 from ._json import TextPieces, cached_count, checked_count, short_text
-from ._tool_calls import MAX_TOOL_CALLS, function_call_of
+from ._tool_calls import check_room_for_call, function_call_of
 from ._typed_stream import TypedEventStream
 from .base import CONTENT, TOKEN, StreamError
 from .openai_stream import stream_error_of
@@ -101,8 +101,7 @@ class ResponsesStream(TypedEventStream):
         """A finished output item: a ``function_call`` is a call (whole: id, name, arguments)."""
         if type(item) is not dict or item.get("type") != "function_call":
             return
-        if len(self._calls) >= MAX_TOOL_CALLS:
-            raise ProtocolError(f"the answer has more than {MAX_TOOL_CALLS} tool calls")
+        check_room_for_call(len(self._calls))
         self._calls.append(function_call_of(item, len(self._calls)))
 
     def _feed_terminal(self, response: dict[str, Any], kind: object) -> None:
