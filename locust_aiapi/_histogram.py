@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import accumulate
 from typing import Any
 
@@ -92,6 +92,36 @@ class LogHistogram:
             self._min = value
         if value > self._max:
             self._max = value
+
+    def add_all(self, values: Sequence[float], scale: float = 1.0) -> None:
+        """``add(value * scale)`` for each value in turn, in one call: for the per-read values of a record
+        (its client lags: one per chunk, ~4 calls less each). A bad value raises as ``add`` would, with
+        the values before it recorded."""
+        scaled = [value * scale for value in values] if scale != 1.0 else list(values)
+        if not scaled:
+            return
+        low = min(scaled)
+        if not (low >= 0.0 and sum(scaled) < _INF):  # a NaN or an infinity makes the sum fail the test
+            for value in scaled:
+                self.add(value)
+            return
+        log_gamma, buckets = self._log_gamma, self._buckets
+        total, zeros = self._sum, 0
+        for value in scaled:
+            total += value
+            if value > MIN_INDEXABLE:
+                key = _ceil(_log(value) / log_gamma)
+                buckets[key] = buckets.get(key, 0) + 1
+            else:
+                zeros += 1
+        self._sum = total
+        self._zero_count += zeros
+        self._count += len(scaled)
+        if low < self._min:
+            self._min = low
+        high = max(scaled)
+        if high > self._max:
+            self._max = high
 
     @property
     def count(self) -> int:

@@ -161,9 +161,8 @@ class NameStats:
                 self.output_token_sources[source] = self.output_token_sources.get(source, 0) + 1
 
     def _add_stamps(self, record: RequestRecord) -> None:
-        add_lag = self.client_lag_ms.add
-        for lag_s in record.client_lags_s:
-            add_lag(lag_s * 1000.0)  # never negative: a kernel stamp is clamped to the read's own
+        # ms, never negative: a kernel stamp is clamped to the read's own
+        self.client_lag_ms.add_all(record.client_lags_s, 1000.0)
         self.kernel_stamped += record.timestamps is StampSource.KERNEL
         self.first_token_shared_reads += record.first_token_shared_read
 

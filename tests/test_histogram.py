@@ -208,3 +208,37 @@ def test_from_dict_rejects_inconsistent_or_malformed_data() -> None:
         LogHistogram.from_dict({**data, "count": 3})
     with pytest.raises(ValueError):
         LogHistogram.from_dict({key: value for key, value in data.items() if key != "buckets"})
+
+
+@pytest.mark.parametrize("scale", [1.0, 1000.0])
+@pytest.mark.parametrize("name", sorted(distributions()))
+def test_add_all_is_add_of_each_scaled_value(name: str, scale: float) -> None:
+    values = distributions()[name]
+    one_by_one = histogram_of([value * scale for value in values])
+    at_once = LogHistogram()
+    at_once.add_all(values[: len(values) // 2], scale)
+    at_once.add_all(values[len(values) // 2 :], scale)
+    at_once.add_all([], scale)
+    assert at_once.to_dict() == one_by_one.to_dict()  # the sum too: added in the same order
+
+
+@pytest.mark.parametrize("bad", [-1.0, math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("where", [0, 2, 4])
+def test_add_all_raises_at_a_bad_value_like_add(bad: float, where: int) -> None:
+    values = [1.0, 2.0, 3.0, 4.0]
+    values.insert(where, bad)
+    at_once, one_by_one = LogHistogram(), LogHistogram()
+    with pytest.raises(ValueError):
+        at_once.add_all(values, 10.0)
+    with pytest.raises(ValueError):
+        for value in values:
+            one_by_one.add(value * 10.0)
+    assert at_once.count == where
+    assert at_once.to_dict() == one_by_one.to_dict()
+
+
+def test_add_all_of_huge_finite_values_whose_sum_overflows() -> None:
+    hist = LogHistogram()
+    hist.add_all([1e308, 1e308])  # each is valid; add takes them, so add_all does
+    assert hist.count == 2
+    assert hist.max == 1e308
