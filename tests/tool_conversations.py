@@ -32,7 +32,11 @@ def conversation_chat(
     def chat(prompt: Prompt, **params: Any) -> ChatResult:
         tags = RequestTags(conversation_id=prompt.conversation_id, turn=prompt.turn)
         messages = [dict(message) for message in prompt.messages]
-        return client.chat(ChatRequest(params.get("name") or "chat", url, "m", messages, stream, tags=tags))
+        body = {key: value for key, value in params.items() if key != "name"}  # tools, tool_choice, ...
+        request = ChatRequest(
+            params.get("name") or "chat", url, "m", messages, stream, extra_body=body, tags=tags
+        )
+        return client.chat(request)
 
     return chat
 

@@ -20,6 +20,7 @@ from ._errors import rate_limited
 from ._exchange import Exchange, ServerState, sleep_until
 from ._faults import Fault, choose_fault, raise_error_fault
 from ._tokens import sample_tokens
+from ._tools import ToolCall, ToolOffer, Wire, offered_tool, tool_arguments
 
 # Stream faults strike after this many content chunks (fewer if the answer is shorter).
 FAULT_AFTER_CHUNKS = 3
@@ -30,7 +31,8 @@ class Generation:
     chunks: list[str]  # text of each content chunk
     chunk_tokens: list[int]  # tokens in each content chunk
     offsets_s: list[float]  # when each chunk is due, in seconds after generation start
-    finish_reason: str
+    finish_reason: str  # "stop", "length", or "tool_calls" for a whole call
+    tool_call: ToolCall | None = None  # the answer calls this tool; its chunks are the arguments' text
 
     @property
     def completion_tokens(self) -> int:
@@ -49,6 +51,41 @@ def plan_generation(config: MockConfig, rng: random.Random, max_tokens: int | No
         chunk_tokens=[min(step, count - start) for start in starts],
         offsets_s=_schedule(config, rng, len(starts)),
         finish_reason="length" if count < wanted else "stop",
+    )
+
+
+def plan_answer(
+    config: MockConfig, rng: random.Random, max_tokens: int | None, payload: dict[str, object], wire: Wire
+) -> Generation:
+    """A tool call when the request offers a tool and one is due (see ``_tools``), else text."""
+    offer = offered_tool(payload, wire, rng)
+    if offer is not None and (offer.forced or rng.random() < config.tool_call_rate):
+        return _plan_tool_call(config, rng, max_tokens, offer, wire)
+    return plan_generation(config, rng, max_tokens)
+
+
+def _plan_tool_call(
+    config: MockConfig, rng: random.Random, max_tokens: int | None, offer: ToolOffer, wire: Wire
+) -> Generation:
+    """The call's arguments stream in pieces of ``--tokens-per-chunk`` tokens (4 characters each);
+    ``max_tokens`` cuts them short, as a real model's call is cut (finish ``length``)."""
+    arguments = tool_arguments(offer.schema, rng)
+    step = 4 * config.tokens_per_chunk
+    chunks = [arguments[start : start + step] for start in range(0, len(arguments), step)]
+    chunk_tokens = [-(-len(chunk) // 4) for chunk in chunks]
+    finish_reason = "tool_calls"
+    if max_tokens is not None and sum(chunk_tokens) > max_tokens:
+        kept, total = 0, 0
+        while total + chunk_tokens[kept] <= max_tokens:
+            total += chunk_tokens[kept]
+            kept += 1
+        chunks, chunk_tokens, finish_reason = chunks[: max(1, kept)], chunk_tokens[: max(1, kept)], "length"
+    return Generation(
+        chunks=chunks,
+        chunk_tokens=chunk_tokens,
+        offsets_s=_schedule(config, rng, len(chunks)),
+        finish_reason=finish_reason,
+        tool_call=ToolCall.of(offer, wire),
     )
 
 
@@ -80,7 +117,7 @@ def serve_chat_with(
     exchange.record.fault = None if fault is None else fault.value
     raise_error_fault(state.config, fault)
     charge_rate_limits(state, chat)
-    generation = plan_generation(state.config, exchange.rng, chat.max_tokens)
+    generation = plan_answer(state.config, exchange.rng, chat.max_tokens, chat.payload, "chat")
     cached_tokens = cached_prompt_tokens(state, exchange.request.body, chat)
     prefill_s = prefill_delay_s(state, chat, cached_tokens)
     if prefill_s:
@@ -114,9 +151,8 @@ def _complete(
     first_s = generation.offsets_s[0]
     sleep_until(start_s + first_s + (generation.offsets_s[-1] - first_s) * pace)
     tokens = generation.completion_tokens
-    body = encoder.completion(
-        "".join(generation.chunks), generation.finish_reason, chat.prompt_tokens, tokens
-    )
+    text, call = "".join(generation.chunks), generation.tool_call
+    body = encoder.completion(text, generation.finish_reason, chat.prompt_tokens, tokens, call)
     exchange.send_json(200, body, first_token=True)
     exchange.record.completion_tokens = tokens
 
@@ -156,14 +192,16 @@ def _send_content(
     pace: Callable[[], float] = lambda: 1.0,
 ) -> None:
     """Chunk k is due one gap (times ``pace()``, read as the gap starts) after chunk k - 1."""
-    record = exchange.record
+    record, call = exchange.record, generation.tool_call
     due_s, previous_s = start_s, 0.0
     for index in range(chunk_count):
         offset_s = generation.offsets_s[index]
         due_s += (offset_s - previous_s) * (pace() if index else 1.0)
         previous_s = offset_s
         sleep_until(due_s)
-        exchange.send_event(encoder.content_event(generation.chunks[index]), first_token=index == 0)
+        text, first = generation.chunks[index], index == 0
+        event = encoder.content_event(text) if call is None else encoder.tool_call_event(call, text, first)
+        exchange.send_event(event, first_token=first)
         sent_s = time.perf_counter()
         record.chunk_late_us.append(round((sent_s - due_s) * 1e6))
         record.completion_tokens += generation.chunk_tokens[index]

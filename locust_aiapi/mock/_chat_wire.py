@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
 from ._errors import SERVER_ERROR_MESSAGE, bad_request, optional_positive_int, parse_json_object
 from ._tokens import estimate_tokens
+from ._tools import ToolCall, tools_length
 
 DEFAULT_MODEL = "gpt-4.1"
 SYSTEM_FINGERPRINT = "fp_mock"
@@ -26,6 +28,7 @@ class ChatRequest:
     include_usage: bool
     max_tokens: int | None  # max_completion_tokens, or the older max_tokens
     prompt_tokens: int
+    payload: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # tools, messages
 
 
 def parse_chat_request(body: bytes, default_model: str = DEFAULT_MODEL) -> ChatRequest:
@@ -46,7 +49,10 @@ def parse_chat_request(body: bytes, default_model: str = DEFAULT_MODEL) -> ChatR
         stream=payload.get("stream") is True,
         include_usage=include_usage,
         max_tokens=max_tokens,
-        prompt_tokens=estimate_tokens(sum(_content_length(message) for message in messages)),
+        prompt_tokens=estimate_tokens(
+            sum(_content_length(message) for message in messages) + tools_length(payload.get("tools"))
+        ),
+        payload=payload,
     )
 
 
@@ -54,11 +60,23 @@ def _content_length(message: object) -> int:
     if not isinstance(message, dict):
         raise bad_request("Each message must be an object.", "messages")
     content = message.get("content")
+    length = _calls_length(message.get("tool_calls"))  # an assistant's calls: their names and arguments
     if isinstance(content, str):
-        return len(content)
+        return length + len(content)
     if isinstance(content, list):  # content parts: [{"type": "text", "text": "..."}, ...]
-        return sum(len(part.get("text", "")) for part in content if isinstance(part, dict))
-    return 0
+        return length + sum(len(part.get("text", "")) for part in content if isinstance(part, dict))
+    return length
+
+
+def _calls_length(calls: object) -> int:
+    if not isinstance(calls, list):
+        return 0
+    functions = [call.get("function") for call in calls if isinstance(call, dict)]
+    return sum(
+        len(str(f.get("name", ""))) + len(str(f.get("arguments", "")))
+        for f in functions
+        if isinstance(f, dict)
+    )
 
 
 class ChatEncoder:
@@ -88,6 +106,16 @@ class ChatEncoder:
         prefix, suffix = self._content_frame
         return prefix + orjson.dumps(text) + suffix
 
+    def tool_call_event(self, call: ToolCall, arguments: str, first: bool) -> bytes:
+        """A piece of the call's arguments; the first piece comes with its id, type and name."""
+        if first:
+            function = {"name": call.name, "arguments": arguments}
+            part: dict[str, object] = {"index": 0, "id": call.call_id, "type": "function"}
+            part["function"] = function
+        else:
+            part = {"index": 0, "function": {"arguments": arguments}}
+        return self._chunk({"tool_calls": [part]}, None)
+
     def finish_event(self, finish_reason: str) -> bytes:
         return self._chunk({}, finish_reason)
 
@@ -101,13 +129,24 @@ class ChatEncoder:
     def error_event() -> bytes:
         return _event({"error": {"message": SERVER_ERROR_MESSAGE, "type": "server_error", "code": None}})
 
-    def completion(self, text: str, finish_reason: str, prompt_tokens: int, completion_tokens: int) -> bytes:
+    def completion(
+        self,
+        text: str,
+        finish_reason: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+        tool_call: ToolCall | None = None,
+    ) -> bytes:
+        """The whole answer; with ``tool_call``, ``text`` is the call's arguments."""
         message: dict[str, object] = {
             "role": "assistant",
-            "content": text,
+            "content": text if tool_call is None else None,
             "refusal": None,
             "annotations": [],
         }
+        if tool_call is not None:
+            function = {"name": tool_call.name, "arguments": text}
+            message["tool_calls"] = [{"id": tool_call.call_id, "type": "function", "function": function}]
         body = self._head("chat.completion")
         body["choices"] = [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}]
         body["usage"] = usage(prompt_tokens, completion_tokens, self.cached_tokens)

@@ -40,6 +40,12 @@ _OPTIONS: tuple[tuple[str, str, type, str], ...] = (
     ("--rate-500", "rate_500", float, "probability of an injected 500 server error"),
     ("--rate-stream-error", "rate_stream_error", float, "probability of an error event inside a stream"),
     ("--rate-truncate", "rate_truncate", float, "probability of a stream cut short without [DONE]"),
+    (
+        "--tool-call-rate",
+        "tool_call_rate",
+        float,
+        "share of answers to a request offering tools that call one (not after tool results)",
+    ),
     ("--retry-after-s", "retry_after_s", float, "Retry-After sent with 429 answers"),
     ("--embedding-latency-ms", "embedding_latency_ms", float, "latency of an embeddings request"),
     ("--ratelimit-limit-requests", "ratelimit_limit_requests", int, "value of x-ratelimit-limit-requests"),

@@ -42,6 +42,7 @@ class MockConfig:
     rate_500: float = 0.0
     rate_stream_error: float = 0.0
     rate_truncate: float = 0.0
+    tool_call_rate: float = 1.0  # share of answers to an offer of tools that call one (see _tools)
     retry_after_s: float = 1.0
     embedding_latency_ms: float = 20.0
     ratelimit_limit_requests: int = 10_000
@@ -86,7 +87,7 @@ _NON_NEGATIVE = (
     "tpm",
 )
 _AT_LEAST_ONE = ("output_tokens", "tokens_per_chunk")
-_PROBABILITIES = ("rate_429", "rate_500", "rate_stream_error", "rate_truncate")
+_PROBABILITIES = ("rate_429", "rate_500", "rate_stream_error", "rate_truncate", "tool_call_rate")
 
 
 def _check_ranges(config: MockConfig) -> None:

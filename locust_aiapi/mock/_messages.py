@@ -10,7 +10,7 @@ mid-stream; the forced fault ``x-mock-fault: 529`` answers HTTP 529.
 from __future__ import annotations
 
 from ._capacity import Slot
-from ._chat import FAULT_AFTER_CHUNKS, Generation, admit, plan_generation
+from ._chat import FAULT_AFTER_CHUNKS, Generation, admit, plan_answer
 from ._exchange import Exchange, ServerState, sleep_until
 from ._faults import Fault, choose_fault, raise_error_fault
 from ._messages_wire import MessagesEncoder, MessagesRequest, parse_messages_request
@@ -24,7 +24,7 @@ def serve_messages(state: ServerState, exchange: Exchange) -> None:
     fault = choose_fault(state.config, exchange.rng, exchange.request.headers, streaming=request.stream)
     exchange.record.fault = None if fault is None else fault.value
     raise_error_fault(state.config, fault)
-    generation = plan_generation(state.config, exchange.rng, request.max_tokens)
+    generation = plan_answer(state.config, exchange.rng, request.max_tokens, request.payload, "messages")
     thinking_chunks = _thinking_chunks(request, generation)
     with admit(state) as slot:
         if request.stream:
@@ -35,7 +35,7 @@ def serve_messages(state: ServerState, exchange: Exchange) -> None:
 
 def _thinking_chunks(request: MessagesRequest, generation: Generation) -> int:
     count = len(generation.chunks)
-    if not request.thinking or count < 2:
+    if not request.thinking or count < 2 or generation.tool_call is not None:  # a call: no thinking
         return 0
     return max(1, count // THINKING_SHARE)
 
@@ -49,9 +49,8 @@ def _complete(
     tokens = generation.completion_tokens
     thinking = "".join(generation.chunks[:thinking_chunks])
     text = "".join(generation.chunks[thinking_chunks:])
-    exchange.send_json(
-        200, encoder.message(thinking, text, generation.finish_reason, tokens), first_token=True
-    )
+    message = encoder.message(thinking, text, generation.finish_reason, tokens, generation.tool_call)
+    exchange.send_json(200, message, first_token=True)
     exchange.record.completion_tokens = tokens
 
 
@@ -91,15 +90,16 @@ def _send_blocks(
 ) -> None:
     """The content deltas on schedule; a block's start (and the previous block's end) goes with its
     first delta, as the real API sends them back to back."""
-    record = exchange.record
+    record, call = exchange.record, generation.tool_call
+    answer_kind = "text" if call is None else "tool_use"
     for index in range(chunk_count):
-        kind = "thinking" if index < thinking_chunks else "text"
+        kind = "thinking" if index < thinking_chunks else answer_kind
         sleep_until(start_s + generation.offsets_s[index])
         head = b""
         if index == thinking_chunks and thinking_chunks:  # the thinking block ends signed
             head = encoder.signature_event()
         if index in (0, thinking_chunks):
-            head += encoder.open_block(kind)
+            head += encoder.open_block(kind, call)
         exchange.send_event(
             head + encoder.delta_event(kind, generation.chunks[index]), first_token=index == 0
         )

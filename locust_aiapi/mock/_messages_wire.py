@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
 from ._errors import OVERLOADED_MESSAGE, ApiError, bad_request, optional_positive_int, parse_json_object
 from ._tokens import estimate_tokens
+from ._tools import ToolCall, tools_length
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
 # The Messages API names its error types after the status (https://docs.anthropic.com/en/api/errors).
@@ -30,7 +32,7 @@ _ERROR_TYPES = {
     500: "api_error",
     529: "overloaded_error",
 }
-_STOP_REASONS = {"stop": "end_turn", "length": "max_tokens"}
+_STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class MessagesRequest:
     max_tokens: int
     thinking: bool  # "thinking": {"type": "enabled", ...}
     prompt_tokens: int
+    payload: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # tools, messages
 
 
 def parse_messages_request(body: bytes) -> MessagesRequest:
@@ -60,7 +63,10 @@ def parse_messages_request(body: bytes) -> MessagesRequest:
         stream=payload.get("stream") is True,
         max_tokens=max_tokens,
         thinking=isinstance(thinking, dict) and thinking.get("type") == "enabled",
-        prompt_tokens=estimate_tokens(system_length + sum(_message_length(m) for m in messages)),
+        prompt_tokens=estimate_tokens(
+            system_length + sum(_message_length(m) for m in messages) + tools_length(payload.get("tools"))
+        ),
+        payload=payload,
     )
 
 
@@ -74,8 +80,17 @@ def _text_length(content: object) -> int:
     if isinstance(content, str):
         return len(content)
     if isinstance(content, list):  # content blocks: [{"type": "text", "text": "..."}, ...]
-        return sum(len(block.get("text", "")) for block in content if isinstance(block, dict))
+        return sum(_block_length(block) for block in content if isinstance(block, dict))
     return 0
+
+
+def _block_length(block: dict[str, Any]) -> int:
+    """A text block's text, a tool call's name and input, a tool result's content."""
+    if block.get("type") == "tool_use":
+        return len(str(block.get("name", ""))) + len(orjson.dumps(block.get("input")))
+    if block.get("type") == "tool_result":
+        return _text_length(block.get("content"))
+    return len(block.get("text", ""))
 
 
 def error_body(error: ApiError) -> bytes:
@@ -97,11 +112,16 @@ class MessagesEncoder:
         message = self._message([], None, output_tokens=1)
         return [_event("message_start", {"type": "message_start", "message": message}), PING_EVENT]
 
-    def open_block(self, kind: str) -> bytes:
-        """Closes the open block (if any) and opens the next one, ``text`` or ``thinking``."""
+    def open_block(self, kind: str, call: ToolCall | None = None) -> bytes:
+        """Closes the open block (if any) and opens the next one: ``text``, ``thinking``, or ``tool_use``
+        for ``call`` (its input streams as JSON text)."""
         close = self.close_block()
         self._block += 1
-        block = {"type": "text", "text": ""} if kind == "text" else {"type": "thinking", "thinking": ""}
+        block: dict[str, object] = {"type": "text", "text": ""}
+        if kind == "thinking":
+            block = {"type": "thinking", "thinking": ""}
+        elif call is not None:
+            block = {"type": "tool_use", "id": call.call_id, "name": call.name, "input": {}}
         start = {"type": "content_block_start", "index": self._block, "content_block": block}
         return close + _event("content_block_start", start)
 
@@ -111,11 +131,11 @@ class MessagesEncoder:
         return _event("content_block_stop", {"type": "content_block_stop", "index": self._block})
 
     def delta_event(self, kind: str, text: str) -> bytes:
-        delta = (
-            {"type": "text_delta", "text": text}
-            if kind == "text"
-            else {"type": "thinking_delta", "thinking": text}
-        )
+        delta = {"type": "text_delta", "text": text}
+        if kind == "thinking":
+            delta = {"type": "thinking_delta", "thinking": text}
+        elif kind == "tool_use":
+            delta = {"type": "input_json_delta", "partial_json": text}
         return _event(
             "content_block_delta", {"type": "content_block_delta", "index": self._block, "delta": delta}
         )
@@ -139,11 +159,17 @@ class MessagesEncoder:
         error = {"type": "overloaded_error", "message": OVERLOADED_MESSAGE}
         return _event("error", {"type": "error", "error": error})
 
-    def message(self, thinking: str, text: str, finish_reason: str, output_tokens: int) -> bytes:
+    def message(
+        self, thinking: str, text: str, finish_reason: str, output_tokens: int, call: ToolCall | None = None
+    ) -> bytes:
+        """The whole message; with ``call``, ``text`` is the JSON text of its input."""
         content: list[dict[str, object]] = []
         if thinking:
             content.append({"type": "thinking", "thinking": thinking, "signature": os.urandom(24).hex()})
-        content.append({"type": "text", "text": text})
+        if call is None:
+            content.append({"type": "text", "text": text})
+        else:
+            content.append({"type": "tool_use", "id": call.call_id, "name": call.name, "input": _input(text)})
         return orjson.dumps(self._message(content, _STOP_REASONS[finish_reason], output_tokens))
 
     def _message(
@@ -169,6 +195,14 @@ class MessagesEncoder:
             "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
             "output_tokens": output_tokens,
         }
+
+
+def _input(text: str) -> object:
+    """A tool call's input: its JSON text parsed (``{}`` when ``max_tokens`` cut it short)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {}
 
 
 def _event(name: str, payload: Mapping[str, object]) -> bytes:

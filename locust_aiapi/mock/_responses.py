@@ -9,7 +9,7 @@ without a terminal event; an answer cut at ``max_output_tokens`` ends with ``res
 from __future__ import annotations
 
 from ._capacity import Slot
-from ._chat import FAULT_AFTER_CHUNKS, Generation, admit, plan_generation
+from ._chat import FAULT_AFTER_CHUNKS, Generation, admit, plan_answer
 from ._exchange import Exchange, ServerState, sleep_until
 from ._faults import Fault, choose_fault, raise_error_fault
 from ._messages import THINKING_SHARE
@@ -22,9 +22,12 @@ def serve_responses(state: ServerState, exchange: Exchange) -> None:
     fault = choose_fault(state.config, exchange.rng, exchange.request.headers, streaming=request.stream)
     exchange.record.fault = None if fault is None else fault.value
     raise_error_fault(state.config, fault)
-    generation = plan_generation(state.config, exchange.rng, request.max_output_tokens)
+    generation = plan_answer(
+        state.config, exchange.rng, request.max_output_tokens, request.payload, "responses"
+    )
     count = len(generation.chunks)
-    reasoning_chunks = max(1, count // THINKING_SHARE) if request.reasoning_summary and count >= 2 else 0
+    reasoning = request.reasoning_summary and count >= 2 and generation.tool_call is None  # a call: none
+    reasoning_chunks = max(1, count // THINKING_SHARE) if reasoning else 0
     encoder = ResponsesEncoder(request.model, request.prompt_tokens)
     with admit(state) as slot:
         if request.stream:
@@ -40,7 +43,7 @@ def _complete(
     sleep_until(start_s + generation.offsets_s[-1])
     for index, chunk in enumerate(generation.chunks):  # builds the items; the events are dropped
         if index in (0, reasoning_chunks):
-            encoder.open_item("reasoning" if index < reasoning_chunks else "message")
+            encoder.open_item(_item_kind(generation, index < reasoning_chunks), generation.tool_call)
         encoder.delta_event(chunk)
     tokens = generation.completion_tokens
     exchange.send_json(200, encoder.response(generation.finish_reason, tokens), first_token=True)
@@ -66,7 +69,7 @@ def _stream(
         sleep_until(start_s + generation.offsets_s[index])
         head = b""
         if index in (0, reasoning_chunks):  # an item's announcement goes with its first delta
-            head = encoder.open_item("reasoning" if index < reasoning_chunks else "message")
+            head = encoder.open_item(_item_kind(generation, index < reasoning_chunks), generation.tool_call)
         exchange.send_event(head + encoder.delta_event(generation.chunks[index]), first_token=index == 0)
         record.completion_tokens += generation.chunk_tokens[index]
     if fault is Fault.STREAM_ERROR:
@@ -77,3 +80,9 @@ def _stream(
         exchange.end_stream()
     else:
         exchange.end_stream(encoder.final_events(generation.finish_reason, generation.completion_tokens))
+
+
+def _item_kind(generation: Generation, reasoning: bool) -> str:
+    if reasoning:
+        return "reasoning"
+    return "message" if generation.tool_call is None else "function_call"

@@ -12,12 +12,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
 from ._errors import SERVER_ERROR_MESSAGE, bad_request, optional_positive_int, parse_json_object
 from ._tokens import estimate_tokens
+from ._tools import ToolCall, tools_length
 
 DEFAULT_MODEL = "gpt-4.1"
 Payload = dict[str, object]
@@ -30,6 +32,7 @@ class ResponsesRequest:
     max_output_tokens: int | None
     reasoning_summary: bool  # "reasoning": {"summary": "auto" | "concise" | "detailed"}
     prompt_tokens: int
+    payload: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # tools, input
 
 
 def parse_responses_request(body: bytes) -> ResponsesRequest:
@@ -41,13 +44,16 @@ def parse_responses_request(body: bytes) -> ResponsesRequest:
     if not isinstance(model, str):
         raise bad_request("Invalid type for 'model': expected a string.", "model")
     reasoning = payload.get("reasoning")
-    length = _text_length(given) + _text_length(payload.get("instructions"))
+    length = (
+        _text_length(given) + _text_length(payload.get("instructions")) + tools_length(payload.get("tools"))
+    )
     return ResponsesRequest(
         model=model,
         stream=payload.get("stream") is True,
         max_output_tokens=optional_positive_int(payload, "max_output_tokens"),
         reasoning_summary=isinstance(reasoning, dict) and reasoning.get("summary") is not None,
         prompt_tokens=estimate_tokens(length),
+        payload=payload,
     )
 
 
@@ -62,7 +68,9 @@ def _text_length(value: object) -> int:
 def _item_length(item: object) -> int:
     if not isinstance(item, dict):
         raise bad_request("Invalid 'input': each item must be an object.", "input")
-    return _text_length(item.get("content")) + len(item.get("text") or "")
+    # a message's content, a part's text, a function call's arguments, a function call's output
+    pieces = (item.get("text"), item.get("arguments"), item.get("output"))
+    return _text_length(item.get("content")) + sum(len(piece) for piece in pieces if isinstance(piece, str))
 
 
 class ResponsesEncoder:
@@ -82,11 +90,16 @@ class ResponsesEncoder:
         snapshot = {"response": self._response("in_progress", None, output=False)}
         return self._event("response.created", snapshot) + self._event("response.in_progress", snapshot)
 
-    def open_item(self, kind: str) -> bytes:
-        """Closes the open item (if any) and opens the next: ``message`` or ``reasoning``."""
+    def open_item(self, kind: str, call: ToolCall | None = None) -> bytes:
+        """Closes the open item (if any) and opens the next: ``message``, ``reasoning``, or
+        ``function_call`` for ``call`` (its arguments stream as JSON text)."""
         head = self.close_item()
-        prefix = "msg" if kind == "message" else "rs"
+        prefix = {"message": "msg", "function_call": "fc"}.get(kind, "rs")
         item_id = f"{prefix}_{os.urandom(24).hex()}"
+        if kind == "function_call" and call is not None:
+            self._item, self._texts = _function_call(item_id, call), []
+            added = {"output_index": len(self._items), "item": self._item}
+            return head + self._event("response.output_item.added", added)
         if kind == "message":
             item: Payload = {
                 "id": item_id,
@@ -108,6 +121,8 @@ class ResponsesEncoder:
 
     def delta_event(self, text: str) -> bytes:
         self._texts.append(text)
+        if self._is_call():
+            return self._event("response.function_call_arguments.delta", {**self._where(), "delta": text})
         kind = "response.output_text.delta" if self._is_message() else "response.reasoning_summary_text.delta"
         extra: Payload = {"logprobs": []} if self._is_message() else {}
         return self._event(kind, {**self._where(), "delta": text, **extra})
@@ -117,11 +132,14 @@ class ResponsesEncoder:
         if item is None:
             return b""
         text, where = "".join(self._texts), self._where()
-        if self._is_message():
+        if self._is_call():
+            done = self._event("response.function_call_arguments.done", {**where, "arguments": text})
+            finished: Payload = {**item, "status": "completed", "arguments": text}
+        elif self._is_message():
             part = _text_part(text)
             done = self._event("response.output_text.done", {**where, "text": text, "logprobs": []})
             done += self._event("response.content_part.done", {**where, "part": part})
-            finished: Payload = {**item, "status": "completed", "content": [part]}
+            finished = {**item, "status": "completed", "content": [part]}
         else:
             part = {"type": "summary_text", "text": text}
             done = self._event("response.reasoning_summary_text.done", {**where, "text": text})
@@ -160,8 +178,13 @@ class ResponsesEncoder:
     def _is_message(self) -> bool:
         return self._item is not None and self._item["type"] == "message"
 
+    def _is_call(self) -> bool:
+        return self._item is not None and self._item["type"] == "function_call"
+
     def _where(self) -> Payload:
         assert self._item is not None
+        if self._is_call():
+            return {"item_id": self._item["id"], "output_index": len(self._items)}
         index_name = "content_index" if self._is_message() else "summary_index"
         return {"item_id": self._item["id"], "output_index": len(self._items), index_name: 0}
 
@@ -194,6 +217,17 @@ class ResponsesEncoder:
         payload = {"type": kind, **fields, "sequence_number": self._sequence}
         self._sequence += 1
         return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+
+def _function_call(item_id: str, call: ToolCall) -> Payload:
+    return {
+        "id": item_id,
+        "type": "function_call",
+        "status": "in_progress",
+        "arguments": "",
+        "call_id": call.call_id,
+        "name": call.name,
+    }
 
 
 def _text_part(text: str) -> Payload:
