@@ -12,7 +12,7 @@ from locust_aiapi._prompts import ConversationScript, Prompt
 from locust_aiapi._records import ChatResult, FailureKind, RequestKind, RequestRecord
 from locust_aiapi.mock import MockProcess
 
-from ._support import headless, run_locust
+from ._support import ROOT, headless, run_locust
 
 CONVERSATION_CHAT = Path(__file__).parent / "locustfiles" / "conversation_chat.py"
 
@@ -97,3 +97,25 @@ def test_a_conversation_run_against_the_mock_reports_by_turn(tmp_path: Path) -> 
     assert all(row["ttft_ms"]["count"] > 0 for row in rows)
     assert rows[3]["prompt_tokens"] / rows[3]["count"] > rows[0]["prompt_tokens"] / rows[0]["count"]
     assert "By conversation turn" in run.stderr
+
+
+def test_the_agent_locustfile_calls_tools_and_sends_their_results(tmp_path: Path) -> None:
+    """``locustfiles/agent.py`` against the mock: each question is answered with a tool call, whose
+    result goes back with the history (a longer prompt), and that reply is answered in text."""
+    with MockProcess(["--ttft-ms", "5", "--itl-ms", "1", "--output-tokens", "12"]) as mock:
+        run = run_locust(
+            ROOT / "locustfiles" / "agent.py", tmp_path, headless(mock.url, 4, "4s", "--stop-timeout", "3")
+        )
+    assert run.returncode == 0, run.stderr[-3000:]
+    asks = [r for r in run.records if r["name"] == "agent-ask"]
+    answers = [r for r in run.records if r["name"] == "agent-answer"]
+    assert len(asks) >= 10 and all(r["outcome"] == "success" for r in asks + answers)
+    assert {r["finish_reason"] for r in asks} == {"tool_calls"} and {r["turn"] for r in asks} == {1}
+    assert {r["finish_reason"] for r in answers} == {"stop"} and {r["output_tokens"] for r in answers} == {12}
+    assert len(asks) - 4 <= len(answers) <= len(asks)  # the stop may cut the last ones' replies
+    by_conversation = {r["conversation_id"]: r for r in asks}
+    for answer in answers:
+        ask = by_conversation[answer["conversation_id"]]
+        assert answer["turn"] == 2 and answer["prompt_tokens"] > ask["prompt_tokens"] + 10
+    by_name = run.summary["requests"]
+    assert by_name["agent-ask"]["failures"] == 0 and by_name["agent-answer"]["failures"] == 0
