@@ -360,3 +360,14 @@ def test_tools_calls_and_results_count_as_prompt_tokens(
     [item] = asked.output
     assert item.type == "function_call" and asked.usage is not None
     assert asked.usage.input_tokens == (question + len(orjson.dumps(RESPONSES_TOOLS))) // 4
+
+
+def test_max_tokens_below_a_piece_still_bounds_the_call() -> None:
+    with (
+        MockProcess(["--ttft-ms", "1", "--itl-ms", "0", "--tokens-per-chunk", "8"]) as mock,
+        openai.OpenAI(base_url=f"{mock.url}/v1", api_key="k", max_retries=0, timeout=20) as sdk,
+    ):
+        answer = sdk.chat.completions.create(model=MODEL, messages=QUESTION, tools=CHAT_TOOLS, max_tokens=3)  # type: ignore[arg-type]
+    [call] = answer.choices[0].message.tool_calls or []
+    assert answer.choices[0].finish_reason == "length" and len(call.function.arguments) == 12
+    assert answer.usage is not None and answer.usage.completion_tokens == 3

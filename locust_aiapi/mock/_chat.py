@@ -69,17 +69,12 @@ def _plan_tool_call(
 ) -> Generation:
     """The call's arguments stream in pieces of ``--tokens-per-chunk`` tokens (4 characters each);
     ``max_tokens`` cuts them short, as a real model's call is cut (finish ``length``)."""
-    arguments = tool_arguments(offer.schema, rng)
+    arguments, finish_reason = tool_arguments(offer.schema, rng), "tool_calls"
+    if max_tokens is not None and len(arguments) > 4 * max_tokens:
+        arguments, finish_reason = arguments[: 4 * max_tokens], "length"
     step = 4 * config.tokens_per_chunk
     chunks = [arguments[start : start + step] for start in range(0, len(arguments), step)]
-    chunk_tokens = [-(-len(chunk) // 4) for chunk in chunks]
-    finish_reason = "tool_calls"
-    if max_tokens is not None and sum(chunk_tokens) > max_tokens:
-        kept, total = 0, 0
-        while total + chunk_tokens[kept] <= max_tokens:
-            total += chunk_tokens[kept]
-            kept += 1
-        chunks, chunk_tokens, finish_reason = chunks[: max(1, kept)], chunk_tokens[: max(1, kept)], "length"
+    chunk_tokens = [-(-len(chunk) // 4) for chunk in chunks]  # all of them: at most max_tokens
     return Generation(
         chunks=chunks,
         chunk_tokens=chunk_tokens,
@@ -125,6 +120,7 @@ def serve_chat_with(
     with admit(state) as slot:
         encoder = encoder_type(chat.model, chat.include_usage if chat.stream else False)
         encoder.cached_tokens = cached_tokens
+        encoder.tool_call = generation.tool_call
         if chat.stream:
             _stream(exchange, encoder, chat, generation, slot, fault, decode_pace(state))
         else:
@@ -151,8 +147,9 @@ def _complete(
     first_s = generation.offsets_s[0]
     sleep_until(start_s + first_s + (generation.offsets_s[-1] - first_s) * pace)
     tokens = generation.completion_tokens
-    text, call = "".join(generation.chunks), generation.tool_call
-    body = encoder.completion(text, generation.finish_reason, chat.prompt_tokens, tokens, call)
+    body = encoder.completion(
+        "".join(generation.chunks), generation.finish_reason, chat.prompt_tokens, tokens
+    )
     exchange.send_json(200, body, first_token=True)
     exchange.record.completion_tokens = tokens
 
@@ -200,7 +197,7 @@ def _send_content(
         previous_s = offset_s
         sleep_until(due_s)
         text, first = generation.chunks[index], index == 0
-        event = encoder.content_event(text) if call is None else encoder.tool_call_event(call, text, first)
+        event = encoder.content_event(text) if call is None else encoder.tool_call_event(text, first)
         exchange.send_event(event, first_token=first)
         sent_s = time.perf_counter()
         record.chunk_late_us.append(round((sent_s - due_s) * 1e6))

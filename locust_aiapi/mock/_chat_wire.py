@@ -90,6 +90,7 @@ class ChatEncoder:
         self.model = model
         self._include_usage = include_usage
         self.cached_tokens = 0  # of the prompt, held by the prefix cache (prompt_tokens_details)
+        self.tool_call: ToolCall | None = None  # the answer is this call (see _tools), not text
         self._content_frame: tuple[bytes, bytes] | None = None
 
     def role_event(self) -> bytes:
@@ -106,8 +107,10 @@ class ChatEncoder:
         prefix, suffix = self._content_frame
         return prefix + orjson.dumps(text) + suffix
 
-    def tool_call_event(self, call: ToolCall, arguments: str, first: bool) -> bytes:
-        """A piece of the call's arguments; the first piece comes with its id, type and name."""
+    def tool_call_event(self, arguments: str, first: bool) -> bytes:
+        """A piece of :attr:`tool_call`'s arguments; the first piece comes with its id, type and name."""
+        call = self.tool_call
+        assert call is not None
         if first:
             function = {"name": call.name, "arguments": arguments}
             part: dict[str, object] = {"index": 0, "id": call.call_id, "type": "function"}
@@ -129,15 +132,9 @@ class ChatEncoder:
     def error_event() -> bytes:
         return _event({"error": {"message": SERVER_ERROR_MESSAGE, "type": "server_error", "code": None}})
 
-    def completion(
-        self,
-        text: str,
-        finish_reason: str,
-        prompt_tokens: int,
-        completion_tokens: int,
-        tool_call: ToolCall | None = None,
-    ) -> bytes:
-        """The whole answer; with ``tool_call``, ``text`` is the call's arguments."""
+    def completion(self, text: str, finish_reason: str, prompt_tokens: int, completion_tokens: int) -> bytes:
+        """The whole answer; with :attr:`tool_call`, ``text`` is the call's arguments."""
+        tool_call = self.tool_call
         message: dict[str, object] = {
             "role": "assistant",
             "content": text if tool_call is None else None,

@@ -14,7 +14,6 @@ from ._chat_wire import DEFAULT_MODEL, ChatEncoder, ChatRequest, usage
 from ._errors import bad_request, optional_positive_int, parse_json_object
 from ._exchange import Exchange, ServerState
 from ._tokens import estimate_tokens
-from ._tools import ToolCall
 
 
 def parse_completions_request(body: bytes) -> ChatRequest:
@@ -59,14 +58,7 @@ class CompletionsEncoder(ChatEncoder):
         chunk["usage"] = usage(prompt_tokens, completion_tokens)
         return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
-    def completion(
-        self,
-        text: str,
-        finish_reason: str,
-        prompt_tokens: int,
-        completion_tokens: int,
-        tool_call: ToolCall | None = None,  # never: a prompt offers no tools
-    ) -> bytes:
+    def completion(self, text: str, finish_reason: str, prompt_tokens: int, completion_tokens: int) -> bytes:
         body = self._head("text_completion")
         body["choices"] = [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish_reason}]
         body["usage"] = usage(prompt_tokens, completion_tokens)
