@@ -109,7 +109,8 @@ def test_the_agent_locustfile_calls_tools_and_sends_their_results(tmp_path: Path
     assert run.returncode == 0, run.stderr[-3000:]
     asks = [r for r in run.records if r["name"] == "agent-ask"]
     answers = [r for r in run.records if r["name"] == "agent-answer"]
-    assert len(asks) >= 10 and all(r["outcome"] == "success" for r in asks + answers)
+    # every user asks at least once (its wait of 1-3 s comes after the first task); more is timing
+    assert len(asks) >= 4 and all(r["outcome"] == "success" for r in asks + answers)
     assert {r["finish_reason"] for r in asks} == {"tool_calls"} and {r["turn"] for r in asks} == {1}
     assert {r["finish_reason"] for r in answers} == {"stop"} and {r["output_tokens"] for r in answers} == {12}
     assert len(asks) - 4 <= len(answers) <= len(asks)  # the stop may cut the last ones' replies

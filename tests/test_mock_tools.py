@@ -17,8 +17,7 @@ import pytest
 from locust_aiapi._conversation import Conversation
 from locust_aiapi.dialects import ANTHROPIC, OPENAI, OPENAI_RESPONSES, ChatDialect
 from locust_aiapi.mock import MockConfig, MockProcess
-from locust_aiapi.mock._errors import ApiError
-from locust_aiapi.mock._tools import MAX_DEPTH, MAX_PROPERTIES, Wire, offered_tool, tool_arguments
+from locust_aiapi.mock._tools import MAX_DEPTH, MAX_PROPERTIES, tool_arguments
 
 from .tool_conversations import conversation_chat
 
@@ -228,66 +227,6 @@ def test_a_bad_tool_call_rate_stops_the_cli_with_one_line() -> None:
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode != 0 and done.stdout == ""
     assert done.stderr.strip().splitlines() == [done.stderr.strip()] and "--tool-call-rate" in done.stderr
-
-
-def offer(payload: dict[str, Any], wire: Wire) -> tuple[str, bool] | None:
-    found = offered_tool(payload, wire, random.Random(1))
-    return None if found is None else (found.name, found.forced)
-
-
-TWO = [{"type": "function", "function": {"name": name}} for name in ("a", "b")]
-
-
-def test_which_tool_is_offered() -> None:
-    assert offer({"messages": QUESTION}, "chat") is None  # no tools
-    assert offer({"messages": QUESTION, "tools": []}, "chat") is None
-    assert offer({"messages": QUESTION, "tools": TWO, "tool_choice": "none"}, "chat") is None
-    assert offer({"messages": QUESTION, "tools": TWO}, "chat") in (("a", False), ("b", False))
-    assert offer({"messages": QUESTION, "tools": TWO, "tool_choice": "required"}, "chat") in (
-        ("a", True),
-        ("b", True),
-    )
-    named = {"type": "function", "function": {"name": "b"}}
-    assert offer({"messages": QUESTION, "tools": TWO, "tool_choice": named}, "chat") == ("b", True)
-    after = [*QUESTION, {"role": "tool", "tool_call_id": "x", "content": "ok"}]
-    assert offer({"messages": after, "tools": TWO}, "chat") is None
-    assert offer({"messages": after, "tools": TWO, "tool_choice": named}, "chat") == ("b", True)
-
-
-def test_which_tool_is_offered_by_anthropic_and_responses() -> None:
-    server_tool = {"type": "web_search_20250305", "name": "web_search"}
-    assert offer({"messages": QUESTION, "tools": [server_tool]}, "messages") is None
-    tools = [server_tool, {"name": "lookup", "input_schema": SCHEMA}]
-    assert offer({"messages": QUESTION, "tools": tools}, "messages") == ("lookup", False)
-    assert offer({"messages": QUESTION, "tools": tools, "tool_choice": {"type": "any"}}, "messages") == (
-        "lookup",
-        True,
-    )
-    assert offer({"messages": QUESTION, "tools": tools, "tool_choice": {"type": "none"}}, "messages") is None
-    results = [
-        *QUESTION,
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "ok"}]},
-    ]
-    assert offer({"messages": results, "tools": tools}, "messages") is None
-    responses = [{"type": "web_search"}, {"type": "function", "name": "lookup"}]
-    assert offer({"input": "q", "tools": responses}, "responses") == ("lookup", False)
-    output = [{"type": "function_call_output", "call_id": "c", "output": "ok"}]
-    assert offer({"input": output, "tools": responses}, "responses") is None
-    named = {"type": "function", "name": "lookup"}
-    assert offer({"input": output, "tools": responses, "tool_choice": named}, "responses") == ("lookup", True)
-
-
-@pytest.mark.parametrize(
-    ("payload", "field"),
-    [
-        ({"tools": {"name": "a"}}, "tools"),
-        ({"tools": TWO, "tool_choice": {"type": "function", "function": {"name": "c"}}}, "tool_choice"),
-    ],
-)
-def test_bad_tools_are_a_400(payload: dict[str, Any], field: str) -> None:
-    with pytest.raises(ApiError) as error:
-        offered_tool({"messages": QUESTION, **payload}, "chat", random.Random(1))
-    assert error.value.status == 400 and field in error.value.message
 
 
 def test_arguments_follow_the_schema_within_bounds() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import sys
 import time
 from collections.abc import Callable
 
@@ -18,9 +19,9 @@ from ._azure import (
 )
 from ._chat import serve_chat
 from ._completions import serve_completions
-from ._config import MockConfig
+from ._config import PROG, MockConfig
 from ._embeddings import serve_embeddings
-from ._errors import ApiError
+from ._errors import ApiError, server_error
 from ._exchange import Exchange, ServerState
 from ._http import Request, ResponseWriter
 from ._messages import serve_messages
@@ -113,6 +114,14 @@ class App:
         except (OSError, GreenletExit):  # the client went away, or the server is stopping
             exchange.record.outcome = "disconnected"
             raise
+        except Exception as error:  # a bug of ours: a 500 the stats count, never a dropped connection
+            exchange.record.outcome = "server_error"
+            print(f"{PROG}: internal error answering {request.method} {path}: {error!r}", file=sys.stderr)
+            if exchange.started:
+                raise
+            internal = server_error()
+            error_body = _ERROR_BODIES.get(endpoint)
+            exchange.send_error(internal, None if error_body is None else error_body(internal))
         finally:
             self._finish(exchange, endpoint)
 

@@ -20,7 +20,7 @@ from ._errors import rate_limited
 from ._exchange import Exchange, ServerState, sleep_until
 from ._faults import Fault, choose_fault, raise_error_fault
 from ._tokens import sample_tokens
-from ._tools import ToolCall, ToolOffer, Wire, offered_tool, tool_arguments
+from ._tools import ToolCall, ToolMenu, Wire, tool_arguments
 
 # Stream faults strike after this many content chunks (fewer if the answer is shorter).
 FAULT_AFTER_CHUNKS = 3
@@ -55,21 +55,22 @@ def plan_generation(config: MockConfig, rng: random.Random, max_tokens: int | No
 
 
 def plan_answer(
-    config: MockConfig, rng: random.Random, max_tokens: int | None, payload: dict[str, object], wire: Wire
+    config: MockConfig, rng: random.Random, max_tokens: int | None, tools: ToolMenu | None, wire: Wire
 ) -> Generation:
-    """A tool call when the request offers a tool and one is due (see ``_tools``), else text."""
-    offer = offered_tool(payload, wire, rng)
-    if offer is not None and (offer.forced or rng.random() < config.tool_call_rate):
-        return _plan_tool_call(config, rng, max_tokens, offer, wire)
+    """A tool call when the request offers tools and one is due (see ``_tools``), else text. Draws from
+    ``rng`` for the call only when tools are offered: a seeded run without tools is as before."""
+    if tools is not None and (tools.forced or rng.random() < config.tool_call_rate):
+        return _plan_tool_call(config, rng, max_tokens, tools, wire)
     return plan_generation(config, rng, max_tokens)
 
 
 def _plan_tool_call(
-    config: MockConfig, rng: random.Random, max_tokens: int | None, offer: ToolOffer, wire: Wire
+    config: MockConfig, rng: random.Random, max_tokens: int | None, tools: ToolMenu, wire: Wire
 ) -> Generation:
     """The call's arguments stream in pieces of ``--tokens-per-chunk`` tokens (4 characters each);
     ``max_tokens`` cuts them short, as a real model's call is cut (finish ``length``)."""
-    arguments, finish_reason = tool_arguments(offer.schema, rng), "tool_calls"
+    call, schema = tools.pick(rng, wire)
+    arguments, finish_reason = tool_arguments(schema, rng), "tool_calls"
     if max_tokens is not None and len(arguments) > 4 * max_tokens:
         arguments, finish_reason = arguments[: 4 * max_tokens], "length"
     step = 4 * config.tokens_per_chunk
@@ -80,7 +81,7 @@ def _plan_tool_call(
         chunk_tokens=chunk_tokens,
         offsets_s=_schedule(config, rng, len(chunks)),
         finish_reason=finish_reason,
-        tool_call=ToolCall.of(offer, wire),
+        tool_call=call,
     )
 
 
@@ -112,7 +113,7 @@ def serve_chat_with(
     exchange.record.fault = None if fault is None else fault.value
     raise_error_fault(state.config, fault)
     charge_rate_limits(state, chat)
-    generation = plan_answer(state.config, exchange.rng, chat.max_tokens, chat.payload, "chat")
+    generation = plan_answer(state.config, exchange.rng, chat.max_tokens, chat.tools, "chat")
     cached_tokens = cached_prompt_tokens(state, exchange.request.body, chat)
     prefill_s = prefill_delay_s(state, chat, cached_tokens)
     if prefill_s:

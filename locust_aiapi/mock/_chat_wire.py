@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import orjson
 
 from ._errors import SERVER_ERROR_MESSAGE, bad_request, optional_positive_int, parse_json_object
 from ._tokens import estimate_tokens
-from ._tools import ToolCall, tools_length
+from ._tools import ToolCall, ToolMenu, tool_menu, tools_length
 
 DEFAULT_MODEL = "gpt-4.1"
 SYSTEM_FINGERPRINT = "fp_mock"
@@ -28,7 +27,7 @@ class ChatRequest:
     include_usage: bool
     max_tokens: int | None  # max_completion_tokens, or the older max_tokens
     prompt_tokens: int
-    payload: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # tools, messages
+    tools: ToolMenu | None = None  # what the answer may call (None: it answers in text)
 
 
 def parse_chat_request(body: bytes, default_model: str = DEFAULT_MODEL) -> ChatRequest:
@@ -52,7 +51,7 @@ def parse_chat_request(body: bytes, default_model: str = DEFAULT_MODEL) -> ChatR
         prompt_tokens=estimate_tokens(
             sum(_content_length(message) for message in messages) + tools_length(payload.get("tools"))
         ),
-        payload=payload,
+        tools=tool_menu(payload, "chat"),
     )
 
 
@@ -64,19 +63,18 @@ def _content_length(message: object) -> int:
     if isinstance(content, str):
         return length + len(content)
     if isinstance(content, list):  # content parts: [{"type": "text", "text": "..."}, ...]
-        return length + sum(len(part.get("text", "")) for part in content if isinstance(part, dict))
+        texts = (part.get("text") for part in content if isinstance(part, dict))
+        return length + sum(len(text) for text in texts if isinstance(text, str))
     return length
 
 
 def _calls_length(calls: object) -> int:
+    """The characters of an assistant's calls: their names and arguments (strings, as the API takes them)."""
     if not isinstance(calls, list):
         return 0
     functions = [call.get("function") for call in calls if isinstance(call, dict)]
-    return sum(
-        len(str(f.get("name", ""))) + len(str(f.get("arguments", "")))
-        for f in functions
-        if isinstance(f, dict)
-    )
+    pieces = [f.get(key) for f in functions if isinstance(f, dict) for key in ("name", "arguments")]
+    return sum(len(piece) for piece in pieces if isinstance(piece, str))
 
 
 class ChatEncoder:
@@ -94,7 +92,8 @@ class ChatEncoder:
         self._content_frame: tuple[bytes, bytes] | None = None
 
     def role_event(self) -> bytes:
-        return self._chunk({"role": "assistant", "content": "", "refusal": None}, None)
+        content = "" if self.tool_call is None else None  # as OpenAI's role chunk before a call
+        return self._chunk({"role": "assistant", "content": content, "refusal": None}, None)
 
     def content_event(self, text: str) -> bytes:
         # The hot path (20k chunks/s): only the text changes between chunks, so the bytes around it

@@ -11,11 +11,10 @@ from typing import NoReturn
 import gevent
 from gevent.event import Event
 
-from ._config import MockConfig, MockConfigError
+from ._config import PROG, MockConfig, MockConfigError
 from ._limits import open_files_warning, raise_open_files_limit, tune_garbage_collector
 from ._server import MockServer
 
-PROG = "locust-aiapi-mock"
 _DEFAULTS = MockConfig()
 
 # (flag, MockConfig field, type, help); defaults come from MockConfig.

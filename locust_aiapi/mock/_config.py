@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+PROG = "locust-aiapi-mock"  # the command, in its messages
+
 
 class MockConfigError(ValueError):
     """A configuration value is out of range; `option` names the CLI flag that carries it."""

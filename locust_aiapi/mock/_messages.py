@@ -24,7 +24,7 @@ def serve_messages(state: ServerState, exchange: Exchange) -> None:
     fault = choose_fault(state.config, exchange.rng, exchange.request.headers, streaming=request.stream)
     exchange.record.fault = None if fault is None else fault.value
     raise_error_fault(state.config, fault)
-    generation = plan_answer(state.config, exchange.rng, request.max_tokens, request.payload, "messages")
+    generation = plan_answer(state.config, exchange.rng, request.max_tokens, request.tools, "messages")
     thinking_chunks = _thinking_chunks(request, generation)
     with admit(state) as slot:
         if request.stream:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from ._errors import OVERLOADED_MESSAGE, ApiError, bad_request, optional_positive_int, parse_json_object
 from ._tokens import estimate_tokens
-from ._tools import ToolCall, tools_length
+from ._tools import ToolCall, ToolMenu, json_length, tool_menu, tools_length
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
 # The Messages API names its error types after the status (https://docs.anthropic.com/en/api/errors).
@@ -42,7 +42,7 @@ class MessagesRequest:
     max_tokens: int
     thinking: bool  # "thinking": {"type": "enabled", ...}
     prompt_tokens: int
-    payload: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # tools, messages
+    tools: ToolMenu | None = None  # what the answer may call (None: it answers in text)
 
 
 def parse_messages_request(body: bytes) -> MessagesRequest:
@@ -66,7 +66,7 @@ def parse_messages_request(body: bytes) -> MessagesRequest:
         prompt_tokens=estimate_tokens(
             system_length + sum(_message_length(m) for m in messages) + tools_length(payload.get("tools"))
         ),
-        payload=payload,
+        tools=tool_menu(payload, "messages"),
     )
 
 
@@ -85,12 +85,18 @@ def _text_length(content: object) -> int:
 
 
 def _block_length(block: dict[str, Any]) -> int:
-    """A text block's text, a tool call's name and input, a tool result's content."""
-    if block.get("type") == "tool_use":
-        return len(str(block.get("name", ""))) + len(orjson.dumps(block.get("input")))
-    if block.get("type") == "tool_result":
-        return _text_length(block.get("content"))
-    return len(block.get("text", ""))
+    """A text block's text, a tool call's name and input, a tool result's text (one level: no recursion)."""
+    kind = block.get("type")
+    if kind == "tool_use":
+        name = block.get("name")
+        return (len(name) if isinstance(name, str) else 0) + json_length(block.get("input"), "input")
+    content = block.get("content") if kind == "tool_result" else [block]
+    if isinstance(content, str):
+        return len(content)
+    texts = (
+        (part.get("text") for part in content if isinstance(part, dict)) if isinstance(content, list) else ()
+    )
+    return sum(len(text) for text in texts if isinstance(text, str))
 
 
 def error_body(error: ApiError) -> bytes:

@@ -23,7 +23,7 @@ def serve_responses(state: ServerState, exchange: Exchange) -> None:
     exchange.record.fault = None if fault is None else fault.value
     raise_error_fault(state.config, fault)
     generation = plan_answer(
-        state.config, exchange.rng, request.max_output_tokens, request.payload, "responses"
+        state.config, exchange.rng, request.max_output_tokens, request.tools, "responses"
     )
     count = len(generation.chunks)
     reasoning = request.reasoning_summary and count >= 2 and generation.tool_call is None  # a call: none

@@ -12,14 +12,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import orjson
 
 from ._errors import SERVER_ERROR_MESSAGE, bad_request, optional_positive_int, parse_json_object
 from ._tokens import estimate_tokens
-from ._tools import ToolCall, tools_length
+from ._tools import ToolCall, ToolMenu, tool_menu, tools_length
 
 DEFAULT_MODEL = "gpt-4.1"
 Payload = dict[str, object]
@@ -32,7 +31,7 @@ class ResponsesRequest:
     max_output_tokens: int | None
     reasoning_summary: bool  # "reasoning": {"summary": "auto" | "concise" | "detailed"}
     prompt_tokens: int
-    payload: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # tools, input
+    tools: ToolMenu | None = None  # what the answer may call (None: it answers in text)
 
 
 def parse_responses_request(body: bytes) -> ResponsesRequest:
@@ -53,7 +52,7 @@ def parse_responses_request(body: bytes) -> ResponsesRequest:
         max_output_tokens=optional_positive_int(payload, "max_output_tokens"),
         reasoning_summary=isinstance(reasoning, dict) and reasoning.get("summary") is not None,
         prompt_tokens=estimate_tokens(length),
-        payload=payload,
+        tools=tool_menu(payload, "responses"),
     )
 
 
@@ -68,8 +67,8 @@ def _text_length(value: object) -> int:
 def _item_length(item: object) -> int:
     if not isinstance(item, dict):
         raise bad_request("Invalid 'input': each item must be an object.", "input")
-    # a message's content, a part's text, a function call's arguments, a function call's output
-    pieces = (item.get("text"), item.get("arguments"), item.get("output"))
+    # a message's content, a part's text, a function call's name and arguments, a call's output
+    pieces = (item.get("text"), item.get("name"), item.get("arguments"), item.get("output"))
     return _text_length(item.get("content")) + sum(len(piece) for piece in pieces if isinstance(piece, str))
 
 
@@ -127,19 +126,20 @@ class ResponsesEncoder:
         extra: Payload = {"logprobs": []} if self._is_message() else {}
         return self._event(kind, {**self._where(), "delta": text, **extra})
 
-    def close_item(self) -> bytes:
+    def close_item(self, status: str = "completed") -> bytes:
+        """Ends the open item; ``status`` ``incomplete`` for one cut at ``max_output_tokens``."""
         item = self._item
         if item is None:
             return b""
         text, where = "".join(self._texts), self._where()
         if self._is_call():
             done = self._event("response.function_call_arguments.done", {**where, "arguments": text})
-            finished: Payload = {**item, "status": "completed", "arguments": text}
+            finished: Payload = {**item, "status": status, "arguments": text}
         elif self._is_message():
             part = _text_part(text)
             done = self._event("response.output_text.done", {**where, "text": text, "logprobs": []})
             done += self._event("response.content_part.done", {**where, "part": part})
-            finished = {**item, "status": "completed", "content": [part]}
+            finished = {**item, "status": status, "content": [part]}
         else:
             part = {"type": "summary_text", "text": text}
             done = self._event("response.reasoning_summary_text.done", {**where, "text": text})
@@ -151,7 +151,7 @@ class ResponsesEncoder:
         return done
 
     def final_events(self, finish_reason: str, output_tokens: int) -> list[bytes]:
-        closing = self.close_item()
+        closing = self.close_item("incomplete" if finish_reason == "length" else "completed")
         if finish_reason == "length":
             response = self._response("incomplete", output_tokens)
             response["incomplete_details"] = {"reason": "max_output_tokens"}
@@ -168,8 +168,8 @@ class ResponsesEncoder:
 
     def response(self, finish_reason: str, output_tokens: int) -> bytes:
         """The whole non-streamed response, after the items were produced with open/delta/close."""
-        self.close_item()
         status = "incomplete" if finish_reason == "length" else "completed"
+        self.close_item(status)
         body = self._response(status, output_tokens)
         if status == "incomplete":
             body["incomplete_details"] = {"reason": "max_output_tokens"}
