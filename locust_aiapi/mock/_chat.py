@@ -24,6 +24,7 @@ from ._tools import ToolCall, ToolMenu, Wire, tool_arguments
 
 # Stream faults strike after this many content chunks (fewer if the answer is shorter).
 FAULT_AFTER_CHUNKS = 3
+THINKING_PER_CALL_CHUNKS = 4  # with thinking on, a tool call of this many chunks is thought about in one
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,25 @@ def _plan_tool_call(
         finish_reason=finish_reason,
         tool_call=call,
     )
+
+
+def think_before_call(config: MockConfig, rng: random.Random, call: Generation) -> tuple[Generation, int]:
+    """``call`` (a tool call's generation) after thinking about it: a quarter as many chunks of thinking
+    as the call has (at least one) first, on one schedule with the call's. Returns it and the number
+    of thinking chunks."""
+    count = max(1, len(call.chunks) // THINKING_PER_CALL_CHUNKS)
+    step = config.tokens_per_chunk
+    tokens = sample_tokens(rng, count * step)
+    thinking = ["".join(tokens[start : start + step]) for start in range(0, len(tokens), step)]
+    chunks = [*thinking, *call.chunks]
+    generation = Generation(
+        chunks=chunks,
+        chunk_tokens=[step] * len(thinking) + call.chunk_tokens,
+        offsets_s=_schedule(config, rng, len(chunks)),
+        finish_reason=call.finish_reason,
+        tool_call=call.tool_call,
+    )
+    return generation, len(thinking)
 
 
 def _schedule(config: MockConfig, rng: random.Random, chunk_count: int) -> list[float]:

@@ -2,7 +2,9 @@
 
 With ``thinking`` enabled, the first quarter of the planned chunks (at least one, and never all of
 them when there are two or more) stream as a thinking block before the text block: every chunk is
-an output token, so TTFT is at the first thinking delta and the first visible text comes later.
+an output token, so TTFT is at the first thinking delta and the first visible text comes later. A tool
+call is thought about first too: a quarter as many thinking chunks as the call has (at least one) come
+before it. Every thinking block ends signed (``_thinking``: a changed one no longer verifies).
 The stream-error fault sends the ``overloaded_error`` event Anthropic sends when it sheds load
 mid-stream; the forced fault ``x-mock-fault: 529`` answers HTTP 529.
 """
@@ -10,7 +12,7 @@ mid-stream; the forced fault ``x-mock-fault: 529`` answers HTTP 529.
 from __future__ import annotations
 
 from ._capacity import Slot
-from ._chat import FAULT_AFTER_CHUNKS, Generation, admit, plan_answer
+from ._chat import FAULT_AFTER_CHUNKS, Generation, admit, plan_answer, think_before_call
 from ._exchange import Exchange, ServerState, sleep_until
 from ._faults import Fault, choose_fault, raise_error_fault
 from ._messages_wire import MessagesEncoder, MessagesRequest, parse_messages_request
@@ -25,7 +27,10 @@ def serve_messages(state: ServerState, exchange: Exchange) -> None:
     exchange.record.fault = None if fault is None else fault.value
     raise_error_fault(state.config, fault)
     generation = plan_answer(state.config, exchange.rng, request.max_tokens, request.tools, "messages")
-    thinking_chunks = _thinking_chunks(request, generation)
+    if request.thinking and generation.tool_call is not None:
+        generation, thinking_chunks = think_before_call(state.config, exchange.rng, generation)
+    else:
+        thinking_chunks = _thinking_chunks(request, generation)
     with admit(state) as slot:
         if request.stream:
             _stream(exchange, request, generation, thinking_chunks, slot, fault)
@@ -35,7 +40,7 @@ def serve_messages(state: ServerState, exchange: Exchange) -> None:
 
 def _thinking_chunks(request: MessagesRequest, generation: Generation) -> int:
     count = len(generation.chunks)
-    if not request.thinking or count < 2 or generation.tool_call is not None:  # a call: no thinking
+    if not request.thinking or count < 2:
         return 0
     return max(1, count // THINKING_SHARE)
 
@@ -97,7 +102,7 @@ def _send_blocks(
         sleep_until(start_s + generation.offsets_s[index])
         head = b""
         if index == thinking_chunks and thinking_chunks:  # the thinking block ends signed
-            head = encoder.signature_event()
+            head = encoder.signature_event("".join(generation.chunks[:thinking_chunks]))
         if index in (0, thinking_chunks):
             head += encoder.open_block(kind, call)
         exchange.send_event(

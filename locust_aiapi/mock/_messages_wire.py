@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from ._errors import OVERLOADED_MESSAGE, ApiError, bad_request, optional_positive_int, parse_json_object
+from ._thinking import check_thinking, signature_of
 from ._tokens import estimate_tokens
 from ._tools import ToolCall, ToolMenu, json_length, tool_menu, tools_length
 
@@ -57,12 +58,14 @@ def parse_messages_request(body: bytes) -> MessagesRequest:
     if max_tokens is None:
         raise bad_request("max_tokens: Field required", "max_tokens")
     thinking = payload.get("thinking")
+    thinking_on = isinstance(thinking, dict) and thinking.get("type") == "enabled"
+    check_thinking(messages, thinking_on)
     system_length = _text_length(payload.get("system"))
     return MessagesRequest(
         model=model,
         stream=payload.get("stream") is True,
         max_tokens=max_tokens,
-        thinking=isinstance(thinking, dict) and thinking.get("type") == "enabled",
+        thinking=thinking_on,
         prompt_tokens=estimate_tokens(
             system_length + sum(_message_length(m) for m in messages) + tools_length(payload.get("tools"))
         ),
@@ -146,8 +149,9 @@ class MessagesEncoder:
             "content_block_delta", {"type": "content_block_delta", "index": self._block, "delta": delta}
         )
 
-    def signature_event(self) -> bytes:
-        delta = {"type": "signature_delta", "signature": os.urandom(24).hex()}
+    def signature_event(self, thinking: str) -> bytes:
+        """The signature of the thinking block that is open, whose whole text is ``thinking``."""
+        delta = {"type": "signature_delta", "signature": signature_of(thinking)}
         return _event(
             "content_block_delta", {"type": "content_block_delta", "index": self._block, "delta": delta}
         )
@@ -171,7 +175,7 @@ class MessagesEncoder:
         """The whole message; with ``call``, ``text`` is the JSON text of its input."""
         content: list[dict[str, object]] = []
         if thinking:
-            content.append({"type": "thinking", "thinking": thinking, "signature": os.urandom(24).hex()})
+            content.append({"type": "thinking", "thinking": thinking, "signature": signature_of(thinking)})
         if call is None:
             content.append({"type": "text", "text": text})
         else:
