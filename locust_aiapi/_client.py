@@ -28,6 +28,7 @@ from ._records import (
     Outcome,
     RequestKind,
     RequestRecord,
+    ThinkingBlock,
     ToolCall,
     Usage,
 )
@@ -43,7 +44,7 @@ from ._transport import (
     read_limited,
     send_request,
 )
-from .dialects.base import ChatDialect, EmbeddingsDialect, tool_calls_of
+from .dialects.base import ChatDialect, EmbeddingsDialect, thinking_blocks_of, tool_calls_of
 
 __all__ = ["AIClient"]
 
@@ -59,6 +60,7 @@ class _ChatOutput:
     reasoning: str = ""
     usage: Usage | None = None
     tool_calls: tuple[ToolCall, ...] = ()
+    thinking_blocks: tuple[ThinkingBlock, ...] = ()
 
 
 @dataclass(slots=True)
@@ -113,7 +115,9 @@ class AIClient:
             return start.record(request, RequestKind.CHAT, request.stream, attempt, first_e2e_ms)
 
         output, record = self._run(new_record, attempt, _ChatOutput)
-        return ChatResult(output.text, output.reasoning, output.usage, record, output.tool_calls)
+        return ChatResult(
+            output.text, output.reasoning, output.usage, record, output.tool_calls, output.thinking_blocks
+        )
 
     def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
         embeddings = self._dialect.embeddings
@@ -237,7 +241,9 @@ class AIClient:
             count_received_text(record, parser.text + parser.reasoning, self._count_text)
         finally:
             reader.close()
-        return _ChatOutput(parser.text, parser.reasoning, parser.usage, tool_calls_of(parser))
+        return _ChatOutput(
+            parser.text, parser.reasoning, parser.usage, tool_calls_of(parser), thinking_blocks_of(parser)
+        )
 
     def _consume_completion(
         self, record: RequestRecord, response: Response, deadlines: Deadlines
@@ -250,7 +256,10 @@ class AIClient:
         apply_usage(record, completion.usage, counted=None)
         if not completion.text and not completion.reasoning:
             record.fail(FailureKind.EMPTY_RESPONSE, "the answer has no content")
-        return _ChatOutput(completion.text, completion.reasoning, completion.usage, completion.tool_calls)
+        return _ChatOutput(
+            completion.text, completion.reasoning, completion.usage, completion.tool_calls,
+            completion.thinking_blocks,
+        )  # fmt: skip
 
     def _embedding_attempt(
         self, record: RequestRecord, request: EmbeddingRequest, body: bytes, embeddings: EmbeddingsDialect

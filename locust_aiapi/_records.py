@@ -166,6 +166,23 @@ class ToolCall:
         return {"id": self.id, "type": "function", "function": function}
 
 
+@dataclass(slots=True, frozen=True)
+class ThinkingBlock:
+    """A thinking block of an Anthropic answer, kept as it came: the API takes thinking back only with
+    its signature, and only unchanged (a ``redacted_thinking`` block: its opaque ``data`` instead)."""
+
+    thinking: str
+    signature: str
+    redacted_data: str | None = None
+    """A ``redacted_thinking`` block's ``data`` (then ``thinking`` and ``signature`` are empty)."""
+
+    def to_block(self) -> dict[str, object]:
+        """The block as the Messages API takes it back in an assistant message's content."""
+        if self.redacted_data is not None:
+            return {"type": "redacted_thinking", "data": self.redacted_data}
+        return {"type": "thinking", "thinking": self.thinking, "signature": self.signature}
+
+
 @dataclass(slots=True)
 class ChatResult:
     """What ``AIChatUser.chat()`` returns: the answer and its measurements."""
@@ -175,7 +192,10 @@ class ChatResult:
     usage: Usage | None
     record: RequestRecord
     tool_calls: tuple[ToolCall, ...] = ()
-    """The tool calls of the answer, where the dialect keeps them (OpenAI Chat Completions)."""
+    """The tool calls of the answer, where the dialect keeps them (all but legacy completions)."""
+    thinking_blocks: tuple[ThinkingBlock, ...] = ()
+    """The signed thinking blocks of the answer (Anthropic): a conversation sends those of an answer
+    with tool calls back with them, as the API requires when thinking is on."""
 
     @property
     def ok(self) -> bool:

@@ -3,10 +3,11 @@
 A :class:`~locust_aiapi._conversation.Conversation` keeps OpenAI's format: an assistant answer with
 ``tool_calls`` and a ``tool`` message for each result. Anthropic takes the calls as ``tool_use`` blocks
 of the assistant's content (``input``: the arguments, parsed) and the results as ``tool_result`` blocks
-of the next user message (consecutive results in one message). ``reasoning_content`` (a conversation's
-``keep_reasoning``, for DeepSeek) is left out: the API refuses fields it does not know, and takes
-thinking back only as signed ``thinking`` blocks, which are not kept. Every other message is sent as it
-is.
+of the next user message (consecutive results in one message). The signed thinking blocks a
+conversation keeps with an answer's calls (``thinking_blocks``) open that answer's content, as they came:
+with thinking on, the API refuses results whose calls come back without them. ``reasoning_content`` (a
+conversation's ``keep_reasoning``, for DeepSeek) is left out: the API refuses fields it does not know,
+and takes thinking back only as signed blocks. Every other message is sent as it is.
 Arguments that are not a JSON object are sent as received: the API then refuses the request with a 400
 that says why, rather than us sending something the model did not write.
 """
@@ -52,7 +53,10 @@ def _tool_result(message: dict[str, Any]) -> dict[str, Any]:
 
 def _with_tool_use(message: dict[str, Any]) -> dict[str, Any]:
     content = message.get("content")
-    blocks: list[Any] = list(content) if isinstance(content, list) else []
+    thinking = message.get("thinking_blocks")
+    blocks: list[Any] = list(thinking) if isinstance(thinking, list) else []
+    if isinstance(content, list):
+        blocks += content
     if isinstance(content, str) and content:
         blocks.append({"type": "text", "text": content})
     for call in message["tool_calls"]:

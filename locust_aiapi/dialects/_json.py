@@ -199,6 +199,17 @@ class TextPieces:
     def __bool__(self) -> bool:
         return bool(self._pieces or self._blocks)
 
+    def mark(self) -> int:
+        """A place in the text (pieces appended so far are joined): :meth:`since` takes what follows it."""
+        self.compact()
+        return len(self._blocks)
+
+    def since(self, mark: int, until: int | None = None) -> str:
+        """The text appended after ``mark`` (and before ``until``, a later mark; None: to the end)."""
+        if until is None:
+            return "".join(self._blocks[mark:]) + "".join(self._pieces)
+        return "".join(self._blocks[mark:until])
+
     def __str__(self) -> str:
         return "".join(self._blocks) + "".join(self._pieces)
 

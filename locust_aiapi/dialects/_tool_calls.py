@@ -106,15 +106,20 @@ def check_room_for_call(calls: int) -> None:
         raise ProtocolError(f"the answer has more than {MAX_TOOL_CALLS} tool calls")
 
 
+_KEPT_FIELDS: Final = ("tool_calls", "reasoning_content", "thinking_blocks")
+
+
 def needs_translation(messages: list[dict[str, Any]]) -> bool:
-    """Whether a history holds what only Chat Completions takes: tool calls, tool results, or the
-    ``reasoning_content`` a conversation keeps for DeepSeek (the common case, none: sent as it is)."""
+    """Whether a history holds what a conversation keeps beside the messages' text: tool calls, tool
+    results, the ``reasoning_content`` it keeps for DeepSeek, the ``thinking_blocks`` it keeps for
+    Anthropic (the common case, none: sent as it is)."""
     return any(
-        message.get("role") == "tool" or "tool_calls" in message or "reasoning_content" in message
+        message.get("role") == "tool" or any(field in message for field in _KEPT_FIELDS)
         for message in messages
     )
 
 
 def without_chat_fields(message: dict[str, Any]) -> dict[str, Any]:
-    """A message without the fields only Chat Completions takes (``tool_calls``, ``reasoning_content``)."""
-    return {key: value for key, value in message.items() if key not in ("tool_calls", "reasoning_content")}
+    """A message without the fields a conversation keeps beside its text (``tool_calls``,
+    ``reasoning_content``, ``thinking_blocks``), which an API that does not know them refuses."""
+    return {key: value for key, value in message.items() if key not in _KEPT_FIELDS}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .._errors import ProtocolError
-from .._records import FailureKind, ToolCall, Usage
+from .._records import FailureKind, ThinkingBlock, ToolCall, Usage
 from ._anthropic_history import anthropic_messages
 from ._json import (
     encode_json,
@@ -23,6 +23,7 @@ from ._json import (
     load_json_object,
     short_text,
 )
+from ._thinking_blocks import MAX_THINKING_BLOCKS, THINKING_KINDS, thinking_block
 from ._tool_calls import MAX_TOOL_CALLS, input_json
 from .anthropic_stream import AnthropicStream, anthropic_usage, usage_from
 from .base import ChatCompletion, EmbeddingsDialect
@@ -124,13 +125,18 @@ def _completion_of(message: dict[str, Any], content: list[Any]) -> ChatCompletio
     texts: list[str] = []
     thinking: list[str] = []
     tools: list[ToolCall] = []
+    signed: list[ThinkingBlock] = []
     for block in content[:_MAX_BLOCKS]:
         kind = block.get("type")
         if kind == "text" and isinstance(block.get("text"), str):
             texts.append(block["text"])
         elif kind == "thinking" and isinstance(block.get("thinking"), str):
             thinking.append(block["thinking"])
-        elif kind == "tool_use" and len(tools) < MAX_TOOL_CALLS:
+        if kind in THINKING_KINDS and len(signed) < MAX_THINKING_BLOCKS:
+            kept = thinking_block(block)
+            if kept is not None:
+                signed.append(kept)
+        if kind == "tool_use" and len(tools) < MAX_TOOL_CALLS:
             tools.append(_tool_call(block, len(tools)))
     stop_reason = message.get("stop_reason")
     if stop_reason is not None and short_text(stop_reason) is None:
@@ -142,6 +148,7 @@ def _completion_of(message: dict[str, Any], content: list[Any]) -> ChatCompletio
         finish_reason=short_text(stop_reason),
         model=short_text(message.get("model")),
         tool_calls=tuple(tools),
+        thinking_blocks=tuple(signed),
     )
 
 

@@ -8,9 +8,12 @@ may come anywhere, ``error`` (e.g. ``overloaded_error``) ends a stream that fail
 A token delta (:data:`~.base.TOKEN`) is a ``text_delta``, ``thinking_delta`` or
 ``input_json_delta`` (tool-call arguments), empty text included; only ``text_delta`` is
 visible content (:data:`~.base.CONTENT`). ``signature_delta`` and ``citations_delta`` carry no
-generated token. Only ``message_stop`` ends the answer properly: without it the stream is
-truncated, even after a ``message_delta`` with a ``stop_reason``. Events after it are ignored;
-event types this parser does not know are skipped (Anthropic adds new ones over time).
+generated token. Each ``thinking`` block is kept with its signature, and each ``redacted_thinking``
+block with its data (:attr:`AnthropicStream.thinking_blocks`): with thinking on, the API refuses tool
+results whose calls come back without the thinking that preceded them, signed and unchanged.
+Only ``message_stop`` ends the answer properly: without it the stream is truncated, even after a
+``message_delta`` with a ``stop_reason``. Events after it are ignored; event types this parser does
+not know are skipped (Anthropic adds new ones over time).
 
 Tokens come from the usage events: the prompt is ``input_tokens`` plus both cache counts (from
 ``message_start``, updated by ``message_delta`` when it repeats them), the output is
@@ -25,7 +28,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from .._errors import ProtocolError
-from .._records import ToolCall, Usage
+from .._records import ThinkingBlock, ToolCall, Usage
 from ._json import (
     MAX_COUNT,
     TextPieces,
@@ -35,6 +38,7 @@ from ._json import (
     excerpt,
     short_text,
 )
+from ._thinking_blocks import THINKING_KINDS, StreamedThinking
 from ._tool_calls import ToolCallParts, check_room_for_call, input_json
 from ._typed_stream import TypedEventStream
 from .base import CONTENT, TOKEN, StreamError
@@ -64,7 +68,15 @@ _BY_TTL: Final = tuple(f"cache_creation.{ttl}" for ttl in _WRITE_TTLS)
 class AnthropicStream(TypedEventStream):
     """Parses the events of one streamed Messages answer (a ``ChatStreamParser``)."""
 
-    __slots__ = ("_calls", "_input", "_other_input", "_output_tokens", "_start_inputs", "_started")
+    __slots__ = (
+        "_calls",
+        "_input",
+        "_other_input",
+        "_output_tokens",
+        "_start_inputs",
+        "_started",
+        "_thinking",
+    )
 
     def __init__(self) -> None:
         super().__init__()  # its end: message_stop
@@ -75,6 +87,7 @@ class AnthropicStream(TypedEventStream):
         self._calls: list[ToolCallParts] = []
         self._start_inputs: list[str] = []  # each call's input as its block's start gave it ("": none)
         self._other_input = self._tool_args  # input deltas of other blocks (a server tool's search query)
+        self._thinking = StreamedThinking()
 
     @property
     def text(self) -> str:
@@ -93,6 +106,12 @@ class AnthropicStream(TypedEventStream):
         )
 
     @property
+    def thinking_blocks(self) -> tuple[ThinkingBlock, ...]:
+        """The ``thinking`` blocks (their text as streamed, their signature) and ``redacted_thinking``
+        blocks (their data), in order; a block the stream left open is kept as far as it came."""
+        return self._thinking.blocks(self._reasoning)
+
+    @property
     def finished(self) -> bool:
         return self._ended
 
@@ -109,11 +128,13 @@ class AnthropicStream(TypedEventStream):
             self._feed_message_delta(payload)
         elif kind == "content_block_start":
             self._feed_block_start(payload.get("content_block"))
+        elif kind == "content_block_stop":
+            self._thinking.end(self._reasoning)
         elif kind == "message_stop":
             self._ended = True
         elif kind == "error":
             self._set_error(payload.get("error", payload))
-        # content_block_start/stop and ping carry no generated text (a tool's name is not a token)
+        # block starts and stops and ping carry no generated text (a tool's name is not a token)
         return 0
 
     def _feed_delta(self, delta: dict[str, Any]) -> int:
@@ -126,7 +147,10 @@ class AnthropicStream(TypedEventStream):
             flags = self._append(self._reasoning, delta["thinking"], "thinking")
         elif kind == "input_json_delta":
             flags = self._append(self._tool_args, delta["partial_json"], "partial_json")
-        else:  # signature_delta, citations_delta and future kinds: no generated token
+        elif kind == "signature_delta":  # no generated token: the signature of the open thinking block
+            self._thinking.sign(delta.get("signature"))
+            return 0
+        else:  # citations_delta and future kinds: no generated token
             return 0
         self._counted()
         return flags
@@ -144,8 +168,11 @@ class AnthropicStream(TypedEventStream):
         come, the input the start gave). Those of any other block (a ``server_tool_use``, run by the
         API itself) are nobody's call."""
         self._tool_args.compact()  # the previous block's pieces, joined (what ``_counted`` does per block)
+        self._thinking.end(self._reasoning)  # a start without the previous block's stop ends it too
         if type(block) is not dict or block.get("type") != "tool_use":
             self._tool_args = self._other_input
+            if type(block) is dict and block.get("type") in THINKING_KINDS:
+                self._thinking.start(block, self._reasoning)
             return
         check_room_for_call(len(self._calls))
         call = ToolCallParts()

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from .._records import FailureKind, ToolCall, Usage
+from .._records import FailureKind, ThinkingBlock, ToolCall, Usage
 from .._sse import SSEEvent
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "chat_path_for",
     "embeddings_path_for",
     "status_failure_kind",
+    "thinking_blocks_of",
     "tool_calls_of",
 ]
 
@@ -58,6 +59,8 @@ class ChatCompletion:
     """The model the server says answered (None when it did not say)."""
     tool_calls: tuple[ToolCall, ...] = ()
     """The function calls of the answer, where the dialect keeps them."""
+    thinking_blocks: tuple[ThinkingBlock, ...] = ()
+    """The signed thinking blocks of the answer, where the dialect keeps them (Anthropic)."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -252,3 +255,10 @@ def tool_calls_of(parser: ChatStreamParser) -> tuple[ToolCall, ...]:
     Completions has it); () for a dialect that does not keep them."""
     calls = getattr(parser, "tool_calls", ())
     return calls if isinstance(calls, tuple) else ()
+
+
+def thinking_blocks_of(parser: ChatStreamParser) -> tuple[ThinkingBlock, ...]:
+    """The signed thinking blocks a stream parser kept, from its optional ``thinking_blocks`` property
+    (Anthropic has it); () for a dialect that does not keep them."""
+    blocks = getattr(parser, "thinking_blocks", ())
+    return blocks if isinstance(blocks, tuple) else ()
