@@ -16,6 +16,7 @@ import pytest
 
 from locust_aiapi import ThinkingBlock
 from locust_aiapi._conversation import Conversation
+from locust_aiapi._errors import ProtocolError
 from locust_aiapi.dialects import ANTHROPIC, AnthropicStream
 from locust_aiapi.dialects._thinking_blocks import MAX_SIGNATURE_CHARS, MAX_THINKING_BLOCKS
 from locust_aiapi.mock import MockProcess
@@ -115,9 +116,11 @@ def test_the_message_parser_keeps_thinking_and_redacted_blocks() -> None:
     body = orjson.dumps({**message, "stop_reason": "tool_use"})
     completion = ANTHROPIC.parse_chat_response(body)
     assert completion.thinking_blocks == KEPT[:2]
-    assert completion.reasoning == "先查订单。unsigned" and [c.id for c in completion.tool_calls] == [
-        "toolu_01"
-    ]
+    assert completion.reasoning == "先查订单。unsigned"
+    assert [call.id for call in completion.tool_calls] == ["toolu_01"]
+    flood = [{"type": "redacted_thinking", "data": "x"}] * (MAX_THINKING_BLOCKS + 1)
+    with pytest.raises(ProtocolError, match=f"more than {MAX_THINKING_BLOCKS} thinking blocks"):
+        ANTHROPIC.parse_chat_response(orjson.dumps({**message, "content": flood}))
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,11 @@ import orjson
 import pytest
 
 from locust_aiapi._conversation import Conversation
+from locust_aiapi._errors import ProtocolError
 from locust_aiapi._prompts import Prompt
 from locust_aiapi._records import ChatResult, RequestKind, RequestRecord, ToolCall
 from locust_aiapi._sse import SSEDecoder
-from locust_aiapi.dialects import OPENAI
+from locust_aiapi.dialects import OPENAI, resolve_dialect
 from locust_aiapi.dialects.base import TOKEN
 from locust_aiapi.dialects.openai_stream import MAX_TOOL_CALLS, OpenAIChatStream
 from tests.hostile_server import Conn, HostileServer, ReceivedRequest
@@ -167,3 +168,34 @@ def test_an_answer_with_text_and_calls_keeps_its_text_and_the_budget_counts_the_
     conversation.ask("b")
     # 400 characters of arguments (~100 tokens) exceed the budget: the first exchange is dropped, whole
     assert [m["role"] for m in sent[-1].messages] == ["user"] and sent[-1].messages[0]["content"] == "b"
+
+
+def _calls_body(dialect: str, count: int) -> bytes:
+    """A non-streamed answer of ``count`` tool calls in ``dialect``'s format."""
+    if dialect == "openai":
+        calls = [
+            {"id": f"c{i}", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+            for i in range(count)
+        ]
+        message = {"role": "assistant", "content": None, "tool_calls": calls}
+        return orjson.dumps(
+            {"object": "chat.completion", "choices": [{"message": message, "finish_reason": "tool_calls"}]}
+        )
+    if dialect == "openai-responses":
+        items = [
+            {"type": "function_call", "call_id": f"c{i}", "name": "f", "arguments": "{}"}
+            for i in range(count)
+        ]
+        return orjson.dumps({"object": "response", "status": "completed", "output": items})
+    blocks = [{"type": "tool_use", "id": f"t{i}", "name": "f", "input": {}} for i in range(count)]
+    return orjson.dumps(
+        {"type": "message", "role": "assistant", "content": blocks, "stop_reason": "tool_use"}
+    )
+
+
+@pytest.mark.parametrize("dialect", ["openai", "openai-responses", "anthropic"])
+def test_a_non_streamed_answer_with_too_many_calls_is_a_protocol_error_as_a_stream_is(dialect: str) -> None:
+    parse = resolve_dialect(dialect).parse_chat_response
+    assert len(parse(_calls_body(dialect, MAX_TOOL_CALLS)).tool_calls) == MAX_TOOL_CALLS
+    with pytest.raises(ProtocolError, match=f"more than {MAX_TOOL_CALLS} tool calls"):
+        parse(_calls_body(dialect, MAX_TOOL_CALLS + 1))  # not the first 128 kept without a word

@@ -22,6 +22,7 @@ __all__ = [
     "MAX_THINKING_BLOCKS",
     "THINKING_KINDS",
     "StreamedThinking",
+    "check_room_for_thinking",
     "thinking_block",
 ]
 
@@ -30,6 +31,12 @@ MAX_THINKING_BLOCKS: Final = 128
 MAX_SIGNATURE_CHARS: Final = 65536
 """A thinking block's signature (Anthropic's are a few hundred characters)."""
 THINKING_KINDS: Final = ("thinking", "redacted_thinking")
+
+
+def check_room_for_thinking(blocks: int) -> None:
+    """Raise ProtocolError when an answer that has ``blocks`` thinking blocks starts one more than allowed."""
+    if blocks >= MAX_THINKING_BLOCKS:
+        raise ProtocolError(f"the answer has more than {MAX_THINKING_BLOCKS} thinking blocks")
 
 
 def thinking_block(block: dict[str, Any]) -> ThinkingBlock | None:
@@ -54,8 +61,7 @@ class StreamedThinking:
 
     def start(self, block: dict[str, Any], reasoning: TextPieces) -> None:
         """A ``content_block_start`` of a thinking or redacted_thinking block (the open one has ended)."""
-        if len(self._ended) >= MAX_THINKING_BLOCKS:
-            raise ProtocolError(f"the answer has more than {MAX_THINKING_BLOCKS} thinking blocks")
+        check_room_for_thinking(len(self._ended))
         if block.get("type") == "redacted_thinking":
             data = block.get("data")
             if type(data) is not str:

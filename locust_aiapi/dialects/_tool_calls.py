@@ -55,12 +55,15 @@ class ToolCallParts:
 
 
 def message_tool_calls(message: dict[str, Any], limit: int) -> tuple[ToolCall, ...]:
-    """A chat completion message's function calls (the first ``limit``; a legacy ``function_call`` as one)."""
+    """A chat completion message's function calls (a legacy ``function_call`` as one); more than
+    ``limit`` is a protocol error, as in a stream."""
     calls = message.get("tool_calls") or []
     if not isinstance(calls, list):
         raise ProtocolError("tool_calls is not a list")
+    if len(calls) > limit:
+        raise ProtocolError(f"the answer has more than {limit} tool calls")
     found = []
-    for index, call in enumerate(calls[:limit]):
+    for index, call in enumerate(calls):
         function = call.get("function") if isinstance(call, dict) else None
         if isinstance(function, dict):
             found.append(_tool_call(function, call.get("id"), index))

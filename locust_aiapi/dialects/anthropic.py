@@ -23,8 +23,8 @@ from ._json import (
     load_json_object,
     short_text,
 )
-from ._thinking_blocks import MAX_THINKING_BLOCKS, THINKING_KINDS, thinking_block
-from ._tool_calls import MAX_TOOL_CALLS, input_json
+from ._thinking_blocks import THINKING_KINDS, check_room_for_thinking, thinking_block
+from ._tool_calls import check_room_for_call, input_json
 from .anthropic_stream import AnthropicStream, anthropic_usage, usage_from
 from .base import ChatCompletion, EmbeddingsDialect
 
@@ -132,11 +132,13 @@ def _completion_of(message: dict[str, Any], content: list[Any]) -> ChatCompletio
             texts.append(block["text"])
         elif kind == "thinking" and isinstance(block.get("thinking"), str):
             thinking.append(block["thinking"])
-        if kind in THINKING_KINDS and len(signed) < MAX_THINKING_BLOCKS:
+        if kind in THINKING_KINDS:
             kept = thinking_block(block)
             if kept is not None:
+                check_room_for_thinking(len(signed))
                 signed.append(kept)
-        if kind == "tool_use" and len(tools) < MAX_TOOL_CALLS:
+        elif kind == "tool_use":
+            check_room_for_call(len(tools))
             tools.append(_tool_call(block, len(tools)))
     stop_reason = message.get("stop_reason")
     if stop_reason is not None and short_text(stop_reason) is None:

@@ -24,7 +24,12 @@ from ._json import (
     load_json_object,
     short_text,
 )
-from ._tool_calls import MAX_TOOL_CALLS, function_call_of, needs_translation, without_chat_fields
+from ._tool_calls import (
+    check_room_for_call,
+    function_call_of,
+    needs_translation,
+    without_chat_fields,
+)
 from .base import ChatCompletion, EmbeddingsDialect
 from .openai_embeddings import OPENAI_EMBEDDINGS
 from .responses_stream import ResponsesStream, responses_usage
@@ -106,7 +111,8 @@ def _completion_of(response: dict[str, Any], output: list[Any]) -> ChatCompletio
             texts += _texts(item.get("content"), ("output_text", "refusal"))
         elif kind == "reasoning":
             reasoning += _texts(item.get("summary"), ("summary_text",))
-        elif kind == "function_call" and len(calls) < MAX_TOOL_CALLS:
+        elif kind == "function_call":
+            check_room_for_call(len(calls))
             calls.append(function_call_of(item, len(calls)))
     details = response.get("incomplete_details") or {}
     status = short_text(response.get("status"))
