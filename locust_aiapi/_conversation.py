@@ -5,7 +5,7 @@ assistant's answer (its text; its reasoning only with ``keep_reasoning=True``, s
 servers such as DeepSeek reject ``reasoning_content`` sent back; its tool calls, where the dialect keeps
 them, as OpenAI's ``tool_calls`` with ``content`` null when the answer is only calls, and with them the
 answer's signed thinking blocks, which Anthropic requires back with the calls when thinking is on:
-``thinking_blocks``, which only its dialect sends). OpenAI requires a
+``thinking_blocks``, which only its dialect produces and sends). OpenAI requires a
 ``tool`` message for each call before the next turn: :meth:`Conversation.add_tool_result` adds one, and
 :meth:`Conversation.reply` sends the history as it stands to get the answer to them. A failed turn leaves
 no trace in the history (the user message is taken back), but it keeps its turn number: the record says
@@ -99,8 +99,11 @@ class Conversation:
         answer: dict[str, Any] = {"role": "assistant", "content": _content_of(result)}
         if result.tool_calls:
             answer["tool_calls"] = [call.to_message() for call in result.tool_calls]
-            if result.thinking_blocks:
-                answer["thinking_blocks"] = [block.to_block() for block in result.thinking_blocks]
+            if result.thinking_blocks:  # each as the API takes it back, and where it goes among the calls
+                answer["thinking_blocks"] = [
+                    {"after_calls": block.after_calls, "block": block.to_block()}
+                    for block in result.thinking_blocks
+                ]
         if self.keep_reasoning and result.reasoning:
             answer["reasoning_content"] = result.reasoning
         return answer

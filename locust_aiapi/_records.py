@@ -175,6 +175,9 @@ class ThinkingBlock:
     signature: str
     redacted_data: str | None = None
     """A ``redacted_thinking`` block's ``data`` (then ``thinking`` and ``signature`` are empty)."""
+    after_calls: int = 0
+    """How many of the answer's tool calls came before it (0: before any; interleaved thinking comes
+    between calls, and goes back there)."""
 
     def to_block(self) -> dict[str, object]:
         """The block as the Messages API takes it back in an assistant message's content."""

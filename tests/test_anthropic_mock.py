@@ -43,7 +43,8 @@ def test_sdk_messages_create(client: anthropic.Anthropic) -> None:
 
 
 def test_sdk_messages_stream_with_thinking(client: anthropic.Anthropic) -> None:
-    with client.messages.stream(model=MODEL, max_tokens=100, messages=HELLO, thinking=THINKING) as stream:
+    # the API wants max_tokens above the thinking budget (the mock checks it)
+    with client.messages.stream(model=MODEL, max_tokens=2048, messages=HELLO, thinking=THINKING) as stream:
         kinds = [(e.type, getattr(getattr(e, "delta", None), "type", None)) for e in stream]
         final = stream.get_final_message()
     assert [block.type for block in final.content] == ["thinking", "text"]

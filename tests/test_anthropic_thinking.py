@@ -6,6 +6,7 @@ against it, and a reply without its thinking or with it changed refused with the
 from __future__ import annotations
 
 import http.client
+import random
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,12 +14,15 @@ from urllib.parse import urlsplit
 import anthropic
 import orjson
 import pytest
+from anthropic.lib.streaming._messages import accumulate_event
 
 from locust_aiapi import ThinkingBlock
 from locust_aiapi._conversation import Conversation
 from locust_aiapi._errors import ProtocolError
-from locust_aiapi.dialects import ANTHROPIC, AnthropicStream
-from locust_aiapi.dialects._thinking_blocks import MAX_SIGNATURE_CHARS, MAX_THINKING_BLOCKS
+from locust_aiapi._records import ChatResult, RequestKind, RequestRecord
+from locust_aiapi.dialects import ANTHROPIC, AnthropicStream, _thinking_blocks
+from locust_aiapi.dialects._thinking_blocks import MAX_THINKING_BLOCKS
+from locust_aiapi.dialects._tool_calls import without_chat_fields
 from locust_aiapi.mock import MockProcess
 from tests.test_anthropic_tool_calls import _block, _tool_use, event
 from tests.tool_conversations import conversation_chat, fed
@@ -31,7 +35,9 @@ TOOLS = [
      "input_schema": {"type": "object", "properties": {"order_id": {"type": "string"}},
                       "required": ["order_id"]}},
 ]  # fmt: skip
-ASK = {"tools": TOOLS, "tool_choice": {"type": "any"}, "thinking": THINKING, "max_tokens": 2048}
+# the mock calls a tool whenever tools are offered (and the history does not end with results); the API
+# refuses a forced tool choice with thinking
+ASK = {"tools": TOOLS, "thinking": THINKING, "max_tokens": 2048}
 QUESTION = "我的订单到哪了？"
 
 
@@ -59,7 +65,7 @@ def _call(index: int, call_id: str) -> bytes:
 
 
 INTERLEAVED = _stream(
-    _thinking(0, ["先查", "订单。"], ["EqQBCkYIBRgCKkD", "ab=="]),
+    _thinking(0, ["先查", "订单。"], ["EqQBCkYIBRgCKkDab=="]),
     _call(1, "toolu_01"),
     _redacted(2, "EmwKAhgBEgy3va"),
     _thinking(3, ["再查一次"], ["c2ln"]),
@@ -67,8 +73,8 @@ INTERLEAVED = _stream(
 )
 KEPT = (
     ThinkingBlock("先查订单。", "EqQBCkYIBRgCKkDab=="),
-    ThinkingBlock("", "", "EmwKAhgBEgy3va"),
-    ThinkingBlock("再查一次", "c2ln"),
+    ThinkingBlock("", "", "EmwKAhgBEgy3va", after_calls=1),
+    ThinkingBlock("再查一次", "c2ln", after_calls=1),
 )
 
 
@@ -84,32 +90,119 @@ def test_the_stream_parser_keeps_each_thinking_block_signed_and_in_order(split: 
     assert [block.to_block()["type"] for block in KEPT] == ["thinking", "redacted_thinking", "thinking"]
 
 
-def test_a_block_the_stream_left_open_is_kept_as_far_as_it_came() -> None:
+def test_a_block_the_stream_left_open_is_kept_as_far_as_it_came_and_an_unsigned_one_not_at_all() -> None:
     start = _stream()[: _stream().index(b"event: message_delta")]
     open_block = event("content_block_start", index=0, content_block={"type": "thinking", "thinking": ""})
     delta = event("content_block_delta", index=0, delta={"type": "thinking_delta", "thinking": "想"})
     parser = fed(AnthropicStream(), [start, open_block, delta])
-    assert parser.thinking_blocks == (ThinkingBlock("想", ""),) and not parser.finished
+    assert parser.thinking_blocks == () and not parser.finished  # the API takes no block back unsigned
+    signed = event("content_block_delta", index=0, delta={"type": "signature_delta", "signature": "c2ln"})
+    parser = fed(AnthropicStream(), [start, open_block, delta, signed, delta])
+    assert parser.thinking_blocks == (ThinkingBlock("想想", "c2ln"),) and not parser.finished
+    # past the pieces the reasoning joins into blocks (every 1,024 tokens), still open
+    pieces = [
+        event("content_block_delta", index=0, delta={"type": "thinking_delta", "thinking": f"{i}|"})
+        for i in range(2500)
+    ]
+    parser = fed(AnthropicStream(), [start, open_block, *pieces, signed])
+    assert parser.thinking_blocks == (ThinkingBlock("".join(f"{i}|" for i in range(2500)), "c2ln"),)
 
 
-def test_thinking_blocks_and_signatures_are_bounded() -> None:
+def test_the_last_signature_sent_is_the_signature_as_in_the_sdk() -> None:
+    parser = fed(AnthropicStream(), [_stream(_thinking(0, ["t"], ["first", "second"]))])
+    assert parser.thinking_blocks == (ThinkingBlock("t", "second"),)
+
+
+def test_thinking_blocks_and_their_data_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     many = _stream(*(_redacted(index, "x") for index in range(MAX_THINKING_BLOCKS + 1)))
     parser = fed(AnthropicStream(), [many])
-    assert parser.protocol_error is not None and "thinking blocks" in parser.protocol_error
+    assert parser.protocol_error == f"the answer has more than {MAX_THINKING_BLOCKS} thinking blocks"
     assert len(parser.thinking_blocks) == MAX_THINKING_BLOCKS
-    half = "s" * (MAX_SIGNATURE_CHARS // 2 + 1)
-    parser = fed(AnthropicStream(), [_stream(_thinking(0, ["t"], [half, half]))])
-    assert parser.protocol_error is not None and "signature is longer" in parser.protocol_error
-    parser = fed(AnthropicStream(), [_stream(_thinking(0, ["t"], [half, half[:-2]]))])
-    assert parser.protocol_error is None and len(parser.thinking_blocks[0].signature) == MAX_SIGNATURE_CHARS
+    # a signature holds the whole thinking encrypted: far beyond a few hundred characters is normal
+    long = "s" * 300_000
+    parser = fed(AnthropicStream(), [_stream(_thinking(0, ["t"], [long]))])
+    assert parser.protocol_error is None and parser.thinking_blocks[0].signature == long
+    monkeypatch.setattr(_thinking_blocks, "MAX_THINKING_DATA_CHARS", 1000)
+    blocks = [_thinking(0, ["t"], ["s" * 600]), _redacted(1, "d" * 400)]
+    assert fed(AnthropicStream(), [_stream(*blocks)]).protocol_error is None  # 1000: at the bound
+    blocks.append(_thinking(2, ["t"], ["s"]))
+    error = fed(AnthropicStream(), [_stream(*blocks)]).protocol_error
+    assert error == "the answer's thinking signatures and data pass 1000 characters"
+    for bad in ({"type": "signature_delta", "signature": 0}, {"type": "signature_delta"}):
+        stream = _stream(_block(0, {"type": "thinking", "thinking": ""}, [bad]))
+        assert (
+            fed(AnthropicStream(), [stream]).protocol_error == "a thinking block's signature is not a string"
+        )
+    for start in ({"type": "thinking", "thinking": 0}, {"type": "redacted_thinking", "data": 0}):
+        assert "is not a string" in (
+            fed(AnthropicStream(), [_stream(_block(0, start, []))]).protocol_error or ""
+        )
+
+
+def _sdk_blocks(events: list[dict[str, Any]]) -> tuple[ThinkingBlock, ...]:
+    """The thinking blocks of the official SDK's own accumulation of ``events``, as we keep them."""
+    snapshot: Any = None
+    buffers: dict[int, bytes] = {}  # the SDK's tool-input buffers (its internal accumulator's state)
+    for item in events:
+        snapshot = accumulate_event(event=item, current_snapshot=snapshot, json_bufs=buffers)
+    kept, calls = [], 0
+    for block in snapshot.content:
+        if block.type == "tool_use":
+            calls += 1
+        elif block.type == "thinking":
+            kept.append(ThinkingBlock(block.thinking, block.signature, None, calls))
+        elif block.type == "redacted_thinking":
+            kept.append(ThinkingBlock("", "", block.data, calls))
+    return tuple(kept)
+
+
+def _random_events(rng: random.Random) -> list[dict[str, Any]]:
+    """An answer of a few blocks of every kind, some of them thousands of deltas long (past the pieces
+    our text joins into blocks), some without a stop before the next start."""
+    usage = {"input_tokens": 1, "output_tokens": 1}
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": MODEL, "content": [],
+               "stop_reason": None, "stop_sequence": None, "usage": usage}  # fmt: skip
+    events: list[dict[str, Any]] = [{"type": "message_start", "message": message}]
+    for index in range(rng.randint(1, 6)):
+        kind = rng.choice(["thinking", "thinking", "redacted_thinking", "text", "tool_use"])
+        deltas: list[dict[str, Any]] = []
+        if kind == "thinking":
+            block: dict[str, Any] = {"type": "thinking", "thinking": "", "signature": ""}
+            pieces = rng.choice([1, 3, 1023, 1024, 1025, 2500])
+            deltas = [{"type": "thinking_delta", "thinking": f"{index}.{i}|"} for i in range(pieces)]
+            deltas.append({"type": "signature_delta", "signature": f"sig-{index}-{rng.random()}"})
+        elif kind == "redacted_thinking":
+            block = {"type": "redacted_thinking", "data": f"data-{index}"}
+        elif kind == "text":
+            block = {"type": "text", "text": ""}
+            deltas = [{"type": "text_delta", "text": "字"}] * rng.choice([1, 1500])
+        else:
+            block = {"type": "tool_use", "id": f"toolu_{index}", "name": "order_status", "input": {}}
+            deltas = [{"type": "input_json_delta", "partial_json": "{}"}]
+        events.append({"type": "content_block_start", "index": index, "content_block": block})
+        events += [{"type": "content_block_delta", "index": index, "delta": delta} for delta in deltas]
+        if rng.random() < 0.8:
+            events.append({"type": "content_block_stop", "index": index})
+    end = {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+           "usage": {"output_tokens": 5}}  # fmt: skip
+    return [*events, end, {"type": "message_stop"}]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_blocks_kept_are_those_the_official_sdk_accumulates(seed: int) -> None:
+    events = _random_events(random.Random(seed))
+    wire = b"".join(event(item["type"], **{k: v for k, v in item.items() if k != "type"}) for item in events)
+    parser = fed(AnthropicStream(), [wire])
+    assert parser.protocol_error is None and parser.finished
+    assert parser.thinking_blocks == _sdk_blocks(events)
 
 
 def test_the_message_parser_keeps_thinking_and_redacted_blocks() -> None:
     content = [
         {"type": "thinking", "thinking": "先查订单。", "signature": "EqQBCkYIBRgCKkDab=="},
+        {"type": "tool_use", "id": "toolu_01", "name": "order_status", "input": {"order_id": "1"}},
         {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va"},
         {"type": "thinking", "thinking": "unsigned"},  # not one the API would take back: not kept
-        {"type": "tool_use", "id": "toolu_01", "name": "order_status", "input": {"order_id": "1"}},
     ]
     usage = {"input_tokens": 3, "output_tokens": 9}
     message = {"type": "message", "role": "assistant", "model": MODEL, "content": content, "usage": usage}
@@ -121,6 +214,34 @@ def test_the_message_parser_keeps_thinking_and_redacted_blocks() -> None:
     flood = [{"type": "redacted_thinking", "data": "x"}] * (MAX_THINKING_BLOCKS + 1)
     with pytest.raises(ProtocolError, match=f"more than {MAX_THINKING_BLOCKS} thinking blocks"):
         ANTHROPIC.parse_chat_response(orjson.dumps({**message, "content": flood}))
+
+
+def test_interleaved_thinking_goes_back_in_its_places_between_the_calls() -> None:
+    parser = fed(AnthropicStream(), [INTERLEAVED])
+
+    def chat(prompt: Any, **params: Any) -> ChatResult:
+        record = RequestRecord("chat", RequestKind.CHAT, MODEL, True, 0.0, 0.0)
+        return ChatResult(
+            parser.text, parser.reasoning, None, record, parser.tool_calls, parser.thinking_blocks
+        )
+
+    conversation = Conversation(chat, lambda: 0.0)
+    conversation.ask(QUESTION)
+    for call in parser.tool_calls:
+        conversation.add_tool_result(call.id, "ok")
+    content = _answer_content(conversation.messages(), index=1)
+    assert [
+        (block["type"], block.get("id") or block.get("signature") or block.get("data")) for block in content
+    ] == [
+        ("thinking", "EqQBCkYIBRgCKkDab=="),
+        ("tool_use", "toolu_01"),
+        ("redacted_thinking", "EmwKAhgBEgy3va"),
+        ("thinking", "c2ln"),
+        ("tool_use", "toolu_02"),
+    ]  # as the answer had them: the API takes thinking back unmodified and in its original order
+    assert content[0]["thinking"] == "先查订单。" and content[3]["thinking"] == "再查一次"
+    plain = _answer_content(conversation.messages(), index=1, dialect_messages=False)
+    assert all("thinking_blocks" not in message for message in plain)  # the other dialects' history
 
 
 @pytest.fixture(scope="module")
@@ -171,16 +292,22 @@ def test_a_conversation_with_thinking_sends_its_signed_blocks_back_with_the_call
     assert second.ok, second.record.failure_message  # the mock refuses a reply without the thinking
     assert second.text and not second.tool_calls
     sent = conversation.messages()
-    assert [block["type"] for block in _answer_content(sent)] == ["thinking", "tool_use"]
+    assert [block["type"] for block in _answer_content(sent, index=1)] == ["thinking", "tool_use"]
 
 
-def _answer_content(messages: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
+def _answer_content(
+    messages: tuple[dict[str, Any], ...], index: int = 1, dialect_messages: bool = True
+) -> list[Any]:
+    """The content of message ``index`` as the Anthropic dialect sends ``messages``; with
+    ``dialect_messages`` False, every message as the Responses dialect's history translation leaves it."""
+    if not dialect_messages:
+        return [without_chat_fields(message) for message in messages]
     body = orjson.loads(
         ANTHROPIC.build_chat_request(
             model=MODEL, messages=list(messages), max_tokens=10, temperature=None, stream=False, extra_body={}
         )
     )
-    return list(body["messages"][1]["content"])
+    return list(body["messages"][index]["content"])
 
 
 def _post(url: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -230,3 +357,45 @@ def test_the_mock_refuses_thinking_dropped_or_changed_as_the_api_does(mock_url: 
         and error["error"]["message"] == "messages.1.content.0: Invalid `signature` in `thinking` block"
     )
     assert reply([{"type": "redacted_thinking", "data": "EmwKAhgBEgy3va"}, call])[0] == 200
+
+
+def test_the_mock_refuses_what_the_api_refuses_with_thinking(mock_url: str) -> None:
+    ask = {"model": MODEL, "messages": [{"role": "user", "content": QUESTION}], "tools": TOOLS}
+    refused = [
+        (
+            {**ASK, "tool_choice": {"type": "any"}},
+            "Thinking may not be enabled when `tool_choice` forces tool use.",
+        ),
+        (
+            {"thinking": {"type": "enabled", "budget_tokens": 1023}, "max_tokens": 2048},
+            "greater than or equal to 1024",
+        ),
+        (
+            {"thinking": {"type": "enabled", "budget_tokens": 2048}, "max_tokens": 2048},
+            "`max_tokens` must be greater",
+        ),
+        ({"thinking": {"type": "enabled"}, "max_tokens": 2048}, "budget_tokens: Field required"),
+    ]
+    for fields, message in refused:
+        status, error = _post(mock_url, {**ask, **fields})
+        assert status == 400 and message in error["error"]["message"], (fields, error)
+
+
+@pytest.mark.parametrize("stream", [True, False])
+@pytest.mark.parametrize("max_tokens", [1, 2, 3, 1025])
+def test_thinking_before_a_call_counts_within_max_tokens(
+    mock_url: str, stream: bool, max_tokens: int
+) -> None:
+    thinking = {"type": "adaptive"} if max_tokens < 1025 else THINKING  # adaptive: no budget to stay below
+    chat = conversation_chat(ANTHROPIC, mock_url + "/v1/messages", stream)
+    result = Conversation(chat, lambda: 0.0).ask(
+        QUESTION, tools=TOOLS, thinking=thinking, max_tokens=max_tokens
+    )
+    assert result.ok, result.record.failure_message
+    assert result.usage is not None and result.usage.completion_tokens is not None
+    assert result.usage.completion_tokens <= max_tokens and result.thinking_blocks  # signed, cut or not
+    if max_tokens == 1025:  # room for both: the whole call
+        assert result.record.finish_reason == "tool_use" and len(result.tool_calls) == 1
+    else:  # cut: the call as far as it came (none at 1: all thinking), and the API's stop reason
+        assert result.record.finish_reason == "max_tokens"
+        assert len(result.tool_calls) == (0 if max_tokens == 1 else 1)

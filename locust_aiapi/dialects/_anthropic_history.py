@@ -4,10 +4,11 @@ A :class:`~locust_aiapi._conversation.Conversation` keeps OpenAI's format: an as
 ``tool_calls`` and a ``tool`` message for each result. Anthropic takes the calls as ``tool_use`` blocks
 of the assistant's content (``input``: the arguments, parsed) and the results as ``tool_result`` blocks
 of the next user message (consecutive results in one message). The signed thinking blocks a
-conversation keeps with an answer's calls (``thinking_blocks``) open that answer's content, as they came:
-with thinking on, the API refuses results whose calls come back without them. ``reasoning_content`` (a
-conversation's ``keep_reasoning``, for DeepSeek) is left out: the API refuses fields it does not know,
-and takes thinking back only as signed blocks. Every other message is sent as it is.
+conversation keeps with an answer's calls (``thinking_blocks``) go back as they came, in their places
+(those before any call open the content): with thinking on, the API refuses results whose calls come
+back without them. ``reasoning_content`` (a conversation's ``keep_reasoning``, for DeepSeek) is left
+out: the API refuses fields it does not know, and takes thinking back only as signed blocks. Every
+other message is sent as it is.
 Arguments that are not a JSON object are sent as received: the API then refuses the request with a 400
 that says why, rather than us sending something the model did not write.
 """
@@ -52,20 +53,32 @@ def _tool_result(message: dict[str, Any]) -> dict[str, Any]:
 
 
 def _with_tool_use(message: dict[str, Any]) -> dict[str, Any]:
+    """The assistant's content: its thinking before any call first, its text, then each call followed
+    by the thinking that came after it (interleaved thinking, in its place)."""
     content = message.get("content")
-    thinking = message.get("thinking_blocks")
-    blocks: list[Any] = list(thinking) if isinstance(thinking, list) else []
+    thinking = _thinking_by_place(message.get("thinking_blocks"))
+    blocks: list[Any] = thinking.get(0, [])
     if isinstance(content, list):
         blocks += content
     if isinstance(content, str) and content:
         blocks.append({"type": "text", "text": content})
-    for call in message["tool_calls"]:
+    for number, call in enumerate(message["tool_calls"], 1):
         function = call.get("function") or {}
         blocks.append(
             {"type": "tool_use", "id": call.get("id"), "name": function.get("name"),
              "input": _input_of(function.get("arguments"))}
         )  # fmt: skip
+        blocks += thinking.get(number, [])
     return {**without_chat_fields(message), "content": blocks}
+
+
+def _thinking_by_place(kept: object) -> dict[int, list[Any]]:
+    """The kept thinking blocks by the number of calls before them (a conversation's ``thinking_blocks``)."""
+    places: dict[int, list[Any]] = {}
+    for entry in kept if isinstance(kept, list) else ():
+        if isinstance(entry, dict) and "block" in entry:
+            places.setdefault(entry.get("after_calls", 0), []).append(entry["block"])
+    return places
 
 
 def _input_of(arguments: object) -> object:

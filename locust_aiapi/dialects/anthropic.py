@@ -23,7 +23,7 @@ from ._json import (
     load_json_object,
     short_text,
 )
-from ._thinking_blocks import THINKING_KINDS, check_room_for_thinking, thinking_block
+from ._thinking_blocks import THINKING_KINDS, ThinkingData, thinking_block
 from ._tool_calls import check_room_for_call, input_json
 from .anthropic_stream import AnthropicStream, anthropic_usage, usage_from
 from .base import ChatCompletion, EmbeddingsDialect
@@ -126,6 +126,7 @@ def _completion_of(message: dict[str, Any], content: list[Any]) -> ChatCompletio
     thinking: list[str] = []
     tools: list[ToolCall] = []
     signed: list[ThinkingBlock] = []
+    data = ThinkingData()
     for block in content[:_MAX_BLOCKS]:
         kind = block.get("type")
         if kind == "text" and isinstance(block.get("text"), str):
@@ -133,9 +134,8 @@ def _completion_of(message: dict[str, Any], content: list[Any]) -> ChatCompletio
         elif kind == "thinking" and isinstance(block.get("thinking"), str):
             thinking.append(block["thinking"])
         if kind in THINKING_KINDS:
-            kept = thinking_block(block)
+            kept = thinking_block(block, len(tools), data)
             if kept is not None:
-                check_room_for_thinking(len(signed))
                 signed.append(kept)
         elif kind == "tool_use":
             check_room_for_call(len(tools))

@@ -172,7 +172,7 @@ class AnthropicStream(TypedEventStream):
         if type(block) is not dict or block.get("type") != "tool_use":
             self._tool_args = self._other_input
             if type(block) is dict and block.get("type") in THINKING_KINDS:
-                self._thinking.start(block, self._reasoning)
+                self._thinking.start(block, self._reasoning, len(self._calls))
             return
         check_room_for_call(len(self._calls))
         call = ToolCallParts()

@@ -86,21 +86,31 @@ def _plan_tool_call(
     )
 
 
-def think_before_call(config: MockConfig, rng: random.Random, call: Generation) -> tuple[Generation, int]:
+def think_before_call(
+    config: MockConfig, rng: random.Random, call: Generation, max_tokens: int | None
+) -> tuple[Generation, int]:
     """``call`` (a tool call's generation) after thinking about it: a quarter as many chunks of thinking
-    as the call has (at least one) first, on one schedule with the call's. Returns it and the number
-    of thinking chunks."""
-    count = max(1, len(call.chunks) // THINKING_PER_CALL_CHUNKS)
+    as the call has (at least one) first, on one schedule with the call's. Thinking counts within
+    ``max_tokens``, as the API counts it: when both do not fit, the call is cut (finish ``length``).
+    Returns it and the number of thinking chunks."""
     step = config.tokens_per_chunk
-    tokens = sample_tokens(rng, count * step)
-    thinking = ["".join(tokens[start : start + step]) for start in range(0, len(tokens), step)]
-    chunks = [*thinking, *call.chunks]
+    count = max(1, len(call.chunks) // THINKING_PER_CALL_CHUNKS) * step
+    if max_tokens is not None:
+        count = max(1, min(count, max_tokens - 1))  # at least a token of thinking, and one for the call
+    tokens = sample_tokens(rng, count)
+    thinking = ["".join(tokens[start : start + step]) for start in range(0, count, step)]
+    thinking_tokens = [min(step, count - start) for start in range(0, count, step)]
+    arguments, finish_reason = "".join(call.chunks), call.finish_reason
+    if max_tokens is not None and len(arguments) > 4 * (max_tokens - count):
+        arguments, finish_reason = arguments[: 4 * max(0, max_tokens - count)], "length"
+    pieces = [arguments[start : start + 4 * step] for start in range(0, len(arguments), 4 * step)]
+    chunks = [*thinking, *pieces]
     generation = Generation(
         chunks=chunks,
-        chunk_tokens=[step] * len(thinking) + call.chunk_tokens,
+        chunk_tokens=thinking_tokens + [-(-len(piece) // 4) for piece in pieces],
         offsets_s=_schedule(config, rng, len(chunks)),
-        finish_reason=call.finish_reason,
-        tool_call=call.tool_call,
+        finish_reason=finish_reason,
+        tool_call=call.tool_call if pieces else None,  # no room left for the call: it thought, then stopped
     )
     return generation, len(thinking)
 

@@ -4,7 +4,8 @@ With ``thinking`` enabled, the first quarter of the planned chunks (at least one
 them when there are two or more) stream as a thinking block before the text block: every chunk is
 an output token, so TTFT is at the first thinking delta and the first visible text comes later. A tool
 call is thought about first too: a quarter as many thinking chunks as the call has (at least one) come
-before it. Every thinking block ends signed (``_thinking``: a changed one no longer verifies).
+before it, within ``max_tokens``. Every thinking block ends signed (``_thinking``: a changed one no longer
+verifies).
 The stream-error fault sends the ``overloaded_error`` event Anthropic sends when it sheds load
 mid-stream; the forced fault ``x-mock-fault: 529`` answers HTTP 529.
 """
@@ -28,7 +29,9 @@ def serve_messages(state: ServerState, exchange: Exchange) -> None:
     raise_error_fault(state.config, fault)
     generation = plan_answer(state.config, exchange.rng, request.max_tokens, request.tools, "messages")
     if request.thinking and generation.tool_call is not None:
-        generation, thinking_chunks = think_before_call(state.config, exchange.rng, generation)
+        generation, thinking_chunks = think_before_call(
+            state.config, exchange.rng, generation, request.max_tokens
+        )
     else:
         thinking_chunks = _thinking_chunks(request, generation)
     with admit(state) as slot:
@@ -109,3 +112,5 @@ def _send_blocks(
             head + encoder.delta_event(kind, generation.chunks[index]), first_token=index == 0
         )
         record.completion_tokens += generation.chunk_tokens[index]
+    if thinking_chunks >= chunk_count == len(generation.chunks):  # it stopped thinking: signed at the end
+        exchange.send_event(encoder.signature_event("".join(generation.chunks)))

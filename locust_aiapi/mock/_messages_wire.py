@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from ._errors import OVERLOADED_MESSAGE, ApiError, bad_request, optional_positive_int, parse_json_object
-from ._thinking import check_thinking, signature_of
+from ._thinking import check_thinking, signature_of, thinking_on
 from ._tokens import estimate_tokens
 from ._tools import ToolCall, ToolMenu, json_length, tool_menu, tools_length
 
@@ -41,7 +41,7 @@ class MessagesRequest:
     model: str
     stream: bool
     max_tokens: int
-    thinking: bool  # "thinking": {"type": "enabled", ...}
+    thinking: bool  # "thinking": {"type": "enabled", ...} or {"type": "adaptive"}
     prompt_tokens: int
     tools: ToolMenu | None = None  # what the answer may call (None: it answers in text)
 
@@ -57,15 +57,14 @@ def parse_messages_request(body: bytes) -> MessagesRequest:
     max_tokens = optional_positive_int(payload, "max_tokens")
     if max_tokens is None:
         raise bad_request("max_tokens: Field required", "max_tokens")
-    thinking = payload.get("thinking")
-    thinking_on = isinstance(thinking, dict) and thinking.get("type") == "enabled"
-    check_thinking(messages, thinking_on)
+    thinks = thinking_on(payload, max_tokens)
+    check_thinking(messages, thinks)
     system_length = _text_length(payload.get("system"))
     return MessagesRequest(
         model=model,
         stream=payload.get("stream") is True,
         max_tokens=max_tokens,
-        thinking=thinking_on,
+        thinking=thinks,
         prompt_tokens=estimate_tokens(
             system_length + sum(_message_length(m) for m in messages) + tools_length(payload.get("tools"))
         ),

@@ -1,11 +1,14 @@
 """Signed thinking, as the Messages API checks it when a conversation sends it back.
 
-Each thinking block the mock sends is signed: an HMAC of its text under a key every mock process
-shares, so a block changed in any way (its text, its signature) no longer verifies, wherever it was
-served. With thinking on, the API takes tool results only when the assistant message that made the calls
-opens with its thinking (``thinking`` or ``redacted_thinking``): a client that drops the blocks gets the
-400 the real API sends, and so does one that sends a block changed or made up. The mock never sends
-``redacted_thinking``: such a block is taken as it comes.
+Thinking is on with ``{"type": "enabled", "budget_tokens": N}`` (N at least 1,024 and below
+``max_tokens``, as the API requires) or ``{"type": "adaptive"}``; a ``tool_choice`` that forces a call
+is refused with it, as the API refuses it. Each thinking block the mock sends is signed: an HMAC of
+its text under a key every mock process shares, so a block changed in any way (its text, its
+signature) no longer verifies, wherever it was served. With thinking on, the API takes tool results
+only when the assistant message that made the calls opens with its thinking (``thinking`` or
+``redacted_thinking``): a client that drops the blocks gets the 400 the real API sends, and so does
+one that sends a block changed or made up. The mock never sends ``redacted_thinking``: such a block
+is taken as it comes.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from typing import Any, Final
 
 from ._errors import bad_request
 
-__all__ = ["check_thinking", "signature_of"]
+__all__ = ["MIN_BUDGET_TOKENS", "check_thinking", "signature_of", "thinking_on"]
 
+MIN_BUDGET_TOKENS: Final = 1024
 _KEY: Final = b"locust-aiapi mock thinking"
 _THINKING: Final = ("thinking", "redacted_thinking")
 
@@ -29,9 +33,34 @@ def signature_of(thinking: str) -> str:
     return base64.b64encode(digest).decode()
 
 
+def thinking_on(payload: dict[str, Any], max_tokens: int) -> bool:
+    """Whether the request thinks (``enabled``, with a budget of 1,024 tokens or more and below
+    ``max_tokens``, or ``adaptive``); the API's 400 for a budget it refuses or a forced tool choice."""
+    thinking = payload.get("thinking")
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
+    if kind == "enabled":
+        budget = thinking.get("budget_tokens")  # type: ignore[union-attr] # (a dict: it has a type)
+        if type(budget) is not int:
+            raise bad_request("thinking.enabled.budget_tokens: Field required (an integer)", "thinking")
+        if budget < MIN_BUDGET_TOKENS:
+            least = f"Input should be greater than or equal to {MIN_BUDGET_TOKENS}"
+            raise bad_request(f"thinking.enabled.budget_tokens: {least}", "thinking")
+        if budget >= max_tokens:
+            raise bad_request("`max_tokens` must be greater than `thinking.budget_tokens`.", "max_tokens")
+    if kind not in ("enabled", "adaptive"):
+        return False
+    choice = payload.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+        raise bad_request("Thinking may not be enabled when `tool_choice` forces tool use.", "tool_choice")
+    return True
+
+
 def check_thinking(messages: list[Any], thinking_on: bool) -> None:
-    """Raise the API's 400 for a thinking block whose signature does not verify, and, with thinking on,
-    for tool results whose assistant message does not open with its thinking."""
+    """With thinking on, raise the API's 400 for a thinking block whose signature does not verify, and
+    for tool results whose assistant message does not open with its thinking (with thinking off, the
+    API strips earlier thinking unread)."""
+    if not thinking_on:
+        return
     for index, message in enumerate(messages):
         content = message.get("content") if isinstance(message, dict) else None
         if not isinstance(content, list) or message.get("role") != "assistant":
@@ -40,8 +69,7 @@ def check_thinking(messages: list[Any], thinking_on: bool) -> None:
             if isinstance(block, dict) and block.get("type") == "thinking" and not _verifies(block):
                 where = f"messages.{index}.content.{place}"
                 raise bad_request(f"{where}: Invalid `signature` in `thinking` block")
-    if thinking_on:
-        _check_calls_open_with_thinking(messages)
+    _check_calls_open_with_thinking(messages)
 
 
 def _verifies(block: dict[str, Any]) -> bool:
