@@ -375,10 +375,15 @@ def test_the_mock_refuses_what_the_api_refuses_with_thinking(mock_url: str) -> N
             "`max_tokens` must be greater",
         ),
         ({"thinking": {"type": "enabled"}, "max_tokens": 2048}, "budget_tokens: Field required"),
+        ({**ASK, "temperature": 0.7}, "`temperature` may only be set to 1 when thinking is enabled."),
+        ({**ASK, "top_k": 40}, "`top_k` must be unset when thinking is enabled."),
+        ({"thinking": {"type": "adaptive"}, "max_tokens": 100, "temperature": 0}, "`temperature` may only"),
     ]
     for fields, message in refused:
         status, error = _post(mock_url, {**ask, **fields})
         assert status == 400 and message in error["error"]["message"], (fields, error)
+    for fields in ({**ASK, "temperature": 1}, {**ASK, "tool_choice": {"type": "auto"}}, {"temperature": 0.2}):
+        assert _post(mock_url, {**ask, "max_tokens": 2048, **fields})[0] == 200, fields  # what it allows
 
 
 @pytest.mark.parametrize("stream", [True, False])

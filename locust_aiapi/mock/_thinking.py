@@ -1,14 +1,14 @@
 """Signed thinking, as the Messages API checks it when a conversation sends it back.
 
 Thinking is on with ``{"type": "enabled", "budget_tokens": N}`` (N at least 1,024 and below
-``max_tokens``, as the API requires) or ``{"type": "adaptive"}``; a ``tool_choice`` that forces a call
-is refused with it, as the API refuses it. Each thinking block the mock sends is signed: an HMAC of
-its text under a key every mock process shares, so a block changed in any way (its text, its
-signature) no longer verifies, wherever it was served. With thinking on, the API takes tool results
-only when the assistant message that made the calls opens with its thinking (``thinking`` or
-``redacted_thinking``): a client that drops the blocks gets the 400 the real API sends, and so does
-one that sends a block changed or made up. The mock never sends ``redacted_thinking``: such a block
-is taken as it comes.
+``max_tokens``, as the API requires) or ``{"type": "adaptive"}``; a ``tool_choice`` that forces a call,
+a ``temperature`` other than 1 and a ``top_k`` are refused with it, as the API refuses them. Each
+thinking block the mock sends is signed: an HMAC of its text under a key every mock process shares, so
+a block changed in any way (its text, its signature) no longer verifies, wherever it was served. With
+thinking on, the API takes tool results only when the assistant message that made the calls opens
+with its thinking (``thinking`` or ``redacted_thinking``): a client that drops the blocks gets the 400
+the real API sends, and so does one that sends a block changed or made up. The mock never sends
+``redacted_thinking``: such a block is taken as it comes.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def signature_of(thinking: str) -> str:
 
 def thinking_on(payload: dict[str, Any], max_tokens: int) -> bool:
     """Whether the request thinks (``enabled``, with a budget of 1,024 tokens or more and below
-    ``max_tokens``, or ``adaptive``); the API's 400 for a budget it refuses or a forced tool choice."""
+    ``max_tokens``, or ``adaptive``); the API's 400 for a budget it refuses, or, with thinking, a forced
+    tool choice, a temperature other than 1 or a ``top_k``."""
     thinking = payload.get("thinking")
     kind = thinking.get("type") if isinstance(thinking, dict) else None
     if kind == "enabled":
@@ -52,6 +53,11 @@ def thinking_on(payload: dict[str, Any], max_tokens: int) -> bool:
     choice = payload.get("tool_choice")
     if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
         raise bad_request("Thinking may not be enabled when `tool_choice` forces tool use.", "tool_choice")
+    temperature = payload.get("temperature")
+    if temperature is not None and temperature != 1:
+        raise bad_request("`temperature` may only be set to 1 when thinking is enabled.", "temperature")
+    if payload.get("top_k") is not None:
+        raise bad_request("`top_k` must be unset when thinking is enabled.", "top_k")
     return True
 
 
