@@ -131,12 +131,12 @@ def _completion_of(message: dict[str, Any], content: list[Any]) -> ChatCompletio
         kind = block.get("type")
         if kind == "text" and isinstance(block.get("text"), str):
             texts.append(block["text"])
-        elif kind == "thinking" and isinstance(block.get("thinking"), str):
-            thinking.append(block["thinking"])
-        if kind in THINKING_KINDS:
+        elif kind in THINKING_KINDS:  # a field of the wrong type is a protocol error there
             kept = thinking_block(block, len(tools), data)
             if kept is not None:
                 signed.append(kept)
+            if kind == "thinking":
+                thinking.append(block.get("thinking", ""))
         elif kind == "tool_use":
             check_room_for_call(len(tools))
             tools.append(_tool_call(block, len(tools)))

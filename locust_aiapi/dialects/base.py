@@ -253,12 +253,16 @@ def status_failure_kind(dialect: ChatDialect, status: int) -> FailureKind | None
 def tool_calls_of(parser: ChatStreamParser) -> tuple[ToolCall, ...]:
     """The tool calls a stream parser kept, from its optional ``tool_calls`` property (OpenAI Chat
     Completions has it); () for a dialect that does not keep them."""
-    calls = getattr(parser, "tool_calls", ())
-    return calls if isinstance(calls, tuple) else ()
+    return _kept(parser, "tool_calls")
 
 
 def thinking_blocks_of(parser: ChatStreamParser) -> tuple[ThinkingBlock, ...]:
     """The signed thinking blocks a stream parser kept, from its optional ``thinking_blocks`` property
     (Anthropic has it); () for a dialect that does not keep them."""
-    blocks = getattr(parser, "thinking_blocks", ())
-    return blocks if isinstance(blocks, tuple) else ()
+    return _kept(parser, "thinking_blocks")
+
+
+def _kept(parser: ChatStreamParser, name: str) -> tuple[Any, ...]:
+    """A parser's optional tuple property ``name``; () without one."""
+    kept = getattr(parser, name, ())
+    return kept if isinstance(kept, tuple) else ()

@@ -44,13 +44,11 @@ def plan_generation(config: MockConfig, rng: random.Random, max_tokens: int | No
     jitter = config.output_tokens_jitter
     wanted = max(1, config.output_tokens + (rng.randint(-jitter, jitter) if jitter else 0))
     count = wanted if max_tokens is None else min(wanted, max_tokens)
-    tokens = sample_tokens(rng, count)
-    step = config.tokens_per_chunk
-    starts = range(0, count, step)
+    chunks, chunk_tokens = _token_chunks(sample_tokens(rng, count), config.tokens_per_chunk)
     return Generation(
-        chunks=["".join(tokens[start : start + step]) for start in starts],
-        chunk_tokens=[min(step, count - start) for start in starts],
-        offsets_s=_schedule(config, rng, len(starts)),
+        chunks=chunks,
+        chunk_tokens=chunk_tokens,
+        offsets_s=_schedule(config, rng, len(chunks)),
         finish_reason="length" if count < wanted else "stop",
     )
 
@@ -71,12 +69,9 @@ def _plan_tool_call(
     """The call's arguments stream in pieces of ``--tokens-per-chunk`` tokens (4 characters each);
     ``max_tokens`` cuts them short, as a real model's call is cut (finish ``length``)."""
     call, schema = tools.pick(rng, wire)
-    arguments, finish_reason = tool_arguments(schema, rng), "tool_calls"
-    if max_tokens is not None and len(arguments) > 4 * max_tokens:
-        arguments, finish_reason = arguments[: 4 * max_tokens], "length"
-    step = 4 * config.tokens_per_chunk
-    chunks = [arguments[start : start + step] for start in range(0, len(arguments), step)]
-    chunk_tokens = [-(-len(chunk) // 4) for chunk in chunks]  # all of them: at most max_tokens
+    chunks, chunk_tokens, finish_reason = _argument_chunks(
+        config, tool_arguments(schema, rng), max_tokens, "tool_calls"
+    )
     return Generation(
         chunks=chunks,
         chunk_tokens=chunk_tokens,
@@ -93,26 +88,43 @@ def think_before_call(
     as the call has (at least one) first, on one schedule with the call's. Thinking counts within
     ``max_tokens``, as the API counts it: when both do not fit, the call is cut (finish ``length``).
     Returns it and the number of thinking chunks."""
-    step = config.tokens_per_chunk
-    count = max(1, len(call.chunks) // THINKING_PER_CALL_CHUNKS) * step
+    count = max(1, len(call.chunks) // THINKING_PER_CALL_CHUNKS) * config.tokens_per_chunk
     if max_tokens is not None:
         count = max(1, min(count, max_tokens - 1))  # at least a token of thinking, and one for the call
-    tokens = sample_tokens(rng, count)
-    thinking = ["".join(tokens[start : start + step]) for start in range(0, count, step)]
-    thinking_tokens = [min(step, count - start) for start in range(0, count, step)]
-    arguments, finish_reason = "".join(call.chunks), call.finish_reason
-    if max_tokens is not None and len(arguments) > 4 * (max_tokens - count):
-        arguments, finish_reason = arguments[: 4 * max(0, max_tokens - count)], "length"
-    pieces = [arguments[start : start + 4 * step] for start in range(0, len(arguments), 4 * step)]
+    thinking, thinking_tokens = _token_chunks(sample_tokens(rng, count), config.tokens_per_chunk)
+    left = None if max_tokens is None else max_tokens - count
+    pieces, piece_tokens, finish_reason = _argument_chunks(
+        config, "".join(call.chunks), left, call.finish_reason
+    )
     chunks = [*thinking, *pieces]
     generation = Generation(
         chunks=chunks,
-        chunk_tokens=thinking_tokens + [-(-len(piece) // 4) for piece in pieces],
+        chunk_tokens=thinking_tokens + piece_tokens,
         offsets_s=_schedule(config, rng, len(chunks)),
         finish_reason=finish_reason,
         tool_call=call.tool_call if pieces else None,  # no room left for the call: it thought, then stopped
     )
     return generation, len(thinking)
+
+
+def _token_chunks(tokens: list[str], step: int) -> tuple[list[str], list[int]]:
+    """Sampled tokens in chunks of ``step`` (``--tokens-per-chunk``), and the tokens of each."""
+    starts = range(0, len(tokens), step)
+    return ["".join(tokens[start : start + step]) for start in starts], [
+        min(step, len(tokens) - start) for start in starts
+    ]
+
+
+def _argument_chunks(
+    config: MockConfig, arguments: str, max_tokens: int | None, finish_reason: str
+) -> tuple[list[str], list[int], str]:
+    """A call's arguments in pieces of ``--tokens-per-chunk`` tokens (4 characters each), the tokens of
+    each, and the finish: ``max_tokens`` cuts them short, as a real model's call is cut (``length``)."""
+    if max_tokens is not None and len(arguments) > 4 * max_tokens:
+        arguments, finish_reason = arguments[: 4 * max(0, max_tokens)], "length"
+    step = 4 * config.tokens_per_chunk
+    chunks = [arguments[start : start + step] for start in range(0, len(arguments), step)]
+    return chunks, [-(-len(chunk) // 4) for chunk in chunks], finish_reason
 
 
 def _schedule(config: MockConfig, rng: random.Random, chunk_count: int) -> list[float]:

@@ -19,6 +19,7 @@ import hmac
 from typing import Any, Final
 
 from ._errors import bad_request
+from ._tools import holds_tool_results
 
 __all__ = ["MIN_BUDGET_TOKENS", "check_thinking", "signature_of", "thinking_on"]
 
@@ -88,7 +89,7 @@ def _verifies(block: dict[str, Any]) -> bool:
 def _check_calls_open_with_thinking(messages: list[Any]) -> None:
     """The assistant message before the last one, when the last one answers its tool calls, must open
     with a thinking block (the API's rule for the latest tool use; earlier ones it does not check)."""
-    if len(messages) < 2 or not _holds_tool_results(messages[-1]):
+    if len(messages) < 2 or not holds_tool_results(messages[-1]):
         return
     assistant = messages[-2]
     content = assistant.get("content") if isinstance(assistant, dict) else None
@@ -102,10 +103,3 @@ def _check_calls_open_with_thinking(messages: list[Any]) -> None:
             "block (before the latest set of `tool_use` and `tool_result` blocks). Send back the thinking "
             "blocks of the answer that made the calls, or disable `thinking`."
         )
-
-
-def _holds_tool_results(message: object) -> bool:
-    content = message.get("content") if isinstance(message, dict) else None
-    return isinstance(content, list) and any(
-        isinstance(block, dict) and block.get("type") == "tool_result" for block in content
-    )

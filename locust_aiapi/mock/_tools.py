@@ -183,7 +183,12 @@ def _ends_with_tool_results(payload: dict[str, Any], wire: Wire) -> bool:
         return last.get("role") in ("tool", "function")
     if wire == "responses":
         return last.get("type") == "function_call_output"
-    content = last.get("content")
+    return holds_tool_results(last)
+
+
+def holds_tool_results(message: object) -> bool:
+    """Whether a Messages API message holds ``tool_result`` blocks (a user message answering calls)."""
+    content = message.get("content") if isinstance(message, dict) else None
     return isinstance(content, list) and any(
         isinstance(block, dict) and block.get("type") == "tool_result" for block in content
     )
