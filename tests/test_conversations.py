@@ -107,10 +107,15 @@ def test_the_agent_locustfile_calls_tools_and_sends_their_results(tmp_path: Path
             ROOT / "locustfiles" / "agent.py", tmp_path, headless(mock.url, 4, "4s", "--stop-timeout", "3")
         )
     assert run.returncode == 0, run.stderr[-3000:]
-    asks = [r for r in run.records if r["name"] == "agent-ask"]
-    answers = [r for r in run.records if r["name"] == "agent-answer"]
+    # A user whose wait ends in the loop iteration that stops the run starts its next ask before
+    # Locust's kill lands (the kill is a later callback): that request is recorded cancelled, neither
+    # success nor failure. At most one per user; nothing else may be anything but a success.
+    ended = [r for r in run.records if r["outcome"] != "cancelled"]
+    assert len(run.records) - len(ended) <= 4 and all(r["outcome"] == "success" for r in ended)
+    asks = [r for r in ended if r["name"] == "agent-ask"]
+    answers = [r for r in ended if r["name"] == "agent-answer"]
     # every user asks at least once (its wait of 1-3 s comes after the first task); more is timing
-    assert len(asks) >= 4 and all(r["outcome"] == "success" for r in asks + answers)
+    assert len(asks) >= 4
     assert {r["finish_reason"] for r in asks} == {"tool_calls"} and {r["turn"] for r in asks} == {1}
     assert {r["finish_reason"] for r in answers} == {"stop"} and {r["output_tokens"] for r in answers} == {12}
     assert len(asks) - 4 <= len(answers) <= len(asks)  # the stop may cut the last ones' replies
